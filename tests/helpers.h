@@ -1,0 +1,48 @@
+// tests/helpers.h — what every sieve test uses: devices to run on, random leaves, closeness checks
+// that print the first values and the largest difference, gradcheck and golden-file checks.
+//
+// One test body per op runs on every device present:
+//   for (Device dev : test_devices()) { SUBCASE(dev.str().c_str()) { ... } }
+// CUDA appears in test_devices() only when a GPU is present; otherwise the skip is printed once.
+//
+// Extend: add a helper here only when two test files need it.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "autograd/gradcheck.h"
+#include "core/random.h"
+#include "core/tensor.h"
+
+namespace sieve::test {
+
+std::vector<Device> test_devices();
+
+// A float64 (or dtype) leaf of N(0,1) values from its own seed; requires grad when asked.
+Tensor randn_leaf(const Shape& shape, uint64_t seed, bool requires_grad = true, DType dtype = DType::f64);
+// Same, but the leaf is a non-contiguous view: its last two dims are stored transposed.
+Tensor randn_leaf_transposed(const Shape& shape, uint64_t seed, bool requires_grad = true);
+
+// Empty string when close (|a − e| ≤ atol + rtol·|e| everywhere, same shape); otherwise a message
+// with the shapes, the first values of both and the largest difference and where it is.
+std::string compare(const Tensor& actual, const Tensor& expected, double atol = 1e-5, double rtol = 1e-4);
+
+}  // namespace sieve::test
+
+// CHECK_CLOSE(actual, expected[, atol, rtol]) — fails with compare()'s message.
+#define CHECK_CLOSE(...)                                        \
+  do {                                                          \
+    const std::string sieve_msg_ = ::sieve::test::compare(__VA_ARGS__); \
+    CHECK_MESSAGE(sieve_msg_.empty(), sieve_msg_);              \
+  } while (0)
+
+// CHECK_GRADCHECK(fn, inputs[, options]) — central-difference gradcheck in float64.
+#define CHECK_GRADCHECK(...)                                    \
+  do {                                                          \
+    const auto sieve_gc_ = ::sieve::gradcheck(__VA_ARGS__);     \
+    CHECK_MESSAGE(sieve_gc_.ok, sieve_gc_.message);             \
+  } while (0)
