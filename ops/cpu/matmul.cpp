@@ -1,0 +1,168 @@
+// ops/cpu/matmul.cpp — batched, strided GEMM on OpenBLAS (cblas_sgemm / cblas_dgemm).
+//
+// Every (M, K) matrix of a and (K, N) matrix of b is described to BLAS by a transpose flag and a
+// leading dimension read off its strides, so a transposed view (strides (1, ld)) costs nothing.
+// Only a layout BLAS cannot express (both strides ≠ 1, a broadcast row, ...) is copied first.
+//
+// Batches, in order of preference:
+//   1. one product (no batch, or every batch dim has size 1);
+//   2. b shared by the whole batch and a's (..., M) dims collapsible into one: fold the batch into
+//      M and make a single big GEMM — (B·T, C)·(C, D) for a Linear on (B, T, C);
+//   3. a loop over the broadcast batch, reading each input at its own batch strides (0 where it
+//      is broadcast).
+// Threads in the loop: OpenBLAS (OpenMP build) runs single-threaded when called inside an active
+// OpenMP region, so the two levels never oversubscribe. Many or small products run one per thread
+// (no BLAS threading start-up or barrier per product); a few large ones run one at a time with
+// BLAS using every thread.
+//
+// What it is not: checks or autograd (ops/matmul.cpp). Extend: another BLAS type adds a gemm()
+// overload below.
+#include "ops/cpu/matmul.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <climits>
+#include <cstring>
+
+#include "ops/dispatch.h"
+
+namespace sieve::cpu {
+
+namespace {
+
+// How BLAS reads one strided rows × cols matrix with strides (rs, cs).
+struct BlasMatrix {
+  bool ok = false;     // false: BLAS cannot read this layout; copy it first
+  bool trans = false;  // stored transposed: element (i, j) at j·ld + i
+  int64_t ld = 0;      // leading dimension
+};
+
+BlasMatrix blas_view(int64_t rows, int64_t cols, int64_t rs, int64_t cs) {
+  // Row-major, (i, j) at i·rs + j. With one row rs is never used, but BLAS still wants ld ≥ cols.
+  if ((cols == 1 || cs == 1) && (rows == 1 || rs >= cols)) return {true, false, rows == 1 ? cols : rs};
+  // Column-major (a transposed view), (i, j) at i + j·cs.
+  if ((rows == 1 || rs == 1) && (cols == 1 || cs >= rows)) return {true, true, cols == 1 ? rows : cs};
+  return {};
+}
+
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+          int64_t ldb, float* C, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(M),
+              static_cast<int>(N), static_cast<int>(K), 1.0f, A, static_cast<int>(lda), B, static_cast<int>(ldb),
+              0.0f, C, static_cast<int>(ldc));
+}
+
+void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double* A, int64_t lda, const double* B,
+          int64_t ldb, double* C, int64_t ldc) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(M),
+              static_cast<int>(N), static_cast<int>(K), 1.0, A, static_cast<int>(lda), B, static_cast<int>(ldb), 0.0,
+              C, static_cast<int>(ldc));
+}
+
+// t's strides for the batch dims of the output (right-aligned), 0 where t is broadcast.
+Shape batch_strides(const Tensor& t, const Shape& batch) {
+  Shape s(batch.size(), 0);
+  const size_t own = static_cast<size_t>(t.ndim() - 2);
+  const size_t lead = batch.size() - own;
+  for (size_t i = 0; i < own; ++i) s[lead + i] = t.shape()[i] == 1 ? 0 : t.strides()[i];
+  return s;
+}
+
+// The matrix layout of t's last two dims; t is replaced by a contiguous copy when BLAS cannot
+// read it as it is.
+BlasMatrix matrix_layout(Tensor& t) {
+  const int nd = t.ndim();
+  BlasMatrix m = blas_view(t.shape()[nd - 2], t.shape()[nd - 1], t.strides()[nd - 2], t.strides()[nd - 1]);
+  if (m.ok) return m;
+  t = t.detach().contiguous();
+  return blas_view(t.shape()[nd - 2], t.shape()[nd - 1], t.strides()[nd - 2], t.strides()[nd - 1]);
+}
+
+// The single row stride of a's (batch..., M) dims when they collapse into one dim, else -1.
+int64_t folded_row_stride(const Shape& batch, const Shape& a_batch_strides, int64_t M, int64_t rs) {
+  int64_t stride = -1, span = 1;  // stride of the innermost non-trivial dim, elements it covers
+  auto visit = [&](int64_t size, int64_t st) {
+    if (size == 1) return true;
+    if (stride < 0) {
+      stride = st;
+    } else if (st != stride * span) {
+      return false;
+    }
+    span *= size;
+    return true;
+  };
+  if (!visit(M, rs)) return -1;
+  for (size_t d = batch.size(); d-- > 0;)
+    if (!visit(batch[d], a_batch_strides[d])) return -1;
+  return stride < 0 ? 0 : stride;
+}
+
+template <typename T>
+void matmul_typed(Tensor a, Tensor b, const Tensor& out) {
+  const int nd = out.ndim();
+  const int64_t M = out.shape()[nd - 2], N = out.shape()[nd - 1], K = a.shape()[a.ndim() - 1];
+  if (out.numel() == 0) return;
+  T* c = out.data<T>();
+  if (K == 0) {  // an empty sum
+    std::memset(c, 0, static_cast<size_t>(out.numel()) * sizeof(T));
+    return;
+  }
+  const BlasMatrix la = matrix_layout(a);
+  const BlasMatrix lb = matrix_layout(b);
+  SIEVE_CHECK(M <= INT_MAX && N <= INT_MAX && K <= INT_MAX && la.ld <= INT_MAX && lb.ld <= INT_MAX,
+              "matmul: {} · {} exceeds BLAS's 32-bit sizes", a.describe(), b.describe());
+
+  const Shape batch(out.shape().begin(), out.shape().end() - 2);
+  const int64_t count = numel_of(batch);
+  const T* pa = a.data<T>();
+  const T* pb = b.data<T>();
+
+  // 1. One product: straight to BLAS, no OpenMP region (entering one costs about a microsecond).
+  if (count == 1) {
+    gemm(la.trans, lb.trans, M, N, K, pa, la.ld, pb, lb.ld, c, N);
+    return;
+  }
+
+  // 2. b shared by every batch entry: fold the batch into M when a's rows line up.
+  const Shape sa = batch_strides(a, batch), sb = batch_strides(b, batch);
+  bool b_shared = true;
+  for (size_t d = 0; d < batch.size(); ++d) b_shared = b_shared && (batch[d] == 1 || sb[d] == 0);
+  if (b_shared && !la.trans) {
+    const int64_t rs = folded_row_stride(batch, sa, M, a.strides()[a.ndim() - 2]);
+    const int64_t rows = count * M;
+    if (rs >= 0 && rows <= INT_MAX) {
+      const BlasMatrix fa = blas_view(rows, K, rs, a.strides()[a.ndim() - 1]);
+      if (fa.ok && !fa.trans) {
+        gemm(false, lb.trans, rows, N, K, pa, fa.ld, pb, lb.ld, c, N);
+        return;
+      }
+    }
+  }
+
+  // 3. One product per batch entry.
+  const double work = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
+  const int threads = omp_get_max_threads();
+  constexpr double kSmallProduct = 128.0 * 128.0 * 128.0;  // below this BLAS threading does not pay
+  const bool over_batch = threads > 1 && (work < kSmallProduct || count >= 4 * threads);
+  const int nb = static_cast<int>(batch.size());
+#pragma omp parallel for schedule(static) if (over_batch)
+  for (int64_t i = 0; i < count; ++i) {
+    int64_t oa = 0, ob = 0, rest = i;
+    for (int d = nb - 1; d >= 0; --d) {
+      const int64_t index = rest % batch[d];
+      rest /= batch[d];
+      oa += index * sa[d];
+      ob += index * sb[d];
+    }
+    gemm(la.trans, lb.trans, M, N, K, pa + oa, la.ld, pb + ob, lb.ld, c + i * M * N, N);
+  }
+}
+
+}  // namespace
+
+void matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
+  dispatch_float(out.dtype(), Op::matmul, [&]<typename T>() { matmul_typed<T>(a, b, out); });
+}
+
+}  // namespace sieve::cpu

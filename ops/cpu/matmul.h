@@ -1,0 +1,18 @@
+// ops/cpu/matmul.h — the CPU kernel of the matmul family (ops/matmul.cpp): strided batched GEMM
+// through OpenBLAS.
+//
+// What it is not: shape checking or autograd (the front end does both before calling here).
+// Extend: a new BLAS-backed product adds a kernel here with the same layout rules.
+#pragma once
+
+#include "core/tensor.h"
+
+namespace sieve::cpu {
+
+// out := a · b for a: (..., M, K), b: (..., K, N), out: (broadcast(...), M, N), contiguous.
+// a and b may have any strides; a matrix whose last two dims are row-major or transposed goes to
+// BLAS as it is (a transpose flag and a leading dimension), anything else is copied first.
+// float32 and float64 only (the front end rejects int64).
+void matmul(const Tensor& a, const Tensor& b, const Tensor& out);
+
+}  // namespace sieve::cpu

@@ -1,0 +1,234 @@
+// tests/ops/test_matmul.cpp — matmul: values (hand-computed, naive loops, PyTorch goldens), every
+// layout path of the BLAS kernel (plain, transposed, copied, folded batch, looped batch),
+// gradients by finite differences, error messages, and no hidden copies of transposed inputs.
+#include <string>
+
+#include "core/allocator.h"
+#include "ops/matmul.h"
+#include "tests/golden/golden.h"
+#include "tests/helpers.h"
+
+using namespace sieve;
+
+namespace {
+
+// The message of the sieve::Error that f throws; "" when it throws none.
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// torch.matmul semantics by plain loops in double: broadcast the batch dims, then i-j-k.
+Tensor naive_matmul(const Tensor& a, const Tensor& b) {
+  const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
+  Shape batch = broadcast_shapes(Shape(a.shape().begin(), a.shape().end() - 2),
+                                 Shape(b.shape().begin(), b.shape().end() - 2), "naive_matmul");
+  Shape sa = batch, sb = batch, so = batch;
+  sa.insert(sa.end(), {M, K});
+  sb.insert(sb.end(), {K, N});
+  so.insert(so.end(), {M, N});
+  const auto av = a.detach().expand(sa).to_vector<double>();
+  const auto bv = b.detach().expand(sb).to_vector<double>();
+  std::vector<double> out(static_cast<size_t>(numel_of(so)), 0.0);
+  for (int64_t n = 0; n < numel_of(batch); ++n)
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) {
+        double acc = 0;
+        for (int64_t k = 0; k < K; ++k) acc += av[(n * M + i) * K + k] * bv[(n * K + k) * N + j];
+        out[(n * M + i) * N + j] = acc;
+      }
+  return from_vector<double>(out, so).to(a.dtype());
+}
+
+Tensor randn_f32(const Shape& shape, uint64_t seed) { return test::randn_leaf(shape, seed, false, DType::f32); }
+
+}  // namespace
+
+TEST_CASE("matmul: 2-D product matches hand-computed values") {
+  for (Device dev : test::test_devices()) {
+    SUBCASE(dev.str().c_str()) {
+      for (DType dt : {DType::f32, DType::f64}) {
+        Tensor a = from_vector<double>({1, 2, 3, 4, 5, 6}, {2, 3}).to(dt).to(dev);
+        Tensor b = from_vector<double>({7, 8, 9, 10, 11, 12}, {3, 2}).to(dt).to(dev);
+        Tensor out = matmul(a, b);
+        CHECK(out.dtype() == dt);
+        CHECK_CLOSE(out, from_vector<double>({58, 64, 139, 154}, {2, 2}).to(dt), 0.0, 0.0);
+      }
+    }
+  }
+}
+
+TEST_CASE("matmul: PyTorch goldens (2-D, batched, broadcast batch, shared a or b, float64)") {
+  auto mm = [](test::GoldenInputs& in) { return matmul(in.at("a"), in.at("b")); };
+  for (const char* name : {"mm_2d", "batched", "broadcast_both", "shared_b", "shared_a"})
+    test::check_golden("matmul", name, mm, 1e-5, 1e-5);
+  test::check_golden("matmul", "mm_f64", mm, 1e-12, 1e-12);
+}
+
+TEST_CASE("matmul: every layout path of the kernel agrees with naive loops") {
+  SUBCASE("transposed a, b or both (BLAS transpose flags)") {
+    Tensor at = randn_f32({7, 5}, 1).t();  // (5, 7), strides (1, 5)
+    Tensor bt = randn_f32({3, 7}, 2).t();  // (7, 3), strides (1, 7)
+    Tensor a = randn_f32({5, 7}, 3), b = randn_f32({7, 3}, 4);
+    CHECK_CLOSE(matmul(at, b), naive_matmul(at, b));
+    CHECK_CLOSE(matmul(a, bt), naive_matmul(a, bt));
+    CHECK_CLOSE(matmul(at, bt), naive_matmul(at, bt));
+  }
+  SUBCASE("a row-major submatrix (leading dimension larger than the width)") {
+    Tensor a = randn_f32({6, 10}, 5).narrow(1, 2, 4);  // (6, 4), strides (10, 1)
+    Tensor b = randn_f32({9, 4}, 6).narrow(0, 3, 4);   // (4, 4), strides (4, 1)
+    CHECK_CLOSE(matmul(a, b), naive_matmul(a, b));
+    CHECK_CLOSE(matmul(a.t().narrow(0, 1, 3), a), naive_matmul(a.t().narrow(0, 1, 3), a));
+  }
+  SUBCASE("layouts BLAS cannot read are copied first") {
+    Tensor a = randn_f32({4, 12}, 7).slice(1, 0, 12, 2);  // column stride 2
+    Tensor b = randn_f32({6, 1}, 8).expand({6, 5});       // column stride 0
+    CHECK_CLOSE(matmul(a, b), naive_matmul(a, b));
+  }
+  SUBCASE("single rows and columns") {
+    Tensor a = randn_f32({1, 6}, 9), b = randn_f32({6, 1}, 10);
+    CHECK_CLOSE(matmul(a, b), naive_matmul(a, b));
+    CHECK_CLOSE(matmul(b, a), naive_matmul(b, a));
+    Tensor row_of_t = randn_f32({6, 4}, 11).t().narrow(0, 2, 1);  // (1, 6), strides (1, 4)
+    CHECK_CLOSE(matmul(row_of_t, b), naive_matmul(row_of_t, b));
+  }
+  SUBCASE("b shared by a contiguous batch: folded into one product") {
+    Tensor a = randn_f32({3, 5, 8}, 12), b = randn_f32({8, 4}, 13);
+    CHECK_CLOSE(matmul(a, b), naive_matmul(a, b));
+    Tensor b1 = randn_f32({1, 8, 4}, 14);  // batch dim of size 1 broadcasts too
+    CHECK_CLOSE(matmul(a, b1), naive_matmul(a, b1));
+    Tensor bt = randn_f32({4, 8}, 15).t();
+    CHECK_CLOSE(matmul(a, bt), naive_matmul(a, bt));
+  }
+  SUBCASE("b shared, but a's batch does not collapse: looped") {
+    Tensor a = randn_f32({3, 9, 8}, 16).narrow(1, 2, 5);  // batch stride 72, rows 5 of 9
+    Tensor at = randn_f32({3, 8, 5}, 17).transpose(1, 2);
+    Tensor b = randn_f32({8, 4}, 18);
+    CHECK_CLOSE(matmul(a, b), naive_matmul(a, b));
+    CHECK_CLOSE(matmul(at, b), naive_matmul(at, b));
+  }
+  SUBCASE("broadcast batch dims on both sides, many small products (parallel over the batch)") {
+    Tensor a = randn_f32({4, 1, 3, 6, 5}, 19), b = randn_f32({7, 1, 5, 2}, 20);
+    Tensor out = matmul(a, b);
+    CHECK(out.shape() == Shape{4, 7, 3, 6, 2});
+    CHECK_CLOSE(out, naive_matmul(a, b));
+    Tensor bt = randn_f32({7, 1, 2, 5}, 21).transpose(-1, -2);
+    CHECK_CLOSE(matmul(a, bt), naive_matmul(a, bt));
+  }
+  SUBCASE("a few large products (BLAS threads each one)") {
+    Tensor a = randn_f32({2, 150, 140}, 22), b = randn_f32({2, 140, 130}, 23);
+    CHECK_CLOSE(matmul(a, b), naive_matmul(a, b), 1e-4, 1e-4);
+  }
+  SUBCASE("float64") {
+    Tensor a = test::randn_leaf({2, 4, 3}, 24, false), b = test::randn_leaf({3, 5}, 25, false);
+    CHECK_CLOSE(matmul(a, b), naive_matmul(a, b), 1e-12, 1e-12);
+  }
+  SUBCASE("empty dims") {
+    Tensor out = matmul(randn_f32({3, 0}, 26), randn_f32({0, 4}, 27));  // K = 0: an empty sum
+    CHECK_CLOSE(out, zeros({3, 4}), 0.0, 0.0);
+    CHECK(matmul(randn_f32({0, 3}, 28), randn_f32({3, 4}, 29)).shape() == Shape{0, 4});
+    CHECK(matmul(randn_f32({2, 0, 3}, 30), randn_f32({3, 4}, 31)).shape() == Shape{2, 0, 4});
+  }
+}
+
+TEST_CASE("matmul: a transposed input reaches BLAS without a copy") {
+  Tensor a = randn_f32({64, 32}, 40), b = randn_f32({64, 16}, 41);
+  Tensor ab = randn_f32({4, 64, 32}, 42);
+  const int64_t before = memory_stats(kCPU).allocations;
+  Tensor out = matmul(a.t(), b);  // (32, 64)·(64, 16)
+  CHECK(memory_stats(kCPU).allocations - before == 1);  // the output only
+  const int64_t before_batched = memory_stats(kCPU).allocations;
+  Tensor out2 = matmul(ab.transpose(1, 2), b.narrow(1, 0, 8));  // (4, 32, 64)·(64, 8)
+  CHECK(memory_stats(kCPU).allocations - before_batched == 1);
+  CHECK_CLOSE(out, naive_matmul(a.t(), b), 1e-4, 1e-4);
+  CHECK_CLOSE(out2, naive_matmul(ab.transpose(1, 2), b.narrow(1, 0, 8)), 1e-4, 1e-4);
+  // A layout BLAS cannot read costs exactly one extra allocation: the contiguous copy.
+  const int64_t before_copy = memory_stats(kCPU).allocations;
+  Tensor out3 = matmul(a.slice(1, 0, 32, 2), b.narrow(0, 0, 16));  // (64, 16) with column stride 2
+  CHECK(memory_stats(kCPU).allocations - before_copy == 2);
+}
+
+TEST_CASE("matmul: the backward multiplies by transposed views, not copies") {
+  // Each input's gradient costs one product output (plus the engine's accumulation into .grad,
+  // one tensor per leaf); a copied transpose would add allocations.
+  for (const auto& [sa, sb] : {std::pair<Shape, Shape>{{6, 5}, {5, 4}}, std::pair<Shape, Shape>{{3, 6, 5}, {5, 4}}}) {
+    Tensor a = test::randn_leaf(sa, 1, true, DType::f32), b = test::randn_leaf(sb, 2, true, DType::f32);
+    Tensor out = matmul(a, b);
+    Tensor g = test::randn_leaf(out.shape(), 3, false, DType::f32);
+    const int64_t before = memory_stats(kCPU).allocations;
+    out.backward(g);
+    CHECK(memory_stats(kCPU).allocations - before <= 4);
+    CHECK_CLOSE(a.grad(), naive_matmul(g, b.t()), 1e-5, 1e-5);
+    Tensor a2 = a.detach().reshape({-1, 5}), g2 = g.reshape({-1, 4});
+    CHECK_CLOSE(b.grad(), naive_matmul(a2.t(), g2), 1e-5, 1e-5);
+  }
+}
+
+TEST_CASE("matmul: gradients by finite differences (float64)") {
+  auto mm = [](const std::vector<Tensor>& in) { return matmul(in[0], in[1]); };
+  SUBCASE("2-D") { CHECK_GRADCHECK(mm, {test::randn_leaf({3, 4}, 1), test::randn_leaf({4, 5}, 2)}); }
+  SUBCASE("transposed leaves") {
+    CHECK_GRADCHECK(mm, {test::randn_leaf_transposed({3, 4}, 3), test::randn_leaf_transposed({4, 2}, 4)});
+    CHECK_GRADCHECK(mm, {test::randn_leaf_transposed({2, 3, 4}, 5), test::randn_leaf({4, 2}, 6)});
+  }
+  SUBCASE("sliced leaves") {
+    Tensor a = test::randn_leaf({3, 8}, 7, false).slice(1, 1, 8, 2).detach().requires_grad_();  // (3, 4) stride 2
+    Tensor b = test::randn_leaf({6, 5}, 8, false).narrow(0, 1, 4).detach().requires_grad_();
+    CHECK_GRADCHECK(mm, {a, b});
+  }
+  SUBCASE("batched") { CHECK_GRADCHECK(mm, {test::randn_leaf({2, 3, 4}, 9), test::randn_leaf({2, 4, 2}, 10)}); }
+  SUBCASE("broadcast batch on both sides") {
+    CHECK_GRADCHECK(mm, {test::randn_leaf({2, 1, 3, 4}, 11), test::randn_leaf({3, 4, 2}, 12)});
+  }
+  SUBCASE("b shared by the batch (the folded backward)") {
+    CHECK_GRADCHECK(mm, {test::randn_leaf({2, 3, 4}, 13), test::randn_leaf({4, 5}, 14)});
+    CHECK_GRADCHECK(mm, {test::randn_leaf({2, 3, 4}, 15), test::randn_leaf({1, 4, 5}, 16)});
+    // a's batch does not collapse: the backward reshape copies, the result must not change
+    Tensor a = test::randn_leaf({2, 5, 4}, 17, false).narrow(1, 1, 3).detach().requires_grad_();
+    CHECK_GRADCHECK(mm, {a, test::randn_leaf({4, 2}, 18)});
+  }
+  SUBCASE("a shared by the batch") {
+    CHECK_GRADCHECK(mm, {test::randn_leaf({3, 4}, 19), test::randn_leaf({2, 4, 5}, 20)});
+  }
+  SUBCASE("an expanded upstream gradient (stride 0, as sum() sends it)") {
+    Tensor a = test::randn_leaf({3, 4}, 25), b = test::randn_leaf({4, 5}, 26);
+    matmul(a, b).backward(ones({1, 1}, {.dtype = DType::f64}).expand({3, 5}));
+    CHECK_CLOSE(a.grad(), naive_matmul(ones({3, 5}, {.dtype = DType::f64}), b.t()), 1e-12, 1e-12);
+    CHECK_CLOSE(b.grad(), naive_matmul(a.t(), ones({3, 5}, {.dtype = DType::f64})), 1e-12, 1e-12);
+  }
+  SUBCASE("only one input requires grad") {
+    CHECK_GRADCHECK(mm, {test::randn_leaf({3, 4}, 21), test::randn_leaf({4, 2}, 22, false)});
+    CHECK_GRADCHECK(mm, {test::randn_leaf({3, 4}, 23, false), test::randn_leaf({2, 4, 2}, 24)});
+  }
+}
+
+TEST_CASE("matmul: errors name the op, the shapes and the dtypes") {
+  Tensor a = zeros({2, 3}), b = zeros({4, 5});
+  std::string msg = error_of([&] { matmul(a, b); });
+  CHECK(msg.find("matmul") != std::string::npos);
+  CHECK(msg.find("(2, 3)") != std::string::npos);
+  CHECK(msg.find("(4, 5)") != std::string::npos);
+
+  msg = error_of([&] { matmul(zeros({2, 2, 3}), zeros({3, 3, 4})); });
+  CHECK(msg.find("(2, 2, 3)") != std::string::npos);
+  CHECK(msg.find("(3, 3, 4)") != std::string::npos);
+
+  msg = error_of([&] { matmul(zeros({2, 3}), zeros({3, 4}, {.dtype = DType::f64})); });
+  CHECK(msg.find("float32") != std::string::npos);
+  CHECK(msg.find("float64") != std::string::npos);
+
+  msg = error_of([&] { matmul(zeros({2, 3}, {.dtype = DType::i64}), zeros({3, 4}, {.dtype = DType::i64})); });
+  CHECK(msg.find("matmul") != std::string::npos);
+  CHECK(msg.find("int64") != std::string::npos);
+
+  msg = error_of([&] { matmul(zeros({3}), zeros({3, 4})); });
+  CHECK(msg.find("matmul") != std::string::npos);
+  CHECK(msg.find("(3,)") != std::string::npos);
+
+  CHECK(error_of([&] { matmul(Tensor(), b); }).find("undefined") != std::string::npos);
+}
