@@ -1,0 +1,167 @@
+"""tests/tools/test_cli.py — runs the built `sieve` binary the way a user would.
+
+Usage (meson does this as the test 'tools'):  python3 tests/tools/test_cli.py PATH/TO/sieve
+Checks exit codes and what is printed: --help everywhere, `ckpt info` on good and hostile files
+(one line "sieve: FILE: problem", exit 1), unknown flags, and that `bench ops --quick --csv`
+writes the documented columns and rows. Timings and ratios are never asserted.
+Needs only the Python standard library (any python3). Extend: add a check_* function and call it
+from main().
+"""
+import csv
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+SIEVE = None
+failures = []
+checks = 0
+
+
+def run(*args, env=None, timeout=600):
+    full_env = dict(os.environ, **(env or {}))
+    p = subprocess.run([SIEVE, *args], capture_output=True, text=True, env=full_env, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+def expect(cond, what, detail=""):
+    global checks
+    checks += 1
+    if not cond:
+        failures.append(what + (("\n    " + detail.strip().replace("\n", "\n    ")) if detail else ""))
+        print("FAIL:", what, file=sys.stderr)
+
+
+def safetensors_bytes(entries, metadata=None, raw_header=None):
+    """entries: name -> (dtype code, shape, raw bytes)."""
+    header, data = {}, b""
+    for name, (code, shape, raw) in entries.items():
+        header[name] = {"dtype": code, "shape": shape, "data_offsets": [len(data), len(data) + len(raw)]}
+        data += raw
+    if metadata:
+        header["__metadata__"] = metadata
+    text = raw_header if raw_header is not None else json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + data
+
+
+def write(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+def check_help():
+    for args in (["--help"], ["ckpt", "--help"], ["ckpt", "info", "--help"], ["bench", "--help"],
+                 ["bench", "ops", "--help"]):
+        code, out, err = run(*args)
+        expect(code == 0, f"sieve {' '.join(args)} exits 0", err)
+        expect("Usage:" in out, f"sieve {' '.join(args)} prints usage", out)
+    code, out, _ = run("--help")
+    expect("ckpt" in out and "bench" in out and "--threads" in out, "sieve --help lists ckpt, bench, --threads", out)
+
+
+def check_usage_errors():
+    cases = [(["--bogus"], "--bogus"), (["ckpt", "info", "--bogus", "x"], "--bogus"),
+             (["bench", "ops", "--nope"], "--nope"), (["--threads", "0", "ckpt", "info", "x"], "--threads"),
+             ([], "command"), (["ckpt"], "command"), (["ckpt", "info"], "FILE")]
+    for args, word in cases:
+        code, out, err = run(*args)
+        lines = err.strip().splitlines()
+        expect(code != 0, f"sieve {' '.join(args)} exits non-zero", err)
+        expect(len(lines) == 1 and lines[0].startswith("sieve: ") and word in lines[0],
+               f"sieve {' '.join(args)} prints one line naming {word}", err)
+
+
+def check_ckpt_info(tmp):
+    good = write(os.path.join(tmp, "good.safetensors"), safetensors_bytes({
+        "blocks.0.attn.qkv.weight": ("F32", [2, 3], struct.pack("<6f", *range(6))),
+        "labels": ("I64", [4], struct.pack("<4q", 1, 2, 3, 4)),
+        "scale": ("F64", [], struct.pack("<d", 0.5)),
+        "half": ("BF16", [2], struct.pack("<2H", 0x3f80, 0x4000)),
+    }, metadata={"model": "vit", "config": '{"dim": 64}'}))
+    code, out, err = run("ckpt", "info", good)
+    expect(code == 0, "ckpt info on a good file exits 0", err)
+    for text in ("blocks.0.attn.qkv.weight", "(2, 3)", "F32", "labels", "(4,)", "I64", "scale", "()", "F64",
+                 "half", "BF16", "model = vit", "4 tensors"):
+        expect(text in out, f"ckpt info output mentions {text!r}", out)
+
+    data = open(good, "rb").read()
+    n = struct.unpack("<Q", data[:8])[0]
+    hostile = {
+        "truncated.safetensors": data[:-5],
+        "header_cut.safetensors": data[: 8 + n // 2],
+        "tiny.safetensors": b"\x01\x02",
+        "huge_header.safetensors": struct.pack("<Q", 1 << 60) + b"{}",
+        "not_json.safetensors": safetensors_bytes({}, raw_header=b"{nope"),
+        "duplicate.safetensors": safetensors_bytes({}, raw_header=(
+            b'{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},'
+            b'"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}')) + b"\0" * 4,
+        "bad_dtype.safetensors": safetensors_bytes({"x": ("Q8", [1], b"\0")}),
+    }
+    for name, blob in hostile.items():
+        path = write(os.path.join(tmp, name), blob)
+        code, out, err = run("ckpt", "info", path)
+        lines = err.strip().splitlines()
+        expect(code == 1, f"ckpt info on {name} exits 1 (got {code})", err)
+        expect(len(lines) == 1 and lines[0].startswith(f"sieve: {path}: "),
+               f"ckpt info on {name} prints one line 'sieve: FILE: problem'", err)
+    for path in (os.path.join(tmp, "missing.safetensors"), tmp):
+        code, _, err = run("ckpt", "info", path)
+        expect(code == 1 and err.count("\n") == 1 and path in err, f"ckpt info on {path} fails in one line", err)
+
+
+EXPECTED_ROWS = [
+    "matmul_1024x1024x1024", "matmul_6400x64x192", "matmul_6400x192x64_Bt", "matmul_64x6400x192_At",
+    "add_16M_f32", "gelu_16M_f32",
+    "softmax_fwd_bwd_6400x64", "softmax_fwd_bwd_4096x1024",
+    "layer_norm_fwd_bwd_6400x64", "layer_norm_fwd_bwd_4096x1024",
+]
+
+
+def check_bench(tmp):
+    code, _, err = run("bench", "ops", "--quick", "--csv", os.path.join(tmp, "no", "such", "dir.csv"))
+    expect(code == 1 and err.count("\n") == 1 and "dir.csv" in err, "bench ops --csv to a bad path fails in one line", err)
+
+    path = os.path.join(tmp, "bench.csv")
+    code, out, err = run("bench", "ops", "--quick", "--csv", path, "--threads", "2")
+    expect(code == 0, "bench ops --quick --csv exits 0", err)
+    expect("ratio" in out, "bench ops prints a table", out)
+    if not os.path.exists(path):
+        expect(False, "bench ops --csv writes the file")
+        return
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    expect(rows and rows[0] == ["bench", "figure", "unit", "reference", "reference_figure", "ratio"],
+           "CSV header is bench,figure,unit,reference,reference_figure,ratio", str(rows[:1]))
+    expect([r[0] for r in rows[1:]] == EXPECTED_ROWS, "CSV rows are the documented benches", str([r[0] for r in rows[1:]]))
+    for r in rows[1:]:
+        ok = len(r) == 6 and float(r[1]) > 0 and r[2] in ("GFLOP/s", "GB/s", "ms") and r[3]
+        ok = ok and (r[4] == "" or float(r[4]) > 0) and (r[5] == "" or float(r[5]) > 0)
+        expect(ok, f"CSV row {r[0] if r else '?'} is well formed", str(r))
+
+
+def main():
+    global SIEVE
+    if len(sys.argv) != 2:
+        print("usage: test_cli.py PATH/TO/sieve", file=sys.stderr)
+        return 2
+    SIEVE = os.path.abspath(sys.argv[1])
+    with tempfile.TemporaryDirectory(prefix="sieve-cli-") as tmp:
+        check_help()
+        check_usage_errors()
+        check_ckpt_info(tmp)
+        check_bench(tmp)
+    if failures:
+        print(f"{len(failures)} of {checks} checks failed:", file=sys.stderr)
+        for f in failures:
+            print("  " + f, file=sys.stderr)
+        return 1
+    print(f"tools: all {checks} checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

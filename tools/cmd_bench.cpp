@@ -1,0 +1,302 @@
+// tools/cmd_bench.cpp — `sieve bench ops`: op speed against a reference measured in the same run.
+//
+// Every row sets sieve's figure beside a reference's, and their ratio = how many times faster
+// sieve is (higher is better; 1.0 = as fast):
+//   matmul      GFLOP/s, vs raw cblas_sgemm on the same buffers with the same transpose flags;
+//               ratio = sieve GFLOP/s ÷ sgemm GFLOP/s                       (target ≥ 0.95)
+//   add, gelu   GB/s (bytes read + written), vs a parallel memcpy of the same size over the same
+//               threads, counted the same way; ratio = sieve GB/s ÷ memcpy GB/s (target ≥ 0.6)
+//   softmax,    ms per forward + backward, vs PyTorch (tools/bench_torch.py, same shapes and
+//   layer_norm  threads); ratio = torch ms ÷ sieve ms                       (target > 1)
+// Figures are medians of several repetitions after warm-up, timed with std::chrono::steady_clock;
+// sieve and its BLAS/memcpy reference are timed in alternation, so drift and load hit both alike.
+// What it is not: a test — tests never depend on timing — nor a model benchmark.
+// Extend: a new row is a Row{...} in run_ops(); a PyTorch-referenced row also needs its case in
+// tools/bench_torch.py under the same name.
+#include <cblas.h>
+#include <omp.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <vector>
+
+#include "autograd/grad_mode.h"
+#include "core/random.h"
+#include "ops/elementwise.h"
+#include "ops/matmul.h"
+#include "ops/norm.h"
+#include "ops/softmax.h"
+#include "tools/commands.h"
+
+#ifndef SIEVE_SOURCE_DIR
+#define SIEVE_SOURCE_DIR "."
+#endif
+
+namespace sieve::tools {
+
+namespace {
+
+struct Row {
+  std::string bench;      // e.g. "matmul_1024x1024x1024" (M x K x N)
+  double figure = 0;      // sieve's
+  std::string unit;       // "GFLOP/s", "GB/s", "ms"
+  std::string reference;  // "cblas_sgemm", "memcpy", "torch 1.13.1"
+  std::optional<double> reference_figure;  // empty when the reference is unavailable
+  bool lower_is_better = false;            // ms: the ratio is reference ÷ sieve
+  std::optional<double> ratio() const {
+    if (!reference_figure || *reference_figure <= 0 || figure <= 0) return std::nullopt;
+    return lower_is_better ? *reference_figure / figure : figure / *reference_figure;
+  }
+};
+
+struct Settings {
+  int warmup = 3, reps = 15;
+};
+
+double seconds_of(const auto& body) {
+  const auto start = std::chrono::steady_clock::now();
+  body();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+template <typename F>
+double median_seconds(const Settings& s, F&& body) {
+  for (int i = 0; i < s.warmup; ++i) body();
+  std::vector<double> times;
+  for (int i = 0; i < s.reps; ++i) times.push_back(seconds_of(body));
+  return median(times);
+}
+
+// Medians of a reference and sieve's body, timed in alternation so that clock-frequency drift and
+// a neighbour's load hit both alike. Returns {reference seconds, sieve seconds}.
+template <typename R, typename F>
+std::pair<double, double> median_interleaved(const Settings& s, R&& reference, F&& body) {
+  for (int i = 0; i < s.warmup; ++i) reference(), body();
+  std::vector<double> ref, ours;
+  for (int i = 0; i < s.reps; ++i) {
+    ref.push_back(seconds_of(reference));
+    ours.push_back(seconds_of(body));
+  }
+  return {median(ref), median(ours)};
+}
+
+void progress(const std::string& what) { std::fprintf(stderr, "bench: %s\n", what.c_str()); }
+
+Tensor randn_f32(const Shape& shape, uint64_t seed) {
+  Generator gen(seed);
+  return randn(shape, {.dtype = DType::f32}, &gen);
+}
+
+// ---- matmul vs cblas_sgemm ----
+
+// c = op(a) · op(b) where a and b are sieve tensors, possibly transposed views; the reference
+// hands the same buffers to sgemm with the transpose flags that describe those views.
+Row matmul_row(const std::string& label, const Tensor& a, const Tensor& b, const Settings& s) {
+  progress("matmul " + label + " (M x K x N)");
+  const int64_t M = a.size(0), K = a.size(1), N = b.size(1);
+  const bool ta = !a.is_contiguous(), tb = !b.is_contiguous();  // here: contiguous or a .t() view
+  const int lda = static_cast<int>(ta ? a.stride(1) : a.stride(0));
+  const int ldb = static_cast<int>(tb ? b.stride(1) : b.stride(0));
+  const float* pa = a.data<float>();
+  const float* pb = b.data<float>();
+  std::vector<float> c(static_cast<size_t>(M * N));
+  const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
+  NoGradGuard no_grad;
+  const auto [ref, ours] = median_interleaved(
+      s,
+      [&] {
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(M),
+                    static_cast<int>(N), static_cast<int>(K), 1.0f, pa, lda, pb, ldb, 0.0f, c.data(),
+                    static_cast<int>(N));
+      },
+      [&] { Tensor out = matmul(a, b); });
+  return {"matmul_" + label, flops / ours * 1e-9, "GFLOP/s", "cblas_sgemm", flops / ref * 1e-9};
+}
+
+// ---- add / gelu vs memcpy bandwidth ----
+
+// A parallel memcpy over the current thread count: each thread copies its contiguous share.
+void parallel_memcpy(char* dst, const char* src, size_t bytes) {
+#pragma omp parallel
+  {
+    const size_t parts = static_cast<size_t>(omp_get_num_threads());
+    const size_t me = static_cast<size_t>(omp_get_thread_num());
+    const size_t chunk = (bytes + parts - 1) / parts;
+    const size_t begin = std::min(bytes, me * chunk), end = std::min(bytes, begin + chunk);
+    std::memcpy(dst + begin, src + begin, end - begin);
+  }
+}
+
+// GB/s counts bytes read + written, for memcpy (2 × 64 MiB) as for the ops (add 3×, gelu 2×).
+std::vector<Row> bandwidth_rows(const Settings& s) {
+  constexpr int64_t n = int64_t{16} << 20;  // 16M float32 = 64 MiB per tensor
+  const size_t bytes = static_cast<size_t>(n) * sizeof(float);
+  std::vector<char> src(bytes, 1), dst(bytes, 0);  // touched, so no page faults are timed
+  const auto copy = [&] { parallel_memcpy(dst.data(), src.data(), bytes); };
+  const Tensor a = randn_f32({n}, 1), b = randn_f32({n}, 2);
+  NoGradGuard no_grad;
+  const auto gbps = [&](double moved, double seconds) { return moved * static_cast<double>(bytes) / seconds * 1e-9; };
+  progress("add 16M float32 (vs memcpy of 64 MiB)");
+  const auto [copy_add, t_add] = median_interleaved(s, copy, [&] { Tensor out = add(a, b); });
+  progress("gelu 16M float32 (vs memcpy of 64 MiB)");
+  const auto [copy_gelu, t_gelu] = median_interleaved(s, copy, [&] { Tensor out = gelu(a); });
+  return {
+      {"add_16M_f32", gbps(3, t_add), "GB/s", "memcpy", gbps(2, copy_add)},
+      {"gelu_16M_f32", gbps(2, t_gelu), "GB/s", "memcpy", gbps(2, copy_gelu)},
+  };
+}
+
+// ---- softmax / layer_norm forward + backward vs PyTorch ----
+
+struct TorchTimes {
+  std::string version;  // empty: unavailable
+  nlohmann::json seconds;
+};
+
+// Runs tools/bench_torch.py with the same thread count; tells the user once why it cannot.
+TorchTimes torch_reference(const Settings& s) {
+  const char* python_env = std::getenv("SIEVE_PYTHON");
+  const std::string python = python_env ? python_env : "/usr/bin/python3";
+  const std::string script = std::string(SIEVE_SOURCE_DIR) + "/tools/bench_torch.py";
+  const auto unavailable = [](const std::string& why) {
+    std::fprintf(stderr, "bench: PyTorch reference unavailable (%s); those rows have no ratio\n", why.c_str());
+    return TorchTimes{};
+  };
+  if (python == "none") return unavailable("SIEVE_PYTHON=none");
+  if (access(python.c_str(), X_OK) != 0) return unavailable(python + " not found");
+  if (access(script.c_str(), R_OK) != 0) return unavailable(script + " not found");
+  progress("PyTorch reference (" + python + " " + script + ")");
+  const std::string command = fmt::format("'{}' '{}' --threads {} --warmup {} --reps {} 2>&1", python, script,
+                                          current_threads(), s.warmup, s.reps);
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return unavailable("cannot start " + python);
+  std::string out;
+  char buffer[4096];
+  while (size_t got = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, got);
+  const int status = ::pclose(pipe);
+  const auto parsed = nlohmann::json::parse(out, nullptr, false);
+  if (status != 0 || !parsed.is_object() || !parsed.contains("seconds")) {
+    std::string first_line = out.substr(0, out.find('\n'));
+    return unavailable(first_line.empty() ? "bench_torch.py failed" : first_line);
+  }
+  return {"torch " + parsed.value("torch", std::string("?")), parsed["seconds"]};
+}
+
+std::vector<Row> fused_rows(const Settings& s, const TorchTimes& torch) {
+  std::vector<Row> rows;
+  for (const bool is_softmax : {true, false}) {
+    for (const auto& [R, C] : {std::pair<int64_t, int64_t>{6400, 64}, {4096, 1024}}) {
+      const std::string op = is_softmax ? "softmax" : "layer_norm";
+      const std::string key = fmt::format("{}_{}x{}", op, R, C);
+      progress(fmt::format("{} forward+backward {}x{}", op, R, C));
+      Tensor x = randn_f32({R, C}, 3).requires_grad_();
+      Tensor w = randn_f32({C}, 4).requires_grad_(), b = randn_f32({C}, 5).requires_grad_();
+      const Tensor g = randn_f32({R, C}, 6);
+      const double t = median_seconds(s, [&] {
+        x.zero_grad(), w.zero_grad(), b.zero_grad();
+        Tensor y = is_softmax ? softmax(x, -1) : layer_norm(x, w, b, 1e-5);
+        y.backward(g);
+      });
+      Row row{fmt::format("{}_fwd_bwd_{}x{}", op, R, C), t * 1e3, "ms",
+              torch.version.empty() ? "torch (unavailable)" : torch.version, std::nullopt, true};
+      if (!torch.version.empty() && torch.seconds.contains(key) && torch.seconds[key].is_number())
+        row.reference_figure = torch.seconds[key].get<double>() * 1e3;
+      rows.push_back(row);
+    }
+  }
+  return rows;
+}
+
+// ---- output ----
+
+std::string fixed(double v) { return v >= 100 ? fmt::format("{:.1f}", v) : fmt::format("{:.3g}", v); }
+
+void print_table(const std::vector<Row>& rows, int threads) {
+  fmt::print("sieve bench ops — {} threads; ratio = times faster than the reference (higher is better)\n", threads);
+  fmt::print("{:<30} {:>16}   {:<20} {:>16}   {:>6}\n", "bench", "sieve", "reference", "reference figure", "ratio");
+  for (const Row& r : rows) {
+    const std::string ref = r.reference_figure ? fixed(*r.reference_figure) + " " + r.unit : "-";
+    const std::string ratio = r.ratio() ? fmt::format("{:.2f}", *r.ratio()) : "-";
+    fmt::print("{:<30} {:>16}   {:<20} {:>16}   {:>6}\n", r.bench, fixed(r.figure) + " " + r.unit, r.reference, ref,
+               ratio);
+  }
+}
+
+void write_csv(std::ofstream& out, const std::string& path, const std::vector<Row>& rows) {
+  out << "bench,figure,unit,reference,reference_figure,ratio\n";
+  for (const Row& r : rows) {
+    out << r.bench << ',' << fmt::format("{:.6g}", r.figure) << ',' << r.unit << ',' << r.reference << ','
+        << (r.reference_figure ? fmt::format("{:.6g}", *r.reference_figure) : "") << ','
+        << (r.ratio() ? fmt::format("{:.4f}", *r.ratio()) : "") << '\n';
+  }
+  out.close();
+  if (!out) fail("{}: writing the CSV file failed", path);
+}
+
+int run_ops(const std::string& csv, bool quick) {
+  // Opened first, so a bad path fails in a moment rather than after a minute of measuring.
+  std::ofstream out;
+  if (!csv.empty()) {
+    out.open(csv);
+    if (!out) fail("{}: cannot write the CSV file: {}", csv, std::strerror(errno));
+  }
+  Settings s;
+  if (quick) s = {1, 3};
+  const int threads = current_threads();
+  progress(fmt::format("{} threads, {} warm-up + {} timed repetitions per figure", threads, s.warmup, s.reps));
+  // PyTorch first, alone: its thread pool must not compete with sieve's measurements.
+  const TorchTimes torch = torch_reference(s);
+
+  std::vector<Row> rows;
+  const Tensor a = randn_f32({1024, 1024}, 7), b = randn_f32({1024, 1024}, 8);
+  rows.push_back(matmul_row("1024x1024x1024", a, b, s));
+  // The ViT-shaped product x·W and the two its backward needs, g·Wᵀ and xᵀ·g, through transposed
+  // views (names: M x K x N; _Bt / _At = that operand is a transposed view, an sgemm flag).
+  const Tensor x = randn_f32({6400, 64}, 9), W = randn_f32({64, 192}, 10), g = randn_f32({6400, 192}, 11);
+  rows.push_back(matmul_row("6400x64x192", x, W, s));
+  rows.push_back(matmul_row("6400x192x64_Bt", g, W.t(), s));
+  rows.push_back(matmul_row("64x6400x192_At", x.t(), g, s));
+  for (Row& r : bandwidth_rows(s)) rows.push_back(r);
+  for (Row& r : fused_rows(s, torch)) rows.push_back(r);
+
+  print_table(rows, threads);
+  if (!csv.empty()) {
+    write_csv(out, csv, rows);
+    progress("wrote " + csv);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app, Runner* run) {
+  CLI::App* bench = app.add_subcommand("bench", "benchmarks that print sieve's figure, a reference's and their ratio");
+  CLI::App* ops = bench->add_subcommand(
+      "ops", "matmul vs cblas_sgemm, add/gelu vs memcpy bandwidth, softmax/layer_norm vs PyTorch");
+  ops->footer(
+      "ratio = how many times faster sieve is than the reference, higher is better:\n"
+      "  GFLOP/s and GB/s rows: sieve ÷ reference;  ms rows: reference ÷ sieve.\n"
+      "The PyTorch rows run /usr/bin/python3 tools/bench_torch.py (override: SIEVE_PYTHON=path, or\n"
+      "SIEVE_PYTHON=none to skip). --threads (a global option) may follow `ops`.");
+  auto csv = std::make_shared<std::string>();
+  auto quick = std::make_shared<bool>(false);
+  ops->add_option("--csv", *csv, "also write rows bench,figure,unit,reference,reference_figure,ratio to FILE");
+  ops->add_flag("--quick", *quick, "1 warm-up and 3 timed repetitions instead of 3 and 15 (CI smoke runs)");
+  ops->callback([run, csv, quick] { *run = [csv, quick] { return run_ops(*csv, *quick); }; });
+}
+
+}  // namespace sieve::tools

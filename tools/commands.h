@@ -1,0 +1,32 @@
+// tools/commands.h — how sieve.cpp wires the subcommands; one tools/cmd_<name>.cpp per command.
+//
+// Each add_<name>_command registers its CLI11 subcommand (options, help text) and returns a
+// function that runs it after parsing; main() catches every exception, so a command simply throws
+// a sieve::Error with a one-line message naming the file or flag.
+// What it is not: a plugin system; the list of commands is the list in sieve.cpp.
+// Extend: declare add_<name>_command here, define it in tools/cmd_<name>.cpp, call it in sieve.cpp,
+// add the file to tools/meson.build and a case to tests/tools/test_cli.py.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace sieve::tools {
+
+// Options every subcommand sees (given before or after the subcommand's name).
+struct GlobalOptions {
+  int threads = 0;  // 0: leave OpenMP's default (OMP_NUM_THREADS or the core count)
+};
+
+using Runner = std::function<int()>;  // returns the process exit code
+
+// Sets OpenMP's and OpenBLAS's thread counts (one pool: OpenBLAS is the OpenMP build).
+void set_threads(int threads);
+int current_threads();
+
+// `sieve ckpt info FILE`
+void add_ckpt_command(CLI::App& app, Runner* run);
+// `sieve bench ops [--csv FILE] [--quick]`
+void add_bench_command(CLI::App& app, Runner* run);
+
+}  // namespace sieve::tools
