@@ -31,6 +31,20 @@ Tensor randn_leaf_transposed(const Shape& shape, uint64_t seed, bool requires_gr
 // with the shapes, the first values of both and the largest difference and where it is.
 std::string compare(const Tensor& actual, const Tensor& expected, double atol = 1e-5, double rtol = 1e-4);
 
+// The message of the sieve::Error that f throws; "" when it throws none. For checks that look at
+// several parts of one message (doctest's Contains looks for one).
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
 }  // namespace sieve::test
 
 // CHECK_CLOSE(actual, expected[, atol, rtol]) — fails with compare()'s message.

@@ -10,20 +10,10 @@
 #include "tests/helpers.h"
 
 using namespace sieve;
+using test::contains;
+using test::error_of;
 
 namespace {
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 // y[b, t, c] = bias[c] + Σ_k w[c, k] · x[b, t − K + 1 + k, c], by plain loops in double.
 Tensor naive_conv(const Tensor& x, const Tensor& w, const Tensor& bias) {

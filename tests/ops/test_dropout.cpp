@@ -8,18 +8,10 @@
 #include "tests/helpers.h"
 
 using namespace sieve;
+using test::contains;
+using test::error_of;
 
 namespace {
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 // The documented mask: element i kept iff uniform(philox(seed, first + i/4)[i%4]) ≥ p.
 std::vector<bool> expected_mask(int64_t n, double p, uint64_t seed, uint64_t first) {

@@ -8,20 +8,10 @@
 #include "tests/helpers.h"
 
 using namespace sieve;
+using test::contains;
+using test::error_of;
 
 namespace {
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 Tensor ids_of(const std::vector<int64_t>& v, const Shape& shape) { return from_vector<int64_t>(v, shape); }
 

@@ -9,19 +9,10 @@
 #include "tests/helpers.h"
 
 using namespace sieve;
+using test::contains;
+using test::error_of;
 
 namespace {
-
-// The message of the sieve::Error that f throws; "" when it throws none.
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 // torch.matmul semantics by plain loops in double: broadcast the batch dims, then i-j-k.
 Tensor naive_matmul(const Tensor& a, const Tensor& b) {

@@ -8,22 +8,9 @@
 #include "tests/helpers.h"
 
 using namespace sieve;
+using test::contains;
+using test::error_of;
 
-namespace {
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
-}  // namespace
 
 TEST_CASE("cat: joins along a dim, any input layout") {
   for (Device dev : test::test_devices()) {
