@@ -26,9 +26,10 @@ namespace sieve::cpu {
 
 namespace {
 
-// Sums v[0..n) in double, split across threads in fixed slices and added in slice order.
-template <typename T>
-double deterministic_sum(const T* v, int64_t n) {
+// Σ term(i) over i < n in double, split across threads in fixed slices added in slice order, so
+// the result does not depend on scheduling.
+template <typename Term>
+double deterministic_sum(int64_t n, Term term) {
   const int threads = omp_get_max_threads();
   std::vector<double> partial(threads, 0.0);
 #pragma omp parallel num_threads(threads) if (n >= kParallelGrain)
@@ -37,7 +38,7 @@ double deterministic_sum(const T* v, int64_t n) {
     double s = 0.0;
     const int64_t begin = n * t / nt, end = n * (t + 1) / nt;
 #pragma omp simd reduction(+ : s)
-    for (int64_t i = begin; i < end; ++i) s += static_cast<double>(v[i]);
+    for (int64_t i = begin; i < end; ++i) s += term(i);
     partial[t] = s;
   }
   double total = 0.0;
@@ -79,7 +80,10 @@ void cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_in
       lp[r] = static_cast<T>(row_lse);
       losses[r] = static_cast<T>(row_lse - on_target * static_cast<double>(x[t]) - uniform * sx);
     }
-    if (reduce) *out.data<T>() = static_cast<T>(deterministic_sum(losses, rows) / divisor);
+    if (reduce) {
+      const double total = deterministic_sum(rows, [losses](int64_t i) { return static_cast<double>(losses[i]); });
+      *out.data<T>() = static_cast<T>(total / divisor);
+    }
   });
 }
 
@@ -124,22 +128,10 @@ void mse_loss(const Tensor& a, const Tensor& b, bool reduce, double scale, const
       for (int64_t i = 0; i < n; ++i) op[i] = (ap[i] - bp[i]) * (ap[i] - bp[i]);
       return;
     }
-    const int threads = omp_get_max_threads();
-    std::vector<double> partial(threads, 0.0);
-#pragma omp parallel num_threads(threads) if (n >= kParallelGrain)
-    {
-      const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-      double s = 0.0;
-      const int64_t begin = n * t / nt, end = n * (t + 1) / nt;
-#pragma omp simd reduction(+ : s)
-      for (int64_t i = begin; i < end; ++i) {
-        const double d = static_cast<double>(ap[i]) - static_cast<double>(bp[i]);
-        s += d * d;
-      }
-      partial[t] = s;
-    }
-    double total = 0.0;
-    for (double p : partial) total += p;
+    const double total = deterministic_sum(n, [ap, bp](int64_t i) {
+      const double d = static_cast<double>(ap[i]) - static_cast<double>(bp[i]);
+      return d * d;
+    });
     *out.data<T>() = static_cast<T>(total * scale);
   });
 }
