@@ -88,7 +88,7 @@ inline T apply_unary(T x, const UnaryParams& p) {
   if constexpr (K == UnaryKind::tanh) return std::tanh(x);
   if constexpr (K == UnaryKind::sigmoid) return sigmoid_of(x);
   if constexpr (K == UnaryKind::relu) return x > T(0) ? x : T(0);
-  if constexpr (K == UnaryKind::gelu) return x * normal_cdf_any(x);
+  if constexpr (K == UnaryKind::gelu) return gelu_any(x);  // x·Φ(x)
   if constexpr (K == UnaryKind::gelu_tanh) {
     // 0.5·x·(1 + tanh(u)) = x·σ(2u): same function, one exp instead of a tanh.
     const T u = T(kSqrt2OverPi) * (x + T(kGeluCubic) * x * x * x);
