@@ -111,7 +111,7 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& target, const Te
       const T scale = static_cast<T>(static_cast<double>(gp[per_row ? r : 0]) / divisor);
       const T row_lse = lp[r];
 #pragma omp simd
-      for (int64_t i = 0; i < c; ++i) dx[i] = (exp_nonpositive(x[i] - row_lse) - uniform) * scale;
+      for (int64_t i = 0; i < c; ++i) dx[i] = (exp_any(x[i] - row_lse) - uniform) * scale;
       dx[t] -= static_cast<T>(1.0 - smoothing) * scale;
     }
   });

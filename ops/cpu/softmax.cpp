@@ -86,7 +86,7 @@ void softmax_backward_row(const T* __restrict y, const T* __restrict g, T* __res
   if (log) {
     const T s = static_cast<T>(dot_sum<T>(g, nullptr, n));
 #pragma omp simd
-    for (int64_t i = 0; i < n; ++i) dx[i] = g[i] - exp_nonpositive(y[i]) * s;
+    for (int64_t i = 0; i < n; ++i) dx[i] = g[i] - exp_any(y[i]) * s;
   } else {
     const T s = static_cast<T>(dot_sum(g, y, n));
 #pragma omp simd
@@ -113,7 +113,7 @@ void softmax_columns(const T* __restrict x, T* __restrict y, int64_t c, int64_t 
     T* yk = y + k * stride;
 #pragma omp simd
     for (int64_t i = 0; i < m; ++i) {
-      const T e = exp_nonpositive(xk[i] - mx[i]);
+      const T e = exp_any(xk[i] - mx[i]);
       if (!log) yk[i] = e;
       s[i] += static_cast<double>(e);
     }
@@ -152,7 +152,7 @@ void softmax_backward_columns(const T* __restrict y, const T* __restrict g, T* _
     const T* gk = g + k * stride;
     T* dk = dx + k * stride;
 #pragma omp simd
-    for (int64_t i = 0; i < m; ++i) dk[i] = log ? gk[i] - exp_nonpositive(yk[i]) * s[i] : yk[i] * (gk[i] - s[i]);
+    for (int64_t i = 0; i < m; ++i) dk[i] = log ? gk[i] - exp_any(yk[i]) * s[i] : yk[i] * (gk[i] - s[i]);
   }
 }
 

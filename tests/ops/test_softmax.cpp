@@ -103,7 +103,9 @@ TEST_CASE("softmax is numerically stable") {
       const auto masked = softmax(from_vector<float>({0, -inf, 0, -inf}, {4}, dev)).to_vector<float>();
       CHECK(masked == std::vector<float>{0.5f, 0, 0.5f, 0});
       const auto tiny = softmax(from_vector<float>({0, -100}, {2}, dev)).to_vector<float>();
-      CHECK(tiny[1] == 0);  // e^-100 underflows float; 0 rather than garbage
+      CHECK(tiny[1] >= 0);  // e^-100 = 3.7e-44 is a float32 denormal: kept, as PyTorch keeps it
+      CHECK(tiny[1] < 1e-43f);
+      CHECK(tiny[0] == 1.0f);
       // NaN in, NaN out (as PyTorch), for that row only.
       const auto nan_rows = softmax(from_vector<float>({1, NAN, 0, 1, 2, 3}, {2, 3}, dev)).to_vector<float>();
       CHECK(std::isnan(nan_rows[0]));
