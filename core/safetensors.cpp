@@ -168,14 +168,15 @@ Entry parse_entry(const std::string& name, const json& value, uint64_t data_size
   if (!shape.is_array()) fail_file(file, "{}: shape is {}, not an array", who, shape.type_name());
   if (shape.size() > static_cast<size_t>(kMaxDims))
     fail_file(file, "{}: shape has {} dims, sieve supports at most {}", who, shape.size(), kMaxDims);
-  uint64_t numel = 1;
+  uint64_t numel = 1, span = 1;  // span: the product of the non-zero sizes, what strides reach
   for (const json& s : shape) {
     uint64_t size;
     if (!as_size(s, &size)) fail_file(file, "{}: shape entry {} is {}", who, printable(s.dump(), 40), json_kind(s));
     e.shape.push_back(static_cast<int64_t>(size));
-    // Checked at every step (as the Rust reference does), so (2^40, 2^40, 0) is refused too:
-    // its strides would overflow even though it has no elements.
-    if (__builtin_mul_overflow(numel, size, &numel) || numel > static_cast<uint64_t>(INT64_MAX))
+    // Both checked at every step, so (2^40, 2^40, 0) and (0, 2^40, 2^40) are refused too: their
+    // strides would overflow even though they have no elements.
+    if (__builtin_mul_overflow(numel, size, &numel) || numel > static_cast<uint64_t>(INT64_MAX) ||
+        __builtin_mul_overflow(span, std::max<uint64_t>(size, 1), &span) || span > static_cast<uint64_t>(INT64_MAX))
       fail_file(file, "{}: shape {} has too many elements (the product overflows)", who, printable(shape.dump()));
   }
 

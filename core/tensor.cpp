@@ -58,11 +58,14 @@ double Tensor::item() const {
 Tensor empty(const Shape& shape, Options opts) {
   SIEVE_CHECK(static_cast<int>(shape.size()) <= kMaxDims, "empty: {} has more than {} dims", shape_str(shape),
               kMaxDims);
-  int64_t n = 1;
+  // span, the product of the non-zero sizes, bounds the strides: an empty (0, 2^40, 2^40) tensor
+  // holds nothing but its strides would still overflow.
+  int64_t n = 1, span = 1;
   for (int64_t s : shape) {
     SIEVE_CHECK(s >= 0, "empty: negative size in shape {}", shape_str(shape));
-    SIEVE_CHECK(s == 0 || n <= (int64_t{1} << 46) / s, "empty: shape {} is too large", shape_str(shape));
+    SIEVE_CHECK(s == 0 || span <= (int64_t{1} << 46) / s, "empty: shape {} is too large", shape_str(shape));
     n *= s;
+    span *= std::max<int64_t>(s, 1);
   }
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = std::make_shared<Storage>(opts.device, static_cast<size_t>(n) * dtype_size(opts.dtype));

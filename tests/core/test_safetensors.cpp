@@ -252,6 +252,7 @@ TEST_CASE("safetensors: hostile tensor entries are refused") {
   CHECK_REFUSED(entry(R"({"dtype":"F32","shape":[9223372036854775808],"data_offsets":[0,16]})"), "too large");
   CHECK_REFUSED(entry(R"({"dtype":"F32","shape":[4294967296,4294967296,4],"data_offsets":[0,16]})"), "overflows");
   CHECK_REFUSED(entry(R"({"dtype":"F32","shape":[1099511627776,1099511627776,0],"data_offsets":[0,0]})"), "overflows");
+  CHECK_REFUSED(entry(R"({"dtype":"F32","shape":[0,4294967296,4294967296],"data_offsets":[0,0]})"), "overflows");
   // numel fits int64 but numel × 8 does not: the byte count must not wrap to a small number.
   CHECK_REFUSED(entry(R"({"dtype":"F64","shape":[2305843009213693953],"data_offsets":[0,8]})"), "needs");
   CHECK_REFUSED(entry(R"({"dtype":"F32","shape":[1,1,1,1,1,1,1,1,1],"data_offsets":[0,4]})"), "at most 8");

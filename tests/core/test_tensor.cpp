@@ -29,6 +29,8 @@ TEST_CASE("creation functions fill shape, dtype and values") {
                        Error);
   CHECK_THROWS_AS(zeros({1, 1, 1, 1, 1, 1, 1, 1, 1}), Error);  // 9 dims > kMaxDims
   CHECK_THROWS_AS(zeros({-1}), Error);
+  CHECK_THROWS_WITH_AS(zeros({0, int64_t{1} << 31, int64_t{1} << 31}), doctest::Contains("too large"), Error);
+  CHECK(zeros({0, 5}).numel() == 0);
 }
 
 TEST_CASE("a CUDA request on a build without CUDA is a clear error") {
