@@ -41,7 +41,9 @@ namespace sieve {
   /* view.cpp: no data moves */                                                               \
   X(view) X(permute) X(slice) X(expand)                                                       \
   /* copy.cpp */                                                                              \
-  X(copy) X(cast) X(to_device)
+  X(copy) X(cast) X(to_device)                                                               \
+  /* optim.cpp: parameter updates, no autograd */                                             \
+  X(adamw_step) X(sgd_step)
 
 enum class Op {
 #define SIEVE_OP_ENUM(name) name,

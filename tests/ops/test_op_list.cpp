@@ -1,9 +1,12 @@
 // tests/ops/test_op_list.cpp — the closed op list and the implementations stay in step: every op
 // in ops/op_list.h has a front end here, and each differentiable one records exactly its own Op.
+// In-place updates (the optim ops) record nothing: their entry runs the op under NoGradGuard and
+// returns the parameter, which must still be a leaf with no recorded history.
 #include <functional>
 #include <map>
 #include <set>
 
+#include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "ops/conv.h"
 #include "ops/dropout.h"
@@ -12,6 +15,7 @@
 #include "ops/loss.h"
 #include "ops/matmul.h"
 #include "ops/norm.h"
+#include "ops/optim.h"
 #include "ops/reduce.h"
 #include "ops/shape.h"
 #include "ops/softmax.h"
@@ -60,9 +64,23 @@ TEST_CASE("every op in the closed list runs and records itself") {
       {Op::permute, [&] { return x.t(); }}, {Op::slice, [&] { return x.narrow(1, 1, 2); }},
       {Op::expand, [&] { return x.unsqueeze(0).expand({3, 2, 4}); }}, {Op::copy, [&] { return x.clone(); }},
       {Op::cast, [&] { return x.to(DType::f32); }},
+      {Op::adamw_step, [&] {
+         Tensor p = zeros({3}, {.dtype = DType::f64}), g = ones({3}, {.dtype = DType::f64});
+         NoGradGuard no_grad;
+         adamw_step({p}, {g}, {zeros_like(p)}, {zeros_like(p)}, {AdamParamHyper{}}, {});
+         return p;
+       }},
+      {Op::sgd_step, [&] {
+         Tensor p = zeros({3}, {.dtype = DType::f64}), g = ones({3}, {.dtype = DType::f64});
+         NoGradGuard no_grad;
+         sgd_step({p}, {g}, {}, {SgdParamHyper{}}, {});
+         return p;
+       }},
   };
   // to_device needs a second device; it is exercised by the CUDA tests when a GPU is present.
   const std::set<Op> not_differentiable = {Op::argmax, Op::argsort};
+  // Parameter updates: no autograd at all; the call above checks they ran (the value moved).
+  const std::set<Op> updates_in_place = {Op::adamw_step, Op::sgd_step};
 
   for (size_t i = 0; i < kOpCount; ++i) {
     const Op op = static_cast<Op>(i);
@@ -71,6 +89,11 @@ TEST_CASE("every op in the closed list runs and records itself") {
     auto it = calls.find(op);
     REQUIRE_MESSAGE(it != calls.end(), "no call for this op in the test table");
     Tensor out = it->second();
+    if (updates_in_place.count(op)) {
+      CHECK(out.is_leaf());
+      CHECK(out.to_vector<double>()[0] < 0.0);  // both moved the zero parameter against a +1 gradient
+      continue;
+    }
     if (not_differentiable.count(op)) {
       CHECK_FALSE(out.requires_grad());
       continue;

@@ -1,0 +1,76 @@
+// nn/layers.cpp — the basic layers, each a few lines of ops (see nn/layers.h for shapes).
+//
+// Extend: a new layer registers its parameters in its constructor (initialised there, so a
+// seeded generator reproduces the model) and writes forward from ops.
+#include "nn/layers.h"
+
+#include <cmath>
+
+#include "nn/init.h"
+#include "ops/dropout.h"
+#include "ops/index.h"
+#include "ops/matmul.h"
+#include "ops/norm.h"
+
+namespace sieve::nn {
+
+Linear::Linear(int64_t in, int64_t out, bool with_bias, Generator* gen)
+    : Module("Linear"), in_features(in), out_features(out) {
+  SIEVE_CHECK(in > 0 && out > 0, "Linear: features must be positive, got in {} out {}", in, out);
+  weight = register_parameter("weight", empty({out, in}));
+  init::kaiming_uniform_(weight, std::sqrt(5.0), gen);
+  if (with_bias) {
+    bias = register_parameter("bias", empty({out}));
+    const double bound = 1.0 / std::sqrt(static_cast<double>(in));
+    init::uniform_(bias, -bound, bound, gen);
+  }
+}
+
+Tensor Linear::forward(const Tensor& x) {
+  SIEVE_CHECK(x.ndim() >= 1 && x.size(-1) == in_features, "Linear({}, {}): input {} does not end in {}",
+              in_features, out_features, x.describe(), in_features);
+  // weight.t() is a transposed view: matmul hands it to BLAS as a transpose flag, no copy.
+  Tensor y = x.ndim() == 1 ? matmul(x.unsqueeze(0), weight.t()).squeeze(0) : matmul(x, weight.t());
+  return bias.defined() ? y + bias : y;
+}
+
+Embedding::Embedding(int64_t num, int64_t dim, Generator* gen) : Module("Embedding") {
+  SIEVE_CHECK(num > 0 && dim > 0, "Embedding: sizes must be positive, got ({}, {})", num, dim);
+  weight = register_parameter("weight", empty({num, dim}));
+  init::normal_(weight, 0.0, 1.0, gen);
+}
+
+Tensor Embedding::forward(const Tensor& ids) { return embedding(weight, ids); }
+
+LayerNorm::LayerNorm(int64_t dim, double eps_, bool affine) : Module("LayerNorm"), eps(eps_) {
+  if (affine) {
+    weight = register_parameter("weight", ones({dim}));
+    bias = register_parameter("bias", zeros({dim}));
+  }
+}
+
+Tensor LayerNorm::forward(const Tensor& x) { return layer_norm(x, weight, bias, eps); }
+
+RMSNorm::RMSNorm(int64_t dim, double eps_) : Module("RMSNorm"), eps(eps_) {
+  weight = register_parameter("weight", ones({dim}));
+}
+
+Tensor RMSNorm::forward(const Tensor& x) { return rms_norm(x, weight, eps); }
+
+Dropout::Dropout(double p_, Generator* gen) : Module("Dropout"), p(p_), gen_(gen) {
+  SIEVE_CHECK(p >= 0.0 && p <= 1.0, "Dropout: p must be in [0, 1], got {}", p);
+}
+
+Tensor Dropout::forward(const Tensor& x) { return dropout(x, p, is_training(), gen_); }
+
+MLP::MLP(int64_t in, int64_t hidden, int64_t out, GeluApprox approx_, double p, Generator* gen)
+    : Module("MLP"), approx(approx_) {
+  if (out < 0) out = in;
+  fc1 = register_module("fc1", std::make_shared<Linear>(in, hidden, true, gen));
+  drop = register_module("drop", std::make_shared<Dropout>(p, gen));
+  fc2 = register_module("fc2", std::make_shared<Linear>(hidden, out, true, gen));
+}
+
+Tensor MLP::forward(const Tensor& x) { return fc2->forward(drop->forward(gelu(fc1->forward(x), approx))); }
+
+}  // namespace sieve::nn

@@ -1,0 +1,23 @@
+// ops/cpu/optim.h — CPU kernels of the fused optimizer updates (ops/optim.cpp).
+//
+// The front end has checked the lists (same lengths, shapes, dtypes, contiguity); the kernels
+// split every tensor into chunks and run all chunks of all tensors in one OpenMP loop.
+// What it is not: optimizer bookkeeping (nn/optim.cpp).
+#pragma once
+
+#include <vector>
+
+#include "core/tensor.h"
+#include "ops/optim.h"
+
+namespace sieve::cpu {
+
+void adamw_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                const std::vector<Tensor>& exp_avg, const std::vector<Tensor>& exp_avg_sq,
+                const std::vector<AdamParamHyper>& hyper, const AdamOptions& options);
+
+void sgd_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+              const std::vector<Tensor>& momentum_buf, const std::vector<SgdParamHyper>& hyper,
+              const SgdOptions& options);
+
+}  // namespace sieve::cpu

@@ -1,0 +1,62 @@
+// ops/optim.h — fused parameter updates: one kernel call updates every parameter of a step.
+//
+// These are ops without autograd: they write parameters and optimizer state in place and record
+// nothing. Each takes parallel lists (entry i: one parameter, its gradient, its state and its
+// hyper-parameters), so an optimizer step over all groups is a single kernel launch (on CUDA, a
+// single multi-tensor launch) instead of a dozen small ops per parameter.
+// Shapes: param[i], grad[i] and each state tensor [i] share one shape and dtype (float32/64);
+// params and state must be contiguous (they are allocated so); a non-contiguous grad is copied.
+//
+// Formulas are PyTorch 1.13's single-tensor torch.optim (w: param, g: grad, t: step ≥ 1):
+//   adamw_step, decoupled (AdamW):  w ← w·(1 − lr·wd)                 then the Adam update
+//   adamw_step, not decoupled (Adam): g ← g + wd·w                    then the Adam update
+//   Adam update: m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²
+//                w ← w − lr/(1−β1ᵗ) · m / (√v / √(1−β2ᵗ) + eps)
+//   sgd_step: g ← g + wd·w;  with momentum μ: b ← g on the first step (init), else
+//             b ← μ·b + (1−dampening)·g;  g ← g + μ·b (Nesterov) or b;   w ← w − lr·g
+//
+// What it is not: the optimizers' bookkeeping (state allocation, groups, schedules: nn/optim.h).
+// Extend: another optimizer adds its X(name) to ops/op_list.h and a fused kernel in ops/cpu/optim.cpp.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace sieve {
+
+// Per-parameter hyper-parameters (groups may differ in lr and weight decay; steps may differ when
+// a parameter had no gradient on some step).
+struct AdamParamHyper {
+  double lr = 1e-3;
+  double weight_decay = 0.0;
+  int64_t step = 1;  // this update's step number, counting from 1 (bias correction)
+};
+
+struct AdamOptions {
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  bool decoupled_weight_decay = true;  // true: AdamW; false: Adam's L2 penalty in the gradient
+};
+
+void adamw_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                const std::vector<Tensor>& exp_avg, const std::vector<Tensor>& exp_avg_sq,
+                const std::vector<AdamParamHyper>& hyper, const AdamOptions& options);
+
+struct SgdParamHyper {
+  double lr = 1e-2;
+  double weight_decay = 0.0;
+  bool init_buffer = false;  // first step with momentum: the buffer is set to g, not decayed into
+};
+
+struct SgdOptions {
+  double momentum = 0.0, dampening = 0.0;
+  bool nesterov = false;
+};
+
+// momentum_buf may be empty when options.momentum == 0.
+void sgd_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+              const std::vector<Tensor>& momentum_buf, const std::vector<SgdParamHyper>& hyper,
+              const SgdOptions& options);
+
+}  // namespace sieve
