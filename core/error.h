@@ -13,6 +13,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace sieve {
 
@@ -23,6 +24,28 @@ struct Error : std::runtime_error {
 template <typename... Args>
 [[noreturn]] void fail(fmt::format_string<Args...> format, Args&&... args) {
   throw Error(fmt::format(format, std::forward<Args>(args)...));
+}
+
+// Text that came from a file (a tensor name, a file name) made safe for a one-line message:
+// control bytes escaped as \xNN, and cut after `max` bytes so a hostile 100 MB name does not
+// become a 100 MB message.
+inline std::string printable(std::string_view text, size_t max = 4096) {
+  std::string out;
+  for (size_t i = 0; i < text.size() && i < max; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7f)
+      out += fmt::format("\\x{:02x}", c);
+    else
+      out += static_cast<char>(c);
+  }
+  if (text.size() > max) out += "...";
+  return out;
+}
+
+// The error every file reader throws: "<file>: <problem>".
+template <typename... Args>
+[[noreturn]] void fail_file(const std::string& file, fmt::format_string<Args...> format, Args&&... args) {
+  throw Error(printable(file) + ": " + fmt::format(format, std::forward<Args>(args)...));
 }
 
 }  // namespace sieve

@@ -49,25 +49,9 @@ constexpr DTypeCode kCodes[] = {
 };
 constexpr const char* kReadable = "F32, F64, I64, BF16, F16";
 
-// Names and messages come from the file: escape control bytes so an error stays on one line, and
-// cut very long names so a hostile 100 MB key does not become a 100 MB message.
-std::string printable(std::string_view s, size_t max = 80) {
-  std::string out;
-  for (size_t i = 0; i < s.size() && i < max; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7f)
-      out += fmt::format("\\x{:02x}", c);
-    else
-      out += static_cast<char>(c);
-  }
-  if (s.size() > max) out += "...";
-  return out;
-}
+// Names and strings from the file are cut to this many bytes in messages.
+constexpr size_t kShownChars = 80;
 
-template <typename... Args>
-[[noreturn]] void fail_file(const std::string& file, fmt::format_string<Args...> format, Args&&... args) {
-  throw Error(printable(file, 4096) + ": " + fmt::format(format, std::forward<Args>(args)...));
-}
 
 struct Entry {
   std::string name;
@@ -118,7 +102,7 @@ json parse_json(const char* text, size_t n, const std::string& file) {
       case json::parse_event_t::key:
         if (!keys.back().insert(parsed.get<std::string>()).second) {
           const auto what = keys.size() == 1 ? "names the tensor" : "has the key";
-          fail_file(file, "header {} '{}' twice", what, printable(parsed.get<std::string>()));
+          fail_file(file, "header {} '{}' twice", what, printable(parsed.get<std::string>(), kShownChars));
         }
         break;
       default: break;
@@ -140,18 +124,18 @@ Metadata parse_metadata(const json& value, const std::string& file) {
   Metadata out;
   for (const auto& [key, v] : value.items()) {
     if (!v.is_string())
-      fail_file(file, "__metadata__ value for '{}' is {}, not a string", printable(key), v.type_name());
+      fail_file(file, "__metadata__ value for '{}' is {}, not a string", printable(key, kShownChars), v.type_name());
     out[key] = v.get<std::string>();
   }
   return out;
 }
 
 Entry parse_entry(const std::string& name, const json& value, uint64_t data_size, const std::string& file) {
-  const std::string who = "tensor '" + printable(name) + "'";
+  const std::string who = "tensor '" + printable(name, kShownChars) + "'";
   if (!value.is_object()) fail_file(file, "{}: entry is {}, not an object", who, value.type_name());
   for (const auto& [key, v] : value.items())
     if (key != "dtype" && key != "shape" && key != "data_offsets")
-      fail_file(file, "{}: unknown key '{}' (expected dtype, shape, data_offsets)", who, printable(key));
+      fail_file(file, "{}: unknown key '{}' (expected dtype, shape, data_offsets)", who, printable(key, kShownChars));
   for (const char* key : {"dtype", "shape", "data_offsets"})
     if (!value.contains(key)) fail_file(file, "{}: missing key '{}'", who, key);
 
@@ -162,7 +146,8 @@ Entry parse_entry(const std::string& name, const json& value, uint64_t data_size
   for (const auto& code : kCodes)
     if (dtype.get_ref<const std::string&>() == code.code) e.code = &code;
   if (e.code == nullptr)
-    fail_file(file, "{}: unsupported dtype '{}' (sieve reads {})", who, printable(dtype.get<std::string>()), kReadable);
+    fail_file(file, "{}: unsupported dtype '{}' (sieve reads {})", who,
+              printable(dtype.get<std::string>(), kShownChars), kReadable);
 
   const json& shape = value["shape"];
   if (!shape.is_array()) fail_file(file, "{}: shape is {}, not an array", who, shape.type_name());
@@ -177,7 +162,8 @@ Entry parse_entry(const std::string& name, const json& value, uint64_t data_size
     // strides would overflow even though they have no elements.
     if (__builtin_mul_overflow(numel, size, &numel) || numel > static_cast<uint64_t>(INT64_MAX) ||
         __builtin_mul_overflow(span, std::max<uint64_t>(size, 1), &span) || span > static_cast<uint64_t>(INT64_MAX))
-      fail_file(file, "{}: shape {} has too many elements (the product overflows)", who, printable(shape.dump()));
+      fail_file(file, "{}: shape {} has too many elements (the product overflows)", who,
+                printable(shape.dump(), kShownChars));
   }
 
   const json& offsets = value["data_offsets"];
@@ -215,8 +201,8 @@ Header parse_header(const char* text, size_t n, uint64_t data_size, const std::s
   for (size_t i = 1; i < by_offset.size(); ++i)
     if (by_offset[i]->begin < by_offset[i - 1]->end)
       fail_file(file, "tensors '{}' [{}, {}] and '{}' [{}, {}] overlap in the data section",
-                printable(by_offset[i - 1]->name), by_offset[i - 1]->begin, by_offset[i - 1]->end,
-                printable(by_offset[i]->name), by_offset[i]->begin, by_offset[i]->end);
+                printable(by_offset[i - 1]->name, kShownChars), by_offset[i - 1]->begin, by_offset[i - 1]->end,
+                printable(by_offset[i]->name, kShownChars), by_offset[i]->begin, by_offset[i]->end);
   return h;
 }
 
@@ -334,14 +320,16 @@ void save_safetensors(const std::string& path, const TensorMap& tensors, const M
   uint64_t offset = 0;
   for (const auto& [name, t] : tensors) {
     if (name == "__metadata__") fail_file(path, "cannot save a tensor named '__metadata__' (the name is reserved)");
-    if (!t.defined()) fail_file(path, "cannot save tensor '{}': it is undefined", printable(name));
+    if (!t.defined()) fail_file(path, "cannot save tensor '{}': it is undefined", printable(name, kShownChars));
     Tensor host = t.detach();
     if (!host.device().is_cpu()) host = host.to(kCPU);
     host = host.contiguous();
     const DTypeCode* code = nullptr;
     for (const auto& c : kCodes)
       if (c.writable && c.dtype == host.dtype()) code = &c;
-    if (code == nullptr) fail_file(path, "cannot save tensor '{}': no safetensors code for {}", printable(name), dtype_name(host.dtype()));
+    if (code == nullptr)
+      fail_file(path, "cannot save tensor '{}': no safetensors code for {}", printable(name, kShownChars),
+                dtype_name(host.dtype()));
     const uint64_t nbytes = static_cast<uint64_t>(host.numel()) * code->size;
     header[name] = {{"dtype", code->code}, {"shape", host.shape()}, {"data_offsets", {offset, offset + nbytes}}};
     offset += nbytes;

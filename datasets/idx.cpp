@@ -40,24 +40,6 @@ const TypeRow* find_type(uint8_t code) {
   return nullptr;
 }
 
-// File names may come from anywhere: escape control bytes so an error stays on one line.
-std::string printable(std::string_view s, size_t max = 4096) {
-  std::string out;
-  for (size_t i = 0; i < s.size() && i < max; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7f)
-      out += fmt::format("\\x{:02x}", c);
-    else
-      out += static_cast<char>(c);
-  }
-  if (s.size() > max) out += "...";
-  return out;
-}
-
-template <typename... Args>
-[[noreturn]] void fail_file(const std::string& file, fmt::format_string<Args...> format, Args&&... args) {
-  throw Error(printable(file) + ": " + fmt::format(format, std::forward<Args>(args)...));
-}
 
 uint32_t be32(const uint8_t* p) {
   return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | uint32_t{p[3]};

@@ -2,6 +2,8 @@
 #include "tests/helpers.h"
 
 #include <cmath>
+#include <unistd.h>
+
 #include <cstdio>
 
 #include "cuda/backend.h"
@@ -34,6 +36,18 @@ Tensor randn_leaf_transposed(const Shape& shape, uint64_t seed, bool requires_gr
   Tensor t = randn_leaf(swapped, seed, false).transpose(-1, -2).detach();
   if (requires_grad) t.requires_grad_();
   return t;
+}
+
+TempDir::TempDir() {
+  static int counter = 0;
+  path = std::filesystem::temp_directory_path() / fmt::format("sieve-test-{}-{}", ::getpid(), counter++);
+  std::filesystem::remove_all(path);
+  std::filesystem::create_directories(path);
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path, ignored);
 }
 
 std::string compare(const Tensor& actual, const Tensor& expected, double atol, double rtol) {

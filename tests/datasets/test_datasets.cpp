@@ -19,26 +19,12 @@
 
 namespace fs = std::filesystem;
 using namespace sieve;
+using sieve::test::TempDir;
 using sieve::test::contains;
 using sieve::test::error_of;
 
 namespace {
 
-// A fresh directory per test case, removed afterwards.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() / fmt::format("sieve-data-{}-{}", ::getpid(), counter++);
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
 
 using Bytes = std::vector<uint8_t>;
 
