@@ -22,7 +22,6 @@ using sieve::test::TempDir;
 
 namespace {
 
-
 std::vector<uint8_t> read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), {}};

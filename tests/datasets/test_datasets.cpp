@@ -25,7 +25,6 @@ using sieve::test::error_of;
 
 namespace {
 
-
 using Bytes = std::vector<uint8_t>;
 
 void put_be(Bytes& out, uint64_t v, int n) {
