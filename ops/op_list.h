@@ -30,6 +30,8 @@ namespace sieve {
   X(softmax) X(log_softmax) X(cross_entropy) X(mse_loss)                                      \
   /* norm.cpp */                                                                              \
   X(layer_norm) X(rms_norm)                                                                   \
+  /* attention.cpp: fused softmax(q·kᵀ·scale + mask)·v */                                     \
+  X(attention)                                                                                \
   /* index.cpp */                                                                             \
   X(embedding) X(index_select) X(gather) X(scatter_add) X(topk) X(argsort)                    \
   /* shape.cpp */                                                                             \

@@ -8,6 +8,7 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
+#include "ops/attention.h"
 #include "ops/conv.h"
 #include "ops/dropout.h"
 #include "ops/elementwise.h"
@@ -53,7 +54,8 @@ TEST_CASE("every op in the closed list runs and records itself") {
       {Op::softmax, [&] { return softmax(x); }}, {Op::log_softmax, [&] { return log_softmax(x); }},
       {Op::cross_entropy, [&] { return cross_entropy(x, target); }}, {Op::mse_loss, [&] { return mse_loss(x, y); }},
       {Op::layer_norm, [&] { return layer_norm(x, Tensor(), Tensor()); }},
-      {Op::rms_norm, [&] { return rms_norm(x, Tensor()); }}, {Op::embedding, [&] { return embedding(sq, ids); }},
+      {Op::rms_norm, [&] { return rms_norm(x, Tensor()); }},
+      {Op::attention, [&] { return attention(img, img, img).out; }}, {Op::embedding, [&] { return embedding(sq, ids); }},
       {Op::index_select, [&] { return index_select(sq, 0, ids); }},
       {Op::gather, [&] { return gather(x, 1, from_vector<int64_t>({0, 1, 3, 2}, {2, 2})); }},
       {Op::scatter_add, [&] { return scatter_add(x, 1, from_vector<int64_t>({0, 1}, {2, 1}), y.narrow(1, 0, 1)); }},

@@ -1,0 +1,87 @@
+// nn/attention.cpp — PatchConv2d, PatchEmbed, MultiHeadAttention, TransformerBlock (shapes and
+// names in nn/attention.h). Each is a few ops; the attention itself is the fused op.
+//
+// Extend: a layer registers its parameters in its constructor (so a seeded generator reproduces
+// it) and composes ops in forward.
+#include "nn/attention.h"
+
+#include <cmath>
+
+#include "nn/init.h"
+#include "ops/conv.h"
+#include "ops/matmul.h"
+
+namespace sieve::nn {
+
+PatchConv2d::PatchConv2d(int64_t in, int64_t out, int64_t p, Generator* gen)
+    : Module("PatchConv2d"), in_channels(in), out_channels(out), patch(p) {
+  SIEVE_CHECK(in > 0 && out > 0 && p > 0, "PatchConv2d: channels and patch must be positive, got ({}, {}, {})", in,
+              out, p);
+  weight = register_parameter("weight", empty({out, in, p, p}));
+  init::kaiming_uniform_(weight, std::sqrt(5.0), gen);  // fan_in C·p·p, as Conv2d's reset_parameters
+  bias = register_parameter("bias", empty({out}));
+  const double bound = 1.0 / std::sqrt(static_cast<double>(in * p * p));
+  init::uniform_(bias, -bound, bound, gen);
+}
+
+Tensor PatchConv2d::forward(const Tensor& x) {
+  SIEVE_CHECK(x.ndim() == 4 && x.size(1) == in_channels, "PatchConv2d({}, {}, patch {}): input {} is not (B, {}, H, W)",
+              in_channels, out_channels, patch, x.describe(), in_channels);
+  // unfold flattens each patch as (c, i, j), the order of weight's last three dims.
+  Tensor w = weight.view({out_channels, in_channels * patch * patch});
+  return matmul(unfold_patches(x, patch), w.t()) + bias;
+}
+
+PatchEmbed::PatchEmbed(int64_t in_channels, int64_t patch, int64_t dim, Generator* gen) : Module("PatchEmbed") {
+  proj = register_module("proj", std::make_shared<PatchConv2d>(in_channels, dim, patch, gen));
+}
+
+Tensor PatchEmbed::forward(const Tensor& x) { return proj->forward(x); }
+
+MultiHeadAttention::MultiHeadAttention(int64_t dim_, int64_t heads_, double dropout, bool qkv_bias, Generator* gen)
+    : Module("MultiHeadAttention"), dim(dim_), heads(heads_), head_dim(heads_ > 0 ? dim_ / heads_ : 0) {
+  SIEVE_CHECK(dim > 0 && heads > 0 && dim % heads == 0,
+              "MultiHeadAttention: dim {} must be a positive multiple of heads {}", dim, heads);
+  qkv = register_module("qkv", std::make_shared<Linear>(dim, 3 * dim, qkv_bias, gen));
+  proj = register_module("proj", std::make_shared<Linear>(dim, dim, true, gen));
+  // Dropout draws from the default generator (the one a training checkpoint saves), not gen.
+  proj_drop = register_module("proj_drop", std::make_shared<Dropout>(dropout));
+}
+
+Tensor MultiHeadAttention::project(const Tensor& x, int64_t part) const {
+  const int64_t B = x.size(0), L = x.size(1);
+  Tensor y = matmul(x, qkv->weight.narrow(0, part * dim, dim).t());  // rows of W: a view, BLAS-readable
+  if (qkv->bias.defined()) y = y + qkv->bias.narrow(0, part * dim, dim);
+  return y.view({B, L, heads, head_dim}).permute({0, 2, 1, 3});
+}
+
+Tensor MultiHeadAttention::forward(const Tensor& x) { return forward(x, {}); }
+
+Tensor MultiHeadAttention::forward(const Tensor& x, const AttentionOptions& options) {
+  SIEVE_CHECK(x.ndim() == 3 && x.size(2) == dim, "MultiHeadAttention(dim {}, heads {}): input {} is not (B, L, {})",
+              dim, heads, x.describe(), dim);
+  const int64_t B = x.size(0), L = x.size(1);
+  AttentionOutput a = attention(project(x, 0), project(x, 1), project(x, 2), options);
+  last_cls_probs = a.cls_probs;
+  // a.out is stored (B, L, h, Dh): this transpose and reshape are views, no copy.
+  return proj_drop->forward(proj->forward(a.out.transpose(1, 2).reshape({B, L, dim})));
+}
+
+TransformerBlock::TransformerBlock(int64_t dim, int64_t heads, int64_t mlp_hidden, double dropout, double norm_eps,
+                                   Generator* gen)
+    : Module("TransformerBlock") {
+  norm1 = register_module("norm1", std::make_shared<LayerNorm>(dim, norm_eps));
+  attn = register_module("attn", std::make_shared<MultiHeadAttention>(dim, heads, dropout, true, gen));
+  norm2 = register_module("norm2", std::make_shared<LayerNorm>(dim, norm_eps));
+  mlp = register_module("mlp", std::make_shared<MLP>(dim, mlp_hidden, dim, GeluApprox::none, dropout, gen));
+  mlp_drop = register_module("mlp_drop", std::make_shared<Dropout>(dropout));
+}
+
+Tensor TransformerBlock::forward(const Tensor& x) { return forward(x, {}); }
+
+Tensor TransformerBlock::forward(const Tensor& x, const AttentionOptions& options) {
+  Tensor h = x + attn->forward(norm1->forward(x), options);
+  return h + mlp_drop->forward(mlp->forward(norm2->forward(h)));
+}
+
+}  // namespace sieve::nn

@@ -1,0 +1,31 @@
+// ops/cpu/attention.h — CPU kernels of fused attention (ops/attention.cpp).
+//
+// Legend as ops/attention.h: q: (B, H, Lq, D), k, v: (B, H, Lk, D), probs: (B, H, Lq, Lk).
+// Every (B, H) pair is one independent task; tasks run in parallel, each single-threaded.
+//
+// What it is not: checks or autograd (the front end does both). Extend: a new mask kind adds a
+// field to AttentionMasks and a rule to the kernels' visible-keys step.
+#pragma once
+
+#include "core/tensor.h"
+
+namespace sieve::cpu {
+
+struct AttentionMasks {
+  double scale = 1.0;
+  bool causal = false;
+  Tensor key_padding = {};  // undefined, or (B, Lk) contiguous, nonzero = padded
+};
+
+// out := softmax(q·kᵀ·scale + masks)·v. q, k, v, out may have any strides (out must not overlap
+// the inputs). probs, when defined, receives the probabilities (contiguous (B, H, Lq, Lk)) for
+// backward; cls, when defined, the head mean of query row 0: contiguous (B, Lk).
+void attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionMasks& masks, const Tensor& out,
+               const Tensor& probs, const Tensor& cls);
+
+// dq, dk, dv := the gradients from the upstream gradient g (B, H, Lq, D) and the saved probs.
+// Any strides for every tensor; an undefined dq/dk/dv is not written.
+void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& probs, const Tensor& g,
+                        const AttentionMasks& masks, const Tensor& dq, const Tensor& dk, const Tensor& dv);
+
+}  // namespace sieve::cpu

@@ -1,0 +1,260 @@
+// tests/ops/test_attention.cpp — the fused attention op: equality with the composite
+// (matmul → softmax → matmul) forward and backward, float64 gradcheck with every mask and with
+// strided inputs, the CLS probabilities, fully-masked rows, PyTorch goldens and the errors.
+#include <cmath>
+#include <limits>
+
+#include "autograd/grad_mode.h"
+#include "autograd/node.h"
+#include "ops/attention.h"
+#include "ops/elementwise.h"
+#include "ops/matmul.h"
+#include "ops/reduce.h"
+#include "ops/softmax.h"
+#include "tests/golden/golden.h"
+#include "tests/helpers.h"
+
+using namespace sieve;
+using test::randn_leaf;
+
+namespace {
+
+// The same attention from existing ops; also returns the probabilities (B, H, Lq, Lk).
+// A row with every key masked is NaN here (softmax of all −∞), so callers avoid those.
+Tensor composite(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& o,
+                 Tensor* probs = nullptr) {
+  const int64_t Lq = q.size(2), Lk = k.size(2);
+  Tensor s = matmul(q, k.transpose(-2, -1)) * o.scale.value_or(1.0 / std::sqrt(static_cast<double>(q.size(3))));
+  const double inf = std::numeric_limits<double>::infinity();
+  if (o.causal) {
+    std::vector<double> hidden(static_cast<size_t>(Lq * Lk));
+    for (int64_t i = 0; i < Lq; ++i)
+      for (int64_t j = 0; j < Lk; ++j) hidden[i * Lk + j] = j > i + Lk - Lq;
+    s = masked_fill(s, from_vector<double>(hidden, {Lq, Lk}), -inf);
+  }
+  if (o.key_padding_mask.defined())
+    s = masked_fill(s, o.key_padding_mask.unsqueeze(1).unsqueeze(1), -inf);
+  Tensor p = softmax(s, -1);
+  if (probs != nullptr) *probs = p;
+  return matmul(p, v);
+}
+
+// (B, L, 3, H, D) → q, k, v: (B, H, L, D), the strided views a fused qkv projection gives.
+std::vector<Tensor> split_qkv(const Tensor& qkv) {
+  Tensor t = qkv.permute({2, 0, 3, 1, 4});
+  return {t.select(0, 0), t.select(0, 1), t.select(0, 2)};
+}
+
+Tensor mask_of(const std::vector<int64_t>& flags, int64_t B, int64_t Lk) {
+  return from_vector<int64_t>(flags, {B, Lk});
+}
+
+// Forward and every gradient of the fused op equal the composite's (float32, same upstream g).
+void check_against_composite(const Tensor& q0, const Tensor& k0, const Tensor& v0, const AttentionOptions& o,
+                             double tol) {
+  Tensor q = q0.detach().requires_grad_(), k = k0.detach().requires_grad_(), v = v0.detach().requires_grad_();
+  AttentionOutput fused = attention(q, k, v, o);
+  Tensor g = randn(fused.out.shape(), {.dtype = q.dtype()});
+  fused.out.backward(g);
+  Tensor q2 = q0.detach().requires_grad_(), k2 = k0.detach().requires_grad_(), v2 = v0.detach().requires_grad_();
+  Tensor ref = composite(q2, k2, v2, o);
+  ref.backward(g);
+  CHECK_CLOSE(fused.out, ref, tol, tol);
+  CHECK_CLOSE(q.grad(), q2.grad(), tol, tol);
+  CHECK_CLOSE(k.grad(), k2.grad(), tol, tol);
+  CHECK_CLOSE(v.grad(), v2.grad(), tol, tol);
+}
+
+}  // namespace
+
+TEST_CASE("attention equals matmul → softmax → matmul, forward and backward") {
+  manual_seed(11);
+  // ViT-tiny head sizes: threaded over B·H, rows longer than one vector with a tail.
+  Tensor q = randn({3, 4, 50, 16}), k = randn({3, 4, 50, 16}), v = randn({3, 4, 50, 16});
+  std::vector<int64_t> flags(3 * 50, 0);
+  for (int64_t j : {3, 17, 49}) flags[j] = 1;
+  for (int64_t j = 20; j < 50; ++j) flags[2 * 50 + j] = 1;
+  Tensor mask = mask_of(flags, 3, 50);
+  for (bool causal : {false, true}) {
+    for (bool pad : {false, true}) {
+      INFO("causal ", causal, " padding ", pad);
+      check_against_composite(q, k, v, {.causal = causal, .key_padding_mask = pad ? mask : Tensor()}, 2e-5);
+    }
+  }
+  check_against_composite(q, k, v, {.scale = 0.7}, 2e-5);
+  // Lq ≠ Lk (a KV cache): causal is bottom-right aligned, the last query sees every key.
+  Tensor q_short = randn({2, 3, 7, 16}), k_long = randn({2, 3, 12, 16}), v_long = randn({2, 3, 12, 16});
+  check_against_composite(q_short, k_long, v_long, {.causal = true}, 2e-5);
+  check_against_composite(q_short, k_long, v_long, {}, 2e-5);
+  // float64 agrees to rounding.
+  check_against_composite(q.to(DType::f64), k.to(DType::f64), v.to(DType::f64), {.causal = true}, 1e-12);
+}
+
+TEST_CASE("attention accepts strided q, k, v and returns gradients in their layouts") {
+  manual_seed(12);
+  const int64_t B = 2, L = 9, H = 3, D = 8;
+  Tensor qkv = randn({B, L, 3, H, D});
+  auto parts = split_qkv(qkv);
+  CHECK_FALSE(parts[0].is_contiguous());
+  check_against_composite(parts[0], parts[1], parts[2], {.causal = true}, 2e-5);
+
+  // A q that is a permuted dense block gets its gradient in the same layout (so the permute and
+  // view it came through pass it back without a copy); the output is stored (B, L, H, D).
+  Tensor q = randn({B, L, H, D}).permute({0, 2, 1, 3}).detach().requires_grad_();
+  Tensor k = randn({B, H, L, D}, {.requires_grad = true}), v = randn({B, H, L, D}, {.requires_grad = true});
+  AttentionOutput r = attention(q, k, v);
+  CHECK(r.out.transpose(1, 2).is_contiguous());
+  CHECK_FALSE(r.cls_probs.defined());
+  const Grads grads = r.out.impl()->grad_fn->backward(ones_like(r.out));  // the op's own backward
+  CHECK(grads[0].strides() == q.strides());
+  CHECK(grads[1].is_contiguous());
+
+  // Under no-grad the probabilities are not kept; the answer is the same.
+  Tensor with_grad = r.out.detach();
+  NoGradGuard no_grad;
+  CHECK_CLOSE(attention(q, k, v).out, with_grad, 0.0, 0.0);
+}
+
+TEST_CASE("gradcheck: attention with and without masks, strided inputs, fully masked rows") {
+  const int64_t B = 2, H = 2, D = 3;
+  Tensor q = randn_leaf({B, H, 4, D}, 1), k = randn_leaf({B, H, 5, D}, 2), v = randn_leaf({B, H, 5, D}, 3);
+  Tensor sq = randn_leaf({B, H, 5, D}, 4);  // Lq == Lk
+  Tensor mask = mask_of({0, 1, 0, 0, 1, 1, 0, 0, 0, 0}, B, 5);
+  auto run = [](const AttentionOptions& o) {
+    return [o](const std::vector<Tensor>& in) { return attention(in[0], in[1], in[2], o).out; };
+  };
+  CHECK_GRADCHECK(run({}), {q, k, v});
+  CHECK_GRADCHECK(run({.scale = 0.4}), {q, k, v});
+  CHECK_GRADCHECK(run({.causal = true}), {sq, k, v});
+  CHECK_GRADCHECK(run({.causal = true}), {q, k, v});  // Lq 4 < Lk 5
+  CHECK_GRADCHECK(run({.key_padding_mask = mask}), {q, k, v});
+  CHECK_GRADCHECK(run({.causal = true, .key_padding_mask = mask}), {sq, k, v});
+  // Every key of batch 1 padded, and causal with Lq > Lk (rows before the diagonal see nothing):
+  // those rows are constant zeros, their gradients zeros.
+  CHECK_GRADCHECK(run({.key_padding_mask = mask_of({0, 1, 0, 0, 1, 1, 1, 1, 1, 1}, B, 5)}), {q, k, v});
+  CHECK_GRADCHECK(run({.causal = true}), {sq, randn_leaf({B, H, 4, D}, 7), randn_leaf({B, H, 4, D}, 8)});
+  // Non-contiguous leaves: a transposed q, and q, k, v as views of one fused (B, L, 3, H, D) leaf.
+  CHECK_GRADCHECK(run({.causal = true}), {test::randn_leaf_transposed({B, H, 5, D}, 5), k, v});
+  Tensor qkv = randn_leaf({B, 5, 3, H, D}, 6);
+  CHECK_GRADCHECK(
+      [](const std::vector<Tensor>& in) {
+        auto p = split_qkv(in[0]);
+        return attention(p[0], p[1], p[2], {.causal = true}).out;
+      },
+      {qkv});
+  // Composed with another op, so the upstream gradient reaching the kernel is strided.
+  CHECK_GRADCHECK(
+      [](const std::vector<Tensor>& in) {
+        return attention(in[0], in[1], in[2]).out.transpose(1, 2) * in[0].transpose(1, 2);
+      },
+      {sq, k, v});
+}
+
+TEST_CASE("attention: cls_probs are the head mean of query row 0's probabilities") {
+  manual_seed(13);
+  Tensor q = randn({3, 4, 6, 8}), k = randn({3, 4, 10, 8}), v = randn({3, 4, 10, 8});
+  std::vector<int64_t> flags(30, 0);
+  flags[2] = flags[13] = flags[29] = 1;
+  Tensor mask = mask_of(flags, 3, 10);
+  for (bool causal : {false, true}) {
+    INFO("causal ", causal);
+    const AttentionOptions o{.causal = causal, .key_padding_mask = mask, .want_cls_probs = true};
+    AttentionOutput r = attention(q, k, v, o);
+    Tensor probs;
+    composite(q, k, v, o, &probs);
+    REQUIRE(r.cls_probs.defined());
+    CHECK(r.cls_probs.shape() == Shape{3, 10});
+    CHECK_FALSE(r.cls_probs.requires_grad());
+    CHECK_CLOSE(r.cls_probs, mean(probs.select(2, 0), {1}), 1e-6, 1e-5);
+    const auto c = r.cls_probs.to_vector<float>();
+    CHECK(c[2] == 0.0f);  // a padded key gets exactly zero
+    CHECK(c[10 + 3] == 0.0f);
+  }
+  // Requested on inputs that require grad: the output still backpropagates, the probs do not.
+  Tensor ql = q.detach().requires_grad_();
+  AttentionOutput r = attention(ql, k, v, {.want_cls_probs = true});
+  CHECK(r.out.requires_grad());
+  CHECK_FALSE(r.cls_probs.requires_grad());
+}
+
+TEST_CASE("attention: a row whose keys are all masked is zeros, not NaN, and passes no gradient") {
+  for (DType dtype : {DType::f32, DType::f64}) {
+    INFO(dtype_name(dtype));
+    Tensor q = randn_leaf({2, 2, 3, 4}, 21, true, dtype), k = randn_leaf({2, 2, 3, 4}, 22, true, dtype);
+    Tensor v = randn_leaf({2, 2, 3, 4}, 23, true, dtype);
+    Tensor mask = mask_of({0, 0, 1, 1, 1, 1}, 2, 3);  // batch 1: every key padded
+    AttentionOutput r = attention(q, k, v, {.key_padding_mask = mask, .want_cls_probs = true});
+    sum(r.out).backward();
+    CHECK_CLOSE(r.out.select(0, 1), zeros({2, 3, 4}, {.dtype = dtype}), 0.0, 0.0);
+    CHECK_CLOSE(r.cls_probs.select(0, 1), zeros({3}, {.dtype = dtype}), 0.0, 0.0);
+    for (const Tensor* t : {&q, &k, &v}) {
+      CHECK_CLOSE(t->grad().select(0, 1), zeros({2, 3, 4}, {.dtype = dtype}), 0.0, 0.0);
+      for (double x : t->grad().to_vector<double>()) CHECK(std::isfinite(x));
+    }
+    // Batch 0 is untouched by batch 1's mask: keys 2 padded only.
+    Tensor ref = composite(q.detach(), k.detach(), v.detach(), {.key_padding_mask = mask});
+    CHECK_CLOSE(r.out.select(0, 0), ref.select(0, 0), 1e-6, 1e-5);
+  }
+  // Causal with Lq > Lk: query rows 0 and 1 come before the first key's diagonal.
+  Tensor out = attention(randn({1, 1, 4, 2}), randn({1, 1, 2, 2}), randn({1, 1, 2, 2}), {.causal = true}).out;
+  const auto o = out.to_vector<float>();
+  CHECK(o[0] == 0.0f);
+  CHECK(o[3] == 0.0f);
+  CHECK(o[4] != 0.0f);
+  // No keys at all (Lk = 0): zeros, and a zero gradient; no queries (Lq = 0): an empty output.
+  Tensor q = randn_leaf({1, 2, 3, 4}, 24), k0 = randn_leaf({1, 2, 0, 4}, 25), v0 = randn_leaf({1, 2, 0, 4}, 26);
+  AttentionOutput none = attention(q, k0, v0);
+  CHECK_CLOSE(none.out, zeros({1, 2, 3, 4}, {.dtype = DType::f64}), 0.0, 0.0);
+  sum(none.out).backward();
+  CHECK_CLOSE(q.grad(), zeros({1, 2, 3, 4}, {.dtype = DType::f64}), 0.0, 0.0);
+  Tensor k = randn_leaf({1, 2, 5, 4}, 27), v = randn_leaf({1, 2, 5, 4}, 28);
+  Tensor empty_out = attention(randn_leaf({1, 2, 0, 4}, 29), k, v).out;
+  CHECK(empty_out.shape() == Shape{1, 2, 0, 4});
+  sum(empty_out).backward();
+  CHECK_CLOSE(k.grad(), zeros({1, 2, 5, 4}, {.dtype = DType::f64}), 0.0, 0.0);
+}
+
+TEST_CASE("attention goldens match PyTorch (explicit matmul, masked_fill, softmax)") {
+  using test::check_golden;
+  using test::GoldenInputs;
+  auto run = [](const char* name, AttentionOptions o, bool padded, double tol) {
+    check_golden("attention", name,
+                 [&](GoldenInputs& in) {
+                   if (padded) o.key_padding_mask = in.at("mask");
+                   return attention(in.at("q"), in.at("k"), in.at("v"), o).out;
+                 },
+                 tol, tol);
+  };
+  run("plain", {}, false, 1e-6);
+  run("scale", {.scale = 0.3}, false, 1e-6);
+  run("padding", {}, true, 1e-6);
+  run("causal_kv", {.causal = true}, false, 1e-6);
+  run("causal", {.causal = true}, false, 1e-6);
+  run("causal_padding", {.causal = true}, true, 1e-6);
+  run("f64", {}, false, 1e-12);
+}
+
+TEST_CASE("attention errors name the op and the shapes") {
+  Tensor q = zeros({2, 3, 4, 8}), k = zeros({2, 3, 5, 8}), v = zeros({2, 3, 5, 8});
+  CHECK_THROWS_WITH_AS(attention(q, k, zeros({2, 3, 6, 8})),
+                       doctest::Contains("attention: k (2, 3, 5, 8) and v (2, 3, 6, 8) must have the same shape"),
+                       Error);
+  CHECK_THROWS_WITH_AS(attention(zeros({2, 3, 4, 7}), k, v),
+                       doctest::Contains("attention: q (2, 3, 4, 7) and k (2, 3, 5, 8) must agree in B, H and D"),
+                       Error);
+  CHECK_THROWS_WITH_AS(attention(zeros({2, 4, 8}), k, v), doctest::Contains("attention: q (B, H, Lq, D) must have 4"),
+                       Error);
+  CHECK_THROWS_WITH_AS(attention(q, k, v.to(DType::f64)), doctest::Contains("attention: dtype mismatch"), Error);
+  CHECK_THROWS_WITH_AS(attention(zeros({2, 3, 4, 8}, {.dtype = DType::i64}), k, v),
+                       doctest::Contains("attention: expected a floating-point tensor"), Error);
+  CHECK_THROWS_WITH_AS(attention(q, Tensor(), v), doctest::Contains("attention: input 1 is an undefined tensor"),
+                       Error);
+  CHECK_THROWS_WITH_AS(attention(q, k, v, {.key_padding_mask = zeros({2, 4})}),
+                       doctest::Contains("attention: key_padding_mask (2, 4) must be (B, Lk) = (2, 5)"), Error);
+  CHECK_THROWS_WITH_AS(attention(q, k, v, {.scale = std::nan("")}),
+                       doctest::Contains("attention: scale must be finite"), Error);
+  CHECK_THROWS_WITH_AS(attention(zeros({2, 3, 0, 8}), k, v, {.want_cls_probs = true}),
+                       doctest::Contains("attention: want_cls_probs needs a query row 0"), Error);
+  CHECK_THROWS_WITH_AS(attention(zeros({2, 3, 4, 0}), zeros({2, 3, 5, 0}), zeros({2, 3, 5, 0})),
+                       doctest::Contains("attention: head size D must be at least 1"), Error);
+}
