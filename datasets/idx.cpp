@@ -7,8 +7,6 @@
 // Extend: a new element type is a row in kTypes and a case in IdxArray::to_tensor().
 #include "datasets/idx.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -19,6 +17,8 @@
 #include <climits>
 #include <cstring>
 #include <string_view>
+
+#include "datasets/read_file.h"
 
 namespace sieve {
 
@@ -201,13 +201,7 @@ IdxArray parse_idx(const uint8_t* data, size_t size, const std::string& name) {
 }
 
 IdxArray load_idx(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail_file(path, "cannot open: {}", std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    fail_file(path, "not a regular file");
-  }
+  const auto [fd, file_size] = data::open_regular_file(path);
   Gz gz{gzdopen(fd, "rb")};  // from here on gzclose closes fd
   if (gz.f == nullptr) {
     ::close(fd);
@@ -235,7 +229,7 @@ IdxArray load_idx(const std::string& path) {
     }
     return done;
   };
-  return parse(read, raw ? static_cast<uint64_t>(st.st_size) : kUnknownSize, path);
+  return parse(read, raw ? file_size : kUnknownSize, path);
 }
 
 }  // namespace sieve

@@ -3,19 +3,14 @@
 // What it is: file finding, the checks that make a pair of files one data set (types, shapes,
 // counts, labels), and the conversion to float32 images and int64 labels (formats in vision.h).
 // What it is not: the IDX parser (datasets/idx.cpp) or a loader with batches (next issue).
-// Extend: a new set is a load_<name>() below; reuse read_whole_file() and check_labels().
+// Extend: a new set is a load_<name>() below; reuse data::read_whole_file() and check_labels().
 #include "datasets/vision.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <vector>
 
 #include "datasets/idx.h"
+#include "datasets/read_file.h"
 
 namespace sieve {
 
@@ -40,32 +35,6 @@ void check_labels(const uint8_t* labels, int64_t n, const std::string& file, con
   for (int64_t i = 0; i < n; ++i)
     if (labels[i * stride] >= kClasses)
       fail("{}: label {} at {} {} is not a class 0..{}", file, labels[i * stride], unit, i, kClasses - 1);
-}
-
-// The whole file (CIFAR batches are 30 MB); refuses anything but a regular file.
-std::vector<uint8_t> read_whole_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail("{}: cannot open: {}", path, std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    fail("{}: not a regular file", path);
-  }
-  std::vector<uint8_t> bytes(static_cast<size_t>(st.st_size));
-  size_t have = 0;
-  while (have < bytes.size()) {
-    const ssize_t got = ::read(fd, bytes.data() + have, bytes.size() - have);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) {
-      const int err = errno;
-      ::close(fd);
-      if (got == 0) fail("{}: file ended early while reading (was it truncated during the read?)", path);
-      fail("{}: read failed: {}", path, std::strerror(err));
-    }
-    have += static_cast<size_t>(got);
-  }
-  ::close(fd);
-  return bytes;
 }
 
 }  // namespace
@@ -108,7 +77,7 @@ ImageSet load_cifar10(const std::string& dir, bool train) {
   int64_t n = 0;
   for (const std::string& file : files) {
     if (!fs::exists(file, ec)) fail("load_cifar10: {} not found (expected the CIFAR-10 binary version)", file);
-    std::vector<uint8_t> bytes = read_whole_file(file);
+    std::vector<uint8_t> bytes = data::read_whole_file(file);  // CIFAR batches are 30 MB
     const auto size = static_cast<int64_t>(bytes.size());
     if (size == 0 || size % kRecord != 0)
       fail("{}: {} bytes is not a whole number of {}-byte records (1 label + 3×32×32 pixels)", file, size, kRecord);

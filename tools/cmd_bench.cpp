@@ -1,7 +1,8 @@
-// tools/cmd_bench.cpp — `sieve bench ops`: op speed against a reference measured in the same run.
+// tools/cmd_bench.cpp — `sieve bench ops`: op speed against a reference measured in the same run;
+// `sieve bench loader`: whether the data loader keeps a training step fed.
 //
-// Every row sets sieve's figure beside a reference's, and their ratio = how many times faster
-// sieve is (higher is better; 1.0 = as fast):
+// bench ops: every row sets sieve's figure beside a reference's, and their ratio = how many times
+// faster sieve is (higher is better; 1.0 = as fast):
 //   matmul      GFLOP/s, vs raw cblas_sgemm on the same buffers with the same transpose flags;
 //               ratio = sieve GFLOP/s ÷ sgemm GFLOP/s                       (target ≥ 0.95)
 //   add, gelu   GB/s (bytes read + written), vs a parallel memcpy of the same size over the same
@@ -10,9 +11,14 @@
 //   layer_norm  threads); ratio = torch ms ÷ sieve ms                       (target > 1)
 // Figures are medians of several repetitions after warm-up, timed with std::chrono::steady_clock;
 // sieve and its BLAS/memcpy reference are timed in alternation, so drift and load hit both alike.
+// bench loader: MNIST-sized synthetic data (60000 × 1 × 28 × 28) through datasets/loader.h with
+// crop + flip + normalise, batch 128, prefetch 0 and 2. "offered" rows take each batch at once
+// (the loader's own rate); "step" rows spend a fixed busy time per batch, like a training step,
+// and set the rate they reach beside the step's own rate measured alone (the reference): ratio 1.0
+// means training never waits for data. "stall" is the time next() blocked, per batch.
 // What it is not: a test — tests never depend on timing — nor a model benchmark.
-// Extend: a new row is a Row{...} in run_ops(); a PyTorch-referenced row also needs its case in
-// tools/bench_torch.py under the same name.
+// Extend: a new ops row is a Row{...} in run_ops(); a PyTorch-referenced row also needs its case
+// in tools/bench_torch.py under the same name. A new loader case is a LoaderCase in run_loader().
 #include <cblas.h>
 #include <omp.h>
 #include <unistd.h>
@@ -31,6 +37,7 @@
 
 #include "autograd/grad_mode.h"
 #include "core/random.h"
+#include "datasets/loader.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
 #include "ops/norm.h"
@@ -281,6 +288,81 @@ int run_ops(const std::string& csv, bool quick) {
   return 0;
 }
 
+// ---- bench loader: batches offered vs batches consumed by a simulated training step ----
+
+// Spins (a step that keeps its core busy, as training does) for `seconds`.
+void busy_for(double seconds) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < end) {
+  }
+}
+
+struct LoaderCase {
+  int prefetch = 0;
+  double step_seconds = 0;   // 0: take batches at once (the loader's offered rate)
+  double batches_per_s = 0;  // reached by the consumer
+  double stall_seconds = 0;  // in next(), per batch
+};
+
+// Runs `batches` batches of epoch 1 (epoch 0's first batches warm caches and the allocator).
+void run_loader_case(const Tensor& images, const Tensor& labels, int64_t batches, LoaderCase& c) {
+  Loader loader(images, labels, {.batch_size = 128, .seed = 1, .mean = {0.1307f}, .std = {0.3081f},
+                                 .crop_padding = 2, .flip = true, .prefetch = c.prefetch});
+  loader.start_epoch(0);
+  for (int i = 0; i < 5; ++i) loader.next();
+  double stall = 0;
+  int64_t taken = 0;
+  const double total = seconds_of([&] {
+    loader.start_epoch(1);
+    while (taken < batches) {
+      std::optional<Batch> b;
+      stall += seconds_of([&] { b = loader.next(); });
+      if (!b) break;
+      ++taken;
+      if (c.step_seconds > 0) busy_for(c.step_seconds);
+    }
+  });
+  c.batches_per_s = static_cast<double>(taken) / total;
+  c.stall_seconds = stall / static_cast<double>(std::max<int64_t>(taken, 1));
+}
+
+int run_loader(double step_ms, int64_t batches) {
+  SIEVE_CHECK(step_ms > 0 && step_ms <= 1000, "bench loader: --step-ms must be in (0, 1000], got {}", step_ms);
+  const int threads = current_threads();
+  progress(fmt::format("{} threads; 60000×1×28×28 float32, batch 128, crop 2 + flip + normalise; {} batches a case",
+                       threads, batches));
+  Generator gen(7);
+  const Tensor images = rand({60000, 1, 28, 28}, {}, &gen);
+  const Tensor labels = randint(0, 10, {60000}, {.dtype = DType::i64}, &gen);
+  // The reference: the simulated step alone, batches per second with no loader at all.
+  const double step_alone = static_cast<double>(batches) / seconds_of([&] {
+    for (int64_t i = 0; i < batches; ++i) busy_for(step_ms * 1e-3);
+  });
+
+  std::vector<LoaderCase> cases;
+  for (const double step : {0.0, step_ms * 1e-3})
+    for (const int prefetch : {0, 2}) {
+      LoaderCase c{.prefetch = prefetch, .step_seconds = step};
+      progress(fmt::format("{} with prefetch {}", step > 0 ? fmt::format("step {} ms", step_ms) : "offered", prefetch));
+      run_loader_case(images, labels, batches, c);
+      cases.push_back(c);
+    }
+
+  fmt::print("sieve bench loader — {} threads; MNIST-sized data, batch 128, crop 2 + flip + normalise\n", threads);
+  fmt::print("ratio = consumer's batches/s ÷ the step's own batches/s (1.00 = training never waits for data)\n");
+  fmt::print("{:<24} {:>8} {:>12} {:>22} {:>7} {:>16}\n", "case", "prefetch", "batches/s", "reference (step alone)",
+             "ratio", "stall ms/batch");
+  for (const LoaderCase& c : cases) {
+    const bool step = c.step_seconds > 0;
+    const std::string name = step ? fmt::format("step {} ms", step_ms) : "offered (no step)";
+    const std::string reference = step ? fmt::format("{:.1f}", step_alone) : "-";
+    const std::string ratio = step ? fmt::format("{:.2f}", c.batches_per_s / step_alone) : "-";
+    fmt::print("{:<24} {:>8} {:>12.1f} {:>22} {:>7} {:>16.3f}\n", name, c.prefetch, c.batches_per_s, reference, ratio,
+               c.stall_seconds * 1e3);
+  }
+  return 0;
+}
+
 }  // namespace
 
 void add_bench_command(CLI::App& app, Runner* run) {
@@ -297,6 +379,20 @@ void add_bench_command(CLI::App& app, Runner* run) {
   ops->add_option("--csv", *csv, "also write rows bench,figure,unit,reference,reference_figure,ratio to FILE");
   ops->add_flag("--quick", *quick, "5 timed repetitions instead of 15, after the same 10 warm-ups (smoke runs)");
   ops->callback([run, csv, quick] { *run = [csv, quick] { return run_ops(*csv, *quick); }; });
+
+  CLI::App* loader = bench->add_subcommand(
+      "loader", "batches/s the data loader offers, and whether a simulated training step waits for data");
+  loader->footer(
+      "Cases: prefetch 0 (batches built on demand) and 2 (a background thread), each with no step\n"
+      "(the loader's own rate) and with a busy step of --step-ms per batch. ratio = the consumer's\n"
+      "batches/s ÷ the step alone (1.00: training never waits); stall = time next() blocked per batch.\n"
+      "Data: 60000×1×28×28 random float32 with crop 2, flip and normalise, batch 128.");
+  auto step_ms = std::make_shared<double>(2.0);
+  auto batches = std::make_shared<int64_t>(400);
+  loader->add_option("--step-ms", *step_ms, "simulated training step per batch, in milliseconds (default 2)");
+  loader->add_option("--batches", *batches, "batches per case (default 400; an epoch holds 469)")
+      ->check(CLI::Range(int64_t{1}, int64_t{469}));
+  loader->callback([run, step_ms, batches] { *run = [step_ms, batches] { return run_loader(*step_ms, *batches); }; });
 }
 
 }  // namespace sieve::tools

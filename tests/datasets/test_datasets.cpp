@@ -10,11 +10,10 @@
 #include <algorithm>
 #include <bit>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 
 #include "datasets/idx.h"
 #include "datasets/vision.h"
+#include "tests/datasets/file_bytes.h"
 #include "tests/helpers.h"
 
 namespace fs = std::filesystem;
@@ -22,10 +21,11 @@ using namespace sieve;
 using sieve::test::TempDir;
 using sieve::test::contains;
 using sieve::test::error_of;
+using sieve::test::Bytes;
+using sieve::test::read_raw;
+using sieve::test::write_raw;
 
 namespace {
-
-using Bytes = std::vector<uint8_t>;
 
 void put_be(Bytes& out, uint64_t v, int n) {
   for (int i = n - 1; i >= 0; --i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
@@ -39,22 +39,12 @@ Bytes idx_file(uint8_t type, const std::vector<uint32_t>& dims, const Bytes& dat
   return out;
 }
 
-void write_raw(const std::string& path, const Bytes& bytes) {
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-}
-
 void write_gz(const std::string& path, const Bytes& bytes) {
   gzFile f = gzopen(path.c_str(), "wb");
   REQUIRE(f != nullptr);
   const auto n = static_cast<unsigned>(bytes.size());
   if (n > 0) REQUIRE(gzwrite(f, bytes.data(), n) == static_cast<int>(n));
   REQUIRE(gzclose(f) == Z_OK);
-}
-
-Bytes read_raw(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
 }
 
 // The error parse_idx raises on bytes ("" when it accepts them) must name the file and the problem.

@@ -143,6 +143,14 @@ def check_bench(tmp):
         expect(ok, f"CSV row {r[0] if r else '?'} is well formed", str(r))
 
 
+def check_bench_loader():
+    code, out, err = run("bench", "loader", "--help")
+    expect(code == 0 and "--step-ms" in out, "bench loader --help exits 0 and lists --step-ms", err)
+    code, out, err = run("bench", "loader", "--batches", "20", "--step-ms", "0.5")
+    expect(code == 0 and "stall ms/batch" in out and out.count("step 0.5 ms") == 2,
+           "bench loader --batches 20 prints its table (timings not asserted)", out + err)
+
+
 def main():
     global SIEVE
     if len(sys.argv) != 2:
@@ -154,6 +162,7 @@ def main():
         check_usage_errors()
         check_ckpt_info(tmp)
         check_bench(tmp)
+        check_bench_loader()
     if failures:
         print(f"{len(failures)} of {checks} checks failed:", file=sys.stderr)
         for f in failures:
