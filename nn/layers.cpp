@@ -67,7 +67,9 @@ MLP::MLP(int64_t in, int64_t hidden, int64_t out, GeluApprox approx_, double p, 
     : Module("MLP"), approx(approx_) {
   if (out < 0) out = in;
   fc1 = register_module("fc1", std::make_shared<Linear>(in, hidden, true, gen));
-  drop = register_module("drop", std::make_shared<Dropout>(p, gen));
+  // gen initialises weights only; dropout draws from the default generator, whose state a
+  // training checkpoint saves (a generator held here would restart on resume).
+  drop = register_module("drop", std::make_shared<Dropout>(p));
   fc2 = register_module("fc2", std::make_shared<Linear>(hidden, out, true, gen));
 }
 

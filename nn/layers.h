@@ -3,12 +3,14 @@
 // Each layer is a Module composed from ops/, so its gradient comes from the ops' backwards; no
 // layer has a kernel of its own. Parameter names and layouts follow PyTorch (Linear.weight is
 // (out, in)), so state dicts load into the matching torch.nn modules. Default initialisations
-// follow PyTorch too, drawn from the Generator given (or the default one).
+// follow PyTorch too, drawn from the Generator given (or the default one). That Generator is for
+// initialisation only: a layer's dropout draws from the default generator, the one a training
+// checkpoint saves and restores.
 //
 // Shape legend: B batch, T tokens, C/in/out/hidden feature sizes, V vocabulary size; "..." is any
 // number of leading dims.
 //
-// What it is not: attention, patch embedding, transformer blocks (later issues, same pattern).
+// What it is not: attention, patch embedding, transformer blocks (nn/attention.h, same pattern).
 // Extend: derive from Module, register parameters in the constructor, compose ops in forward.
 #pragma once
 

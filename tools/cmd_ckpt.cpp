@@ -1,27 +1,28 @@
-// tools/cmd_ckpt.cpp — `sieve ckpt info FILE`: what a safetensors checkpoint holds.
+// tools/cmd_ckpt.cpp — `sieve ckpt info FILE` (what a safetensors file holds) and
+// `sieve ckpt strip-head FILE` (a checkpoint without its classifier head, for fine-tuning).
 //
-// Prints the metadata (a model's configuration travels there) and one line per tensor: name,
+// info prints the metadata (a model's configuration travels there) and one line per tensor: name,
 // dtype as stored in the file, shape and element count. The whole file is read and validated by
 // load_safetensors first, so `ckpt info` doubles as a checker: a bad file is one line on stderr
 // ("sieve: FILE: problem") and exit 1.
-// What it is not: a converter or editor of checkpoints.
+// strip-head writes a weights-only copy (no optimizer or training state) without the parameters
+// under the model's head prefix (models/registry.h), so `sieve train MODEL --init NEW` can
+// fine-tune it on a dataset with another number of classes.
+// What it is not: a general converter or editor of checkpoints.
 // Extend: a new `ckpt` action is another add_subcommand below (e.g. `ckpt diff A B`).
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
+
 #include "core/safetensors.h"
+#include "models/registry.h"
+#include "nn/checkpoint.h"
 #include "tools/commands.h"
 
 namespace sieve::tools {
 
 namespace {
-
-// Terminal-safe: metadata comes from the file and may hold control characters.
-std::string printable(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) out += (c < 0x20 || c == 0x7f) ? fmt::format("\\x{:02x}", c) : std::string(1, static_cast<char>(c));
-  return out;
-}
 
 // The dtype codes as stored (BF16/F16 are widened to float32 on load, so the tensors no longer
 // say). The file was validated by load_safetensors just before, so plain parsing is safe here.
@@ -72,15 +73,40 @@ int info(const std::string& path) {
   return 0;
 }
 
+int strip_head(const std::string& path, std::string out) {
+  if (out.empty()) {
+    std::filesystem::path p(path);
+    out = (p.parent_path() / (p.stem().string() + "-headless.safetensors")).string();
+  }
+  SIEVE_CHECK(std::filesystem::weakly_canonical(out) != std::filesystem::weakly_canonical(path),
+              "strip-head: --out must differ from the input {} (the original is kept)", path);
+  nn::Checkpoint checkpoint = nn::load_checkpoint(path);
+  const models::ModelSpec& spec = models::find_model(checkpoint.model);
+  const int removed = nn::strip_head(checkpoint, spec.head_prefix);
+  nn::save_checkpoint(out, checkpoint);
+  fmt::print("{}: removed {} head tensors ('{}*') and the training state; {} weights left\n", out, removed,
+             spec.head_prefix, checkpoint.weights.size());
+  fmt::print("fine-tune it with: sieve train {} --init {} --dataset NAME\n", spec.name, out);
+  return 0;
+}
+
 }  // namespace
 
 void add_ckpt_command(CLI::App& app, Runner* run) {
-  CLI::App* ckpt = app.add_subcommand("ckpt", "inspect safetensors checkpoints");
+  CLI::App* ckpt = app.add_subcommand("ckpt", "inspect safetensors checkpoints, strip a classifier head");
   CLI::App* info_cmd = ckpt->add_subcommand("info", "list a checkpoint's tensors (name, dtype, shape) and metadata; "
                                                      "exits 1 with a one-line reason if the file is not valid");
   auto path = std::make_shared<std::string>();
   info_cmd->add_option("FILE", *path, "a .safetensors file")->required();
   info_cmd->callback([run, path] { *run = [path] { return info(*path); }; });
+
+  CLI::App* strip = ckpt->add_subcommand("strip-head", "write a copy of a sieve checkpoint without its classifier head and "
+                                                      "training state, to fine-tune on another number of classes");
+  auto strip_path = std::make_shared<std::string>();
+  auto strip_out = std::make_shared<std::string>();
+  strip->add_option("FILE", *strip_path, "a checkpoint written by sieve train")->required();
+  strip->add_option("--out", *strip_out, "where to write (default: FILE's name + -headless.safetensors)");
+  strip->callback([run, strip_path, strip_out] { *run = [=] { return strip_head(*strip_path, *strip_out); }; });
 }
 
 }  // namespace sieve::tools

@@ -10,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <string>
 
 namespace sieve::tools {
 
@@ -24,9 +25,27 @@ using Runner = std::function<int()>;  // returns the process exit code
 void set_threads(int threads);
 int current_threads();
 
-// `sieve ckpt info FILE`
+// --device cpu|cuda: cpu passes; cuda is an error until the CUDA backend exists (or when no GPU
+// is visible); anything else is an error naming the flag.
+void check_device(const std::string& device);
+
+// The flags every command that runs a checkpoint shares: --batch-size, --device, --quiet.
+struct RunCheckpointFlags {
+  int64_t batch_size = 1000;
+  std::string device = "cpu";
+  bool quiet = false;
+};
+void add_run_checkpoint_flags(CLI::App* cmd, RunCheckpointFlags& flags);
+
+// `sieve train MODEL [options]`
+void add_train_command(CLI::App& app, Runner* run);
+// `sieve eval CKPT [--dataset NAME]`
+void add_eval_command(CLI::App& app, Runner* run);
+// `sieve infer CKPT INPUT [--out FILE]`
+void add_infer_command(CLI::App& app, Runner* run);
+// `sieve ckpt info FILE`, `sieve ckpt strip-head FILE`
 void add_ckpt_command(CLI::App& app, Runner* run);
-// `sieve bench ops [--csv FILE] [--quick]`
+// `sieve bench ops [--csv FILE] [--quick]`, `sieve bench loader [--step-ms MS] [--batches N]`
 void add_bench_command(CLI::App& app, Runner* run);
 
 }  // namespace sieve::tools

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "cuda/backend.h"
 #include "tools/commands.h"
 
 namespace sieve::tools {
@@ -22,6 +23,21 @@ void set_threads(int threads) {
 }
 
 int current_threads() { return omp_get_max_threads(); }
+
+void check_device(const std::string& device) {
+  if (device == "cpu") return;
+  SIEVE_CHECK(device == "cuda", "--device: expected cpu or cuda, got '{}'", printable(device, 64));
+  SIEVE_CHECK(cuda::available(), "--device cuda: this sieve has no usable CUDA backend (built without CUDA, or no GPU "
+              "visible); use --device cpu");
+  fail("--device cuda: model training on CUDA is not wired up yet; use --device cpu");
+}
+
+void add_run_checkpoint_flags(CLI::App* cmd, RunCheckpointFlags& flags) {
+  cmd->add_option("--batch-size", flags.batch_size, "batch size")->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  cmd->add_option("--device", flags.device, "cpu or cuda")->capture_default_str();
+  cmd->add_flag("--quiet", flags.quiet, "no progress bar");
+}
 
 // A message from deep inside may still hold a newline; the contract is one line per failure.
 std::string one_line(std::string msg) {
@@ -34,7 +50,7 @@ std::string one_line(std::string msg) {
 
 int main(int argc, char** argv) {
   using namespace sieve::tools;
-  CLI::App app{"sieve — a small tensor library with autograd; tools for its checkpoints and benchmarks.", "sieve"};
+  CLI::App app{"sieve — a small tensor library with autograd: train, evaluate and run its models, inspect checkpoints, benchmark ops.", "sieve"};
   // No require_subcommand(): CLI11 would report a missing command before an unknown flag, so
   // `sieve --bogus` would not name --bogus. A missing command is caught after parsing instead.
   // Subcommands created after this inherit it: an option a subcommand does not know (--threads)
@@ -47,6 +63,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1024));
 
   Runner run;
+  add_train_command(app, &run);
+  add_eval_command(app, &run);
+  add_infer_command(app, &run);
   add_ckpt_command(app, &run);
   add_bench_command(app, &run);
 

@@ -54,13 +54,15 @@ def write(path, data):
 
 
 def check_help():
-    for args in (["--help"], ["ckpt", "--help"], ["ckpt", "info", "--help"], ["bench", "--help"],
-                 ["bench", "ops", "--help"]):
+    for args in (["--help"], ["ckpt", "--help"], ["ckpt", "info", "--help"], ["ckpt", "strip-head", "--help"],
+                 ["bench", "--help"], ["bench", "ops", "--help"], ["train", "--help"], ["train", "mlp", "--help"],
+                 ["eval", "--help"], ["infer", "--help"]):
         code, out, err = run(*args)
         expect(code == 0, f"sieve {' '.join(args)} exits 0", err)
         expect("Usage:" in out, f"sieve {' '.join(args)} prints usage", out)
     code, out, _ = run("--help")
-    expect("ckpt" in out and "bench" in out and "--threads" in out, "sieve --help lists ckpt, bench, --threads", out)
+    expect(all(w in out for w in ("train", "eval", "infer", "ckpt", "bench", "--threads")),
+           "sieve --help lists train, eval, infer, ckpt, bench, --threads", out)
 
 
 def check_usage_errors():
@@ -151,6 +153,17 @@ def check_bench_loader():
            "bench loader --batches 20 prints its table (timings not asserted)", out + err)
 
 
+def report(suite):
+    """Prints the failures (or the count of passed checks); returns the exit code."""
+    if failures:
+        print(f"{len(failures)} of {checks} checks failed:", file=sys.stderr)
+        for f in failures:
+            print("  " + f, file=sys.stderr)
+        return 1
+    print(f"{suite}: all {checks} checks passed")
+    return 0
+
+
 def main():
     global SIEVE
     if len(sys.argv) != 2:
@@ -163,13 +176,7 @@ def main():
         check_ckpt_info(tmp)
         check_bench(tmp)
         check_bench_loader()
-    if failures:
-        print(f"{len(failures)} of {checks} checks failed:", file=sys.stderr)
-        for f in failures:
-            print("  " + f, file=sys.stderr)
-        return 1
-    print(f"tools: all {checks} checks passed")
-    return 0
+    return report("tools")
 
 
 if __name__ == "__main__":

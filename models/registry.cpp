@@ -1,0 +1,126 @@
+// models/registry.cpp — the table of models (see registry.h) and typed config reads.
+#include "models/registry.h"
+
+#include <charconv>
+
+#include "core/error.h"
+#include "models/mlp.h"
+
+namespace sieve::models {
+
+using nlohmann::json;
+
+// ---- ModelConfig ----
+
+const json& ModelConfig::at(const std::string& key) const {
+  auto it = values_.find(key);
+  SIEVE_CHECK(it != values_.end(), "model config: no value for '{}'", key);
+  return *it;
+}
+
+int64_t ModelConfig::get_int(const std::string& key) const {
+  const json& v = at(key);
+  SIEVE_CHECK(v.is_number_integer(), "model config: '{}' must be an integer, got {}", key, v.dump());
+  return v.get<int64_t>();
+}
+
+double ModelConfig::get_float(const std::string& key) const {
+  const json& v = at(key);
+  SIEVE_CHECK(v.is_number(), "model config: '{}' must be a number, got {}", key, v.dump());
+  return v.get<double>();
+}
+
+bool ModelConfig::get_bool(const std::string& key) const {
+  const json& v = at(key);
+  SIEVE_CHECK(v.is_boolean(), "model config: '{}' must be true or false, got {}", key, v.dump());
+  return v.get<bool>();
+}
+
+std::string ModelConfig::get_string(const std::string& key) const {
+  const json& v = at(key);
+  SIEVE_CHECK(v.is_string(), "model config: '{}' must be a string, got {}", key, v.dump());
+  return v.get<std::string>();
+}
+
+std::vector<int64_t> ModelConfig::get_ints(const std::string& key) const {
+  const std::string text = get_string(key);
+  std::vector<int64_t> out;
+  size_t start = 0;
+  while (start <= text.size() && !text.empty()) {
+    size_t end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    int64_t value = 0;
+    auto [ptr, ec] = std::from_chars(text.data() + start, text.data() + end, value);
+    SIEVE_CHECK(ec == std::errc() && ptr == text.data() + end && value > 0,
+                "model config: '{}' must be a comma-separated list of positive integers, got '{}'", key, text);
+    out.push_back(value);
+    start = end + 1;
+  }
+  return out;
+}
+
+// ---- the table ----
+
+// The keys every image classifier gets from its data (the trainer fills them in).
+static std::vector<ModelOption> image_data_options() {
+  return {
+      {"in_channels", 1, "input channels (set from the dataset)"},
+      {"image_size", 28, "input height = width (set from the dataset)"},
+      {"num_classes", 10, "classes (set from the dataset)"},
+  };
+}
+
+static std::vector<ModelOption> with_data_options(std::vector<ModelOption> own) {
+  std::vector<ModelOption> all = image_data_options();
+  all.insert(all.end(), own.begin(), own.end());
+  return all;
+}
+
+const std::vector<ModelSpec>& model_specs() {
+  static const std::vector<ModelSpec> specs = {
+      {
+          .name = "mlp",
+          .summary = "flatten → Linear+ReLU per hidden width → Linear head",
+          .options = with_data_options({
+              {"hidden", "512,256", "hidden widths, comma-separated"},
+              {"dropout", 0.0, "dropout after each hidden layer"},
+          }),
+          .head_prefix = "head.",
+          .build =
+              [](const ModelConfig& c, Generator* gen) -> ModelPtr {
+                const int64_t side = c.get_int("image_size");
+                return std::make_shared<MlpClassifier>(c.get_int("in_channels") * side * side, c.get_ints("hidden"),
+                                                       c.get_int("num_classes"), c.get_float("dropout"), gen);
+              },
+      },
+  };
+  return specs;
+}
+
+const ModelSpec& find_model(const std::string& name) {
+  std::string known;
+  for (const ModelSpec& spec : model_specs()) {
+    if (spec.name == name) return spec;
+    known += (known.empty() ? "" : ", ") + spec.name;
+  }
+  fail("unknown model '{}' (known: {})", printable(name, 64), known);
+}
+
+ModelConfig complete_config(const ModelSpec& spec, const json& given) {
+  SIEVE_CHECK(given.is_object(), "model config for '{}' must be a JSON object", spec.name);
+  json config = json::object();
+  for (const ModelOption& option : spec.options) config[option.key] = option.default_value;
+  for (const auto& [key, value] : given.items()) {
+    auto declared = config.find(key);
+    SIEVE_CHECK(declared != config.end(), "model '{}' has no option '{}'", spec.name, printable(key, 64));
+    // Integers are numbers too: a float option accepts 1 as well as 1.0.
+    const bool same_kind = declared->type() == value.type() || (declared->is_number() && value.is_number());
+    SIEVE_CHECK(same_kind, "model '{}': option '{}' expects {} (like {}), got {}", spec.name, key,
+                declared->type_name(), declared->dump(), value.dump());
+    // Keep the declared type: a float option given as 1 is stored as 1.0.
+    *declared = declared->is_number_float() ? json(value.get<double>()) : value;
+  }
+  return ModelConfig(std::move(config));
+}
+
+}  // namespace sieve::models

@@ -1,0 +1,72 @@
+// models/registry.h — the list of models the command line can build, and their configurations.
+//
+// A model is known by name ("mlp", later "vit", "mamba", ...). Its hyper-parameters are a flat
+// JSON object (ModelConfig) with a declared default for every key; the command line turns each key
+// into a flag (`--hidden 512,256`), and a checkpoint stores the whole object in its safetensors
+// `__metadata__`, so `sieve eval ckpt.safetensors` rebuilds the same model with no flags at all.
+// The data decides three keys itself: in_channels, image_size and num_classes.
+//
+// What it is not: the training loop (tools/trainer.h), checkpoint files (nn/checkpoint.h).
+// Extend: write models/<name>.{h,cpp} (a thin Module composing nn/ layers), then add one
+// ModelSpec to the table in models/registry.cpp: its options with defaults and help, the
+// parameter-name prefix of its classifier head, and a build function.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/random.h"
+#include "nn/module.h"
+
+namespace sieve::models {
+
+// Typed reads of one model's configuration; a missing key or a wrong type is an error naming it.
+class ModelConfig {
+ public:
+  ModelConfig() = default;
+  explicit ModelConfig(nlohmann::json values) : values_(std::move(values)) {}
+  int64_t get_int(const std::string& key) const;
+  double get_float(const std::string& key) const;
+  bool get_bool(const std::string& key) const;
+  std::string get_string(const std::string& key) const;
+  // "512,256" → {512, 256} (a list of widths on the command line).
+  std::vector<int64_t> get_ints(const std::string& key) const;
+  const nlohmann::json& values() const { return values_; }
+  nlohmann::json& values() { return values_; }
+
+ private:
+  const nlohmann::json& at(const std::string& key) const;
+  nlohmann::json values_ = nlohmann::json::object();
+};
+
+// One hyper-parameter: its key (a flag --key on the command line), default and help text.
+// The default's JSON type (integer, number, boolean, string) is the type the flag accepts.
+struct ModelOption {
+  std::string key;
+  nlohmann::json default_value;
+  std::string help;
+};
+
+// A classifier: images (B, C, H, W) or tokens → logits (B, classes).
+using ModelPtr = std::shared_ptr<nn::Module>;
+
+struct ModelSpec {
+  std::string name;
+  std::string summary;                // one line for `sieve train --help`
+  std::vector<ModelOption> options;   // the model's own keys, with defaults
+  std::string head_prefix;            // parameters named head_prefix + "..." form the classifier head
+  std::function<ModelPtr(const ModelConfig&, Generator*)> build;
+};
+
+const std::vector<ModelSpec>& model_specs();
+// The spec named `name`; an unknown name is an error listing the known ones.
+const ModelSpec& find_model(const std::string& name);
+
+// Defaults of every declared option, overridden by the keys given (unknown keys are an error
+// naming them: a checkpoint for another model must not half-build).
+ModelConfig complete_config(const ModelSpec& spec, const nlohmann::json& given);
+
+}  // namespace sieve::models

@@ -1,0 +1,85 @@
+// tests/models/test_registry.cpp — the model table: configs, defaults, typed reads, building.
+#include <doctest/doctest.h>
+
+#include "models/mlp.h"
+#include "models/registry.h"
+#include "ops/loss.h"
+#include "tests/helpers.h"
+
+using namespace sieve;
+using models::ModelConfig;
+using nlohmann::json;
+
+TEST_CASE("registry: every model has a name, a head and a build function") {
+  REQUIRE_FALSE(models::model_specs().empty());
+  for (const models::ModelSpec& spec : models::model_specs()) {
+    CAPTURE(spec.name);
+    CHECK_FALSE(spec.summary.empty());
+    CHECK_FALSE(spec.head_prefix.empty());
+    CHECK(spec.build);
+    // Built from defaults alone, the model has parameters under its head prefix.
+    Generator gen(0);
+    models::ModelPtr model = spec.build(models::complete_config(spec, json::object()), &gen);
+    bool has_head = false;
+    for (const auto& p : model->named_parameters()) has_head |= p.name.starts_with(spec.head_prefix);
+    CHECK(has_head);
+  }
+}
+
+TEST_CASE("registry: unknown models and options are errors that name them") {
+  std::string e = test::error_of([] { models::find_model("resnet"); });
+  CHECK(test::contains(e, "unknown model 'resnet'"));
+  CHECK(test::contains(e, "mlp"));
+  const models::ModelSpec& mlp = models::find_model("mlp");
+  CHECK(test::contains(test::error_of([&] { models::complete_config(mlp, {{"depth", 3}}); }), "no option 'depth'"));
+  CHECK(test::contains(test::error_of([&] { models::complete_config(mlp, {{"hidden", 3}}); }),
+                       "option 'hidden' expects string"));
+}
+
+TEST_CASE("registry: defaults fill what is not given; integers are accepted for numbers") {
+  const models::ModelSpec& mlp = models::find_model("mlp");
+  const ModelConfig c = models::complete_config(mlp, {{"dropout", 1}, {"num_classes", 5}});
+  CHECK(c.get_float("dropout") == 1.0);
+  CHECK(c.get_int("num_classes") == 5);
+  CHECK(c.get_ints("hidden") == std::vector<int64_t>{512, 256});
+  CHECK(test::contains(test::error_of([&] { c.get_int("dropout"); }), "'dropout' must be an integer"));
+  CHECK(test::contains(test::error_of([&] { c.get_int("nothing"); }), "no value for 'nothing'"));
+}
+
+TEST_CASE("registry: width lists parse strictly") {
+  CHECK(ModelConfig(json{{"h", "7"}}).get_ints("h") == std::vector<int64_t>{7});
+  CHECK(ModelConfig(json{{"h", ""}}).get_ints("h").empty());
+  for (const char* bad : {"7,", ",7", "7,,8", "a", "7 8", "0", "-3", "99999999999999999999"}) {
+    CAPTURE(bad);
+    CHECK(test::contains(test::error_of([&] { ModelConfig(json{{"h", bad}}).get_ints("h"); }), "positive integers"));
+  }
+}
+
+TEST_CASE("mlp: shapes, parameter names and a few steps of learning") {
+  Generator gen(3);
+  models::MlpClassifier model(2 * 3 * 3, {16, 8}, 4, 0.0, &gen);
+  std::vector<std::string> names;
+  for (const auto& p : model.named_parameters()) names.push_back(p.name);
+  CHECK(names == std::vector<std::string>{"layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias",
+                                         "head.weight", "head.bias"});
+  const Tensor x = test::randn_leaf({6, 2, 3, 3}, 4, false, DType::f32);
+  CHECK(model.forward(x).shape() == Shape{6, 4});
+  CHECK(test::contains(test::error_of([&] { model.forward(zeros({6, 17})); }), "18 features per sample"));
+
+  // Plain gradient descent on fixed labels: the loss must fall.
+  const Tensor y = from_vector<int64_t>({0, 1, 2, 3, 0, 1}, {6});
+  double first = 0, last = 0;
+  for (int step = 0; step < 30; ++step) {
+    Tensor loss = cross_entropy(model.forward(x), y);
+    if (step == 0) first = loss.item();
+    last = loss.item();
+    loss.backward();
+    for (Tensor p : model.parameters()) {
+      const std::vector<float> g = p.grad().to_vector<float>();
+      float* w = p.data<float>();
+      for (size_t i = 0; i < g.size(); ++i) w[i] -= 0.1f * g[i];
+    }
+    model.zero_grad();
+  }
+  CHECK(last < 0.5 * first);
+}

@@ -1,0 +1,191 @@
+// tools/cmd_train.cpp — `sieve train MODEL [options]`: train a model from models/registry.h.
+//
+//   sieve train mlp --dataset mnist                   3 epochs, prints the test accuracy
+//   sieve train mlp --hidden 1024 --epochs 5 --out runs/wide
+//   sieve train mlp --resume runs/mlp-mnist/checkpoint.safetensors --epochs 5
+//   sieve train mlp --init runs/mlp-mnist/checkpoint-headless.safetensors --dataset fashion-mnist
+//
+// Run options (dataset, epochs, lr, ...) sit on `train` and apply to every model; each model
+// subcommand adds its own hyper-parameters as flags, generated from its ModelSpec options.
+// --resume takes the architecture and run options from the checkpoint; only --epochs,
+// --max-steps, --checkpoint-every, --data-dir and --out may change then, anything else is refused (it would
+// silently make the run a different one). --init takes the architecture from a (stripped)
+// checkpoint and the run options from the flags.
+//
+// What it is not: the loop itself (tools/trainer.cpp).
+// Extend: a new run flag goes in add_train_command and RunOptions; a new model needs nothing here.
+#include <filesystem>
+#include <memory>
+
+#include "core/error.h"
+#include "nn/checkpoint.h"
+#include "tools/commands.h"
+#include "tools/trainer.h"
+
+namespace sieve::tools {
+
+namespace {
+
+using nlohmann::json;
+
+// Keys the data decides; they are not flags.
+bool is_data_key(const std::string& key) {
+  return key == "in_channels" || key == "image_size" || key == "num_classes";
+}
+
+// A flag's text as the JSON type of the option's default.
+json parse_model_flag(const models::ModelOption& option, const std::string& text) {
+  const json& d = option.default_value;
+  try {
+    size_t used = 0;
+    if (d.is_number_integer()) {
+      const long long v = std::stoll(text, &used);
+      if (used == text.size()) return v;
+    } else if (d.is_number()) {
+      const double v = std::stod(text, &used);
+      if (used == text.size()) return v;
+    } else if (d.is_boolean()) {
+      if (text == "true" || text == "1") return true;
+      if (text == "false" || text == "0") return false;
+    } else {
+      return text;
+    }
+  } catch (const std::exception&) {
+  }
+  fail("--{}: expected {} (like {}), got '{}'", option.key, d.type_name(), d.dump(), printable(text, 64));
+}
+
+struct TrainFlags {
+  RunOptions run;
+  std::string out, resume, init, device = "cpu";
+  bool quiet = false;
+  std::vector<CLI::Option*> run_flags;        // every run option, to find what was given
+  std::vector<CLI::Option*> resumable_flags;  // those a resumed run may change
+};
+
+int run_train(const models::ModelSpec& spec, TrainFlags& flags, const std::map<std::string, std::string>& model_flags) {
+  check_device(flags.device);
+  RunOptions options = flags.run;
+  json given = json::object();
+  for (const models::ModelOption& option : spec.options) {
+    auto it = model_flags.find(option.key);
+    if (it != model_flags.end()) given[option.key] = parse_model_flag(option, it->second);
+  }
+  SIEVE_CHECK(flags.resume.empty() || flags.init.empty(), "--resume and --init exclude each other");
+
+  std::unique_ptr<nn::Checkpoint> resume, init;
+  if (!flags.resume.empty()) {
+    resume = std::make_unique<nn::Checkpoint>(nn::load_checkpoint(flags.resume));
+    SIEVE_CHECK(resume->model == spec.name, "--resume: {} is a checkpoint of '{}', not of '{}'", flags.resume,
+                resume->model, spec.name);
+    SIEVE_CHECK(resume->has_training_state(), "--resume: {} holds weights only (no training state); use --init",
+                flags.resume);
+    SIEVE_CHECK(given.empty(), "--resume: the architecture comes from the checkpoint; drop --{}", given.begin().key());
+    for (CLI::Option* flag : flags.run_flags) {
+      const bool may_change =
+          std::find(flags.resumable_flags.begin(), flags.resumable_flags.end(), flag) != flags.resumable_flags.end();
+      SIEVE_CHECK(may_change || flag->count() == 0,
+                  "--resume continues the run as it was; {} cannot change (only --epochs, --max-steps, "
+                  "--checkpoint-every, --data-dir, --out)", flag->get_name());
+    }
+    // The stored options, except what was given now among the flags that may change.
+    const RunOptions asked = options;
+    options = RunOptions::from_json(resume->training.at("options"));
+    auto given_now = [&](const char* name) {
+      for (CLI::Option* flag : flags.resumable_flags)
+        if (flag->check_name(name)) return flag->count() > 0;
+      return false;
+    };
+    if (given_now("--epochs")) options.epochs = asked.epochs;
+    if (given_now("--max-steps")) options.max_steps = asked.max_steps;
+    if (given_now("--checkpoint-every")) options.checkpoint_every = asked.checkpoint_every;
+    if (given_now("--data-dir")) options.data_dir = asked.data_dir;
+    given = resume->config;
+    if (flags.out.empty()) flags.out = std::filesystem::path(flags.resume).parent_path().string();
+  } else if (!flags.init.empty()) {
+    init = std::make_unique<nn::Checkpoint>(nn::load_checkpoint(flags.init));
+    SIEVE_CHECK(init->model == spec.name, "--init: {} is a checkpoint of '{}', not of '{}'", flags.init, init->model,
+                spec.name);
+    SIEVE_CHECK(given.empty(), "--init: the architecture comes from the checkpoint; drop --{}", given.begin().key());
+    given = init->config;
+  }
+  if (flags.out.empty()) flags.out = "runs/" + spec.name + "-" + options.dataset;
+
+  models::ModelConfig config = models::complete_config(spec, given);
+  const TrainResult r = train(spec, config, options, flags.out, resume.get(), init.get(), flags.quiet);
+  if (r.test.samples > 0)
+    std::printf("test accuracy: %.2f%% (loss %.4f, %lld images) after epoch %lld\n", 100.0 * r.test.accuracy,
+                r.test.loss, static_cast<long long>(r.test.samples), static_cast<long long>(r.test_epoch));
+  std::printf("%lld steps in all%s\n", static_cast<long long>(r.steps),
+              options.max_steps > 0 && r.steps == options.max_steps ? " (stopped by --max-steps)" : "");
+  std::printf("checkpoint: %s\n", r.checkpoint.c_str());
+  return 0;
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app, Runner* run) {
+  CLI::App* train_cmd = app.add_subcommand("train", "train a model; writes a checkpoint, metrics.csv and curves.png");
+  train_cmd->footer("Models: run `sieve train MODEL --help` for a model's own options.");
+  auto flags = std::make_shared<TrainFlags>();
+  RunOptions& o = flags->run;
+  auto add = [&](CLI::Option* opt, bool resumable = false) {
+    flags->run_flags.push_back(opt);
+    if (resumable) flags->resumable_flags.push_back(opt);
+    return opt;
+  };
+  add(train_cmd->add_option("--dataset", o.dataset, "dataset: " + fmt::format("{}", fmt::join(dataset_names(), ", ")))
+          ->capture_default_str());
+  add(train_cmd->add_option("--data-dir", o.data_dir, "where datasets live (tools/fetch-data writes there)")
+          ->capture_default_str(), true);
+  add(train_cmd->add_option("--image-size", o.image_size, "--dataset folder: resize images to this square size")
+          ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{4096})));
+  add(train_cmd->add_option("--channels", o.channels, "--dataset folder: 1 grey, 3 RGB (2, 4: with alpha)")
+          ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{4})));
+  add(train_cmd->add_option("--epochs", o.epochs, "epochs over the training set")->capture_default_str()
+          ->check(CLI::Range(int64_t{1}, int64_t{1000000})), true);
+  add(train_cmd->add_option("--batch-size", o.batch_size, "training batch size")->capture_default_str()
+          ->check(CLI::Range(int64_t{1}, int64_t{1} << 20)));
+  add(train_cmd->add_option("--lr", o.lr, "peak learning rate (AdamW)")->capture_default_str()
+          ->check(CLI::PositiveNumber));
+  add(train_cmd->add_option("--weight-decay", o.weight_decay, "AdamW weight decay (not on biases and norms)")
+          ->capture_default_str()->check(CLI::NonNegativeNumber));
+  add(train_cmd->add_option("--warmup-steps", o.warmup_steps, "linear warmup steps, then cosine decay to 0")
+          ->capture_default_str()->check(CLI::NonNegativeNumber));
+  add(train_cmd->add_option("--clip", o.clip, "max gradient norm (0: no clipping)")->capture_default_str()
+          ->check(CLI::NonNegativeNumber));
+  add(train_cmd->add_option("--seed", o.seed, "seed of initialisation, shuffling, augmentation and dropout")
+          ->capture_default_str());
+  add(train_cmd->add_flag("--augment", o.augment, "random crop (pad 2; plus horizontal flip, except on digits)"));
+  add(train_cmd->add_option("--max-steps", o.max_steps, "stop after this many steps in all (0: run every epoch)")
+          ->capture_default_str()->check(CLI::NonNegativeNumber), true);
+  add(train_cmd->add_option("--checkpoint-every", o.checkpoint_every, "also checkpoint every N steps (0: epoch ends)")
+          ->capture_default_str()->check(CLI::NonNegativeNumber), true);
+  add(train_cmd->add_option("--eval-batch-size", o.eval_batch_size, "batch size of the test-set evaluation")
+          ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20)));
+  train_cmd->add_option("--out", flags->out, "output directory (default: runs/MODEL-DATASET; with --resume, the "
+                                              "checkpoint's directory)");
+  train_cmd->add_option("--resume", flags->resume, "continue a run from its training checkpoint, bit-identically");
+  train_cmd->add_option("--init", flags->init, "start from a checkpoint's weights (a stripped head is re-initialised)");
+  train_cmd->add_option("--device", flags->device, "cpu or cuda")->capture_default_str();
+  train_cmd->add_flag("--quiet", flags->quiet, "no progress bar or per-epoch lines");
+
+  for (const models::ModelSpec& spec : models::model_specs()) {
+    CLI::App* model_cmd = train_cmd->add_subcommand(spec.name, spec.summary);
+    model_cmd->footer("Run options (--dataset, --epochs, --lr, --resume, ...): sieve train --help");
+    auto model_flags = std::make_shared<std::map<std::string, std::string>>();
+    for (const models::ModelOption& option : spec.options) {
+      if (is_data_key(option.key)) continue;
+      const std::string shown = option.default_value.is_string() ? option.default_value.get<std::string>()
+                                                                 : option.default_value.dump();
+      model_cmd->add_option_function<std::string>(
+          "--" + option.key, [model_flags, key = option.key](const std::string& v) { (*model_flags)[key] = v; },
+          option.help + " (default: " + shown + ")");
+    }
+    model_cmd->callback([run, flags, model_flags, &spec] {
+      *run = [=, &spec] { return run_train(spec, *flags, *model_flags); };
+    });
+  }
+}
+
+}  // namespace sieve::tools

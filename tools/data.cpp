@@ -1,0 +1,127 @@
+// tools/data.cpp — the dataset table (see data.h).
+#include "tools/data.h"
+
+#include <cmath>
+#include <filesystem>
+
+#include "core/error.h"
+#include "datasets/image_folder.h"
+
+namespace sieve::tools {
+
+using nlohmann::json;
+
+static const std::vector<DatasetInfo>& datasets() {
+  // Means and standard deviations of each training set's pixels in [0, 1] (MNIST's are the
+  // figures tools/fetch-data printed for the real files; CIFAR-10's the usual per-channel ones).
+  static const std::vector<DatasetInfo> table = {
+      {"mnist", 1, 28, 10, {0.1307f}, {0.3081f}, {}, "bash tools/fetch-data mnist"},
+      {"fashion-mnist", 1, 28, 10, {0.2860f}, {0.3530f}, {}, "bash tools/fetch-data fashion-mnist"},
+      {"cifar10", 3, 32, 10, {0.4914f, 0.4822f, 0.4465f}, {0.2470f, 0.2435f, 0.2616f}, {},
+       "copy CIFAR-10's binary batches (data_batch_1.bin ... test_batch.bin) there"},
+      // Shape, classes and statistics are filled in from the folders by load_dataset.
+      {"folder", 3, 32, 0, {}, {}, {}, "put train/<class>/<image> and test/<class>/<image> in --data-dir"},
+  };
+  return table;
+}
+
+std::vector<std::string> dataset_names() {
+  std::vector<std::string> names;
+  for (const DatasetInfo& d : datasets()) names.push_back(d.name);
+  return names;
+}
+
+const DatasetInfo& find_dataset(const std::string& name) {
+  for (const DatasetInfo& d : datasets())
+    if (d.name == name) return d;
+  fail("--dataset: unknown dataset '{}' (known: {})", printable(name, 64), fmt::join(dataset_names(), ", "));
+}
+
+json DatasetInfo::to_json() const {
+  return {{"dataset", name}, {"channels", channels}, {"image_size", image_size}, {"classes", classes},
+          {"mean", mean}, {"std", std}, {"class_names", class_names}};
+}
+
+DatasetInfo DatasetInfo::from_json(const json& j) {
+  DatasetInfo info;
+  try {
+    info.name = j.at("dataset").get<std::string>();
+    info.channels = j.at("channels").get<int64_t>();
+    info.image_size = j.at("image_size").get<int64_t>();
+    info.classes = j.at("classes").get<int64_t>();
+    info.mean = j.at("mean").get<std::vector<float>>();
+    info.std = j.at("std").get<std::vector<float>>();
+    if (j.contains("class_names")) info.class_names = j.at("class_names").get<std::vector<std::string>>();
+  } catch (const json::exception& e) {
+    fail("checkpoint's data description is incomplete: {}", e.what());
+  }
+  SIEVE_CHECK(info.channels > 0 && info.image_size > 0 && info.classes > 0 &&
+                  info.mean.size() == static_cast<size_t>(info.channels) && info.std.size() == info.mean.size(),
+              "checkpoint's data description is inconsistent: {}", j.dump());
+  return info;
+}
+
+ImageSet load_split(const DatasetInfo& info, const std::string& data_dir, bool train) {
+  const bool folder = info.name == "folder";
+  const std::string dir =
+      (std::filesystem::path(data_dir) / (folder ? (train ? "train" : "test") : info.name)).string();
+  if (!std::filesystem::is_directory(dir))
+    fail("{}: no such directory; get {} with: {}", dir, info.name, info.fetch_hint);
+  if (folder) {
+    ImageFolder set = load_image_folder(dir, info.image_size, info.image_size, static_cast<int>(info.channels));
+    SIEVE_CHECK(info.class_names.empty() || set.classes == info.class_names,
+                "{}: class folders {} differ from the training classes {}", dir, fmt::join(set.classes, ","),
+                fmt::join(info.class_names, ","));
+    return set;
+  }
+  ImageSet set = info.name == "cifar10" ? load_cifar10(dir, train) : load_mnist(dir, train);
+  const Shape expected = {info.channels, info.image_size, info.image_size};
+  SIEVE_CHECK(Shape(set.images.shape().begin() + 1, set.images.shape().end()) == expected,
+              "{}: images are {}, {} needs (N, {}, {}, {})", dir, shape_str(set.images.shape()), info.name,
+              info.channels, info.image_size, info.image_size);
+  return set;
+}
+
+// Per-channel mean and standard deviation of images (N, C, H, W), in double.
+static void channel_statistics(const Tensor& images, std::vector<float>& mean, std::vector<float>& std) {
+  const int64_t n = images.size(0), c = images.size(1), hw = images.numel() / std::max<int64_t>(n * c, 1);
+  const float* x = images.contiguous().data<float>();
+  mean.assign(static_cast<size_t>(c), 0.0f);
+  std.assign(static_cast<size_t>(c), 1.0f);
+  for (int64_t ch = 0; ch < c; ++ch) {
+    double sum = 0, sum_sq = 0;
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t p = 0; p < hw; ++p) {
+        const double v = x[(i * c + ch) * hw + p];
+        sum += v;
+        sum_sq += v * v;
+      }
+    const double count = static_cast<double>(n * hw), m = sum / count;
+    mean[ch] = static_cast<float>(m);
+    // A constant channel would divide by zero: leave its scale at 1.
+    const double var = sum_sq / count - m * m;
+    if (var > 1e-12) std[ch] = static_cast<float>(std::sqrt(var));
+  }
+}
+
+LoadedData load_dataset(const std::string& name, const std::string& data_dir, int64_t image_size, int64_t channels) {
+  LoadedData d{.info = find_dataset(name)};
+  if (name == "folder") {
+    SIEVE_CHECK(image_size >= 1 && image_size <= 4096, "--image-size must be in [1, 4096], got {}", image_size);
+    SIEVE_CHECK(channels >= 1 && channels <= 4, "--channels must be 1, 2, 3 or 4, got {}", channels);
+    d.info.image_size = image_size;
+    d.info.channels = channels;
+    ImageFolder train = load_image_folder((std::filesystem::path(data_dir) / "train").string(), image_size,
+                                          image_size, static_cast<int>(channels));
+    d.info.class_names = train.classes;
+    d.info.classes = static_cast<int64_t>(train.classes.size());
+    channel_statistics(train.images, d.info.mean, d.info.std);
+    d.train = train;
+  } else {
+    d.train = load_split(d.info, data_dir, true);
+  }
+  d.test = load_split(d.info, data_dir, false);
+  return d;
+}
+
+}  // namespace sieve::tools

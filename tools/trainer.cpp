@@ -1,0 +1,292 @@
+// tools/trainer.cpp — the training loop and evaluation (see trainer.h).
+#include "tools/trainer.h"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include "autograd/grad_mode.h"
+#include "core/error.h"
+#include "core/random.h"
+#include "datasets/loader.h"
+#include "nn/optim.h"
+#include "nn/schedule.h"
+#include "ops/loss.h"
+#include "ops/reduce.h"
+#include "ops/shape.h"
+#include "tools/metrics.h"
+#include "tools/progress.h"
+
+namespace sieve::tools {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+static double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Field by field, under the same names as the struct (and the flags, with '-' for '_').
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RunOptions, dataset, data_dir, image_size, channels, epochs, batch_size, lr, weight_decay, warmup_steps,
+                                   clip, seed, augment, max_steps, checkpoint_every, eval_batch_size)
+
+json RunOptions::to_json() const {
+  json j;
+  sieve::tools::to_json(j, *this);
+  return j;
+}
+
+RunOptions RunOptions::from_json(const json& j) {
+  RunOptions o;
+  try {
+    sieve::tools::from_json(j, o);
+  } catch (const json::exception& e) {
+    fail("checkpoint's run options are incomplete: {}", e.what());
+  }
+  return o;
+}
+
+// Correct predictions among targets that count (not ignore_index): logits (..., C), targets (...).
+static int64_t count_correct(const Tensor& logits, const Tensor& targets, int64_t* counted) {
+  const std::vector<int64_t> predicted = argmax(logits.detach(), -1).to_vector<int64_t>();
+  const std::vector<int64_t> expected = targets.to_vector<int64_t>();
+  int64_t correct = 0, n = 0;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    if (expected[i] == -100) continue;
+    ++n;
+    correct += predicted[i] == expected[i];
+  }
+  *counted = n;
+  return correct;
+}
+
+static LoaderOptions loader_options(const DatasetInfo& data, int64_t batch_size, uint64_t seed, bool training,
+                                    bool augment) {
+  LoaderOptions o;
+  o.batch_size = batch_size;
+  o.shuffle = training;
+  o.seed = seed;
+  o.drop_last = training;
+  o.mean = data.mean;
+  o.std = data.std;
+  o.crop_padding = training && augment ? 2 : 0;
+  o.flip = training && augment && data.name != "mnist" && data.name != "fashion-mnist";  // digits must not be mirrored
+  return o;
+}
+
+Tensor predict_logits(nn::Module& model, const Tensor& images, const DatasetInfo& data, int64_t batch_size,
+                      bool quiet) {
+  const bool was_training = model.is_training();
+  model.eval();
+  NoGradGuard no_grad;
+  Loader loader(images, zeros({images.size(0)}, {.dtype = DType::i64}),
+                loader_options(data, batch_size, 0, false, false));
+  loader.start_epoch(0);
+  ProgressBar bar("predict", loader.batches_per_epoch(), quiet);
+  std::vector<Tensor> parts;
+  while (auto batch = loader.next()) {
+    parts.push_back(model.forward(batch->inputs));
+    bar.update(batch->index + 1, {});
+  }
+  bar.finish();
+  model.train(was_training);
+  return cat(parts, 0);
+}
+
+EvalResult evaluate(nn::Module& model, const ImageSet& set, const DatasetInfo& data, int64_t batch_size, bool quiet) {
+  const auto start = Clock::now();
+  const Tensor logits = predict_logits(model, set.images, data, batch_size, quiet);
+  EvalResult r;
+  const int64_t correct = count_correct(logits, set.labels, &r.samples);
+  const double n = static_cast<double>(std::max<int64_t>(r.samples, 1));
+  r.loss = cross_entropy(logits.reshape({-1, logits.size(-1)}), set.labels.reshape({-1}), -100, 0.0, Reduction::sum)
+               .item() / n;
+  r.accuracy = static_cast<double>(correct) / n;
+  r.seconds = seconds_since(start);
+  return r;
+}
+
+models::ModelPtr model_from_checkpoint(const nn::Checkpoint& checkpoint, const std::string& path) {
+  const models::ModelSpec& spec = models::find_model(checkpoint.model);
+  SIEVE_CHECK(!checkpoint.head_stripped, "{}: its classifier head was stripped; fine-tune it first with "
+              "`sieve train {} --init {}`", path, spec.name, path);
+  models::ModelPtr model = spec.build(models::complete_config(spec, checkpoint.config), nullptr);
+  try {
+    model->load_state_dict(checkpoint.weights);
+  } catch (const Error& e) {
+    fail("{}: does not fit model '{}' as configured in it: {}", path, spec.name, e.what());
+  }
+  model->eval();
+  return model;
+}
+
+namespace {
+
+// Where a run stands; all of it goes into the checkpoint so a resumed run continues exactly.
+struct Position {
+  int64_t step = 0, epoch = 0, batch = 0;  // next step, the epoch it is in, next batch in it
+  double loss_sum = 0, seconds = 0;        // this epoch's running figures
+  int64_t correct = 0, seen = 0;
+};
+
+json position_json(const Position& p, const RunOptions& options) {
+  const Generator& g = default_generator();
+  return {{"options", options.to_json()},
+          {"step", p.step},
+          {"epoch", p.epoch},
+          {"batch", p.batch},
+          {"rng", {{"seed", g.seed}, {"offset", g.offset}}},
+          {"epoch_stats", {{"loss_sum", p.loss_sum}, {"correct", p.correct}, {"seen", p.seen}, {"seconds", p.seconds}}}};
+}
+
+Position position_from_json(const json& j) {
+  Position p;
+  try {
+    p.step = j.at("step");
+    p.epoch = j.at("epoch");
+    p.batch = j.at("batch");
+    const json& stats = j.at("epoch_stats");
+    p.loss_sum = stats.at("loss_sum");
+    p.correct = stats.at("correct");
+    p.seen = stats.at("seen");
+    p.seconds = stats.at("seconds");
+    default_generator().seed = j.at("rng").at("seed");
+    default_generator().offset = j.at("rng").at("offset");
+  } catch (const json::exception& e) {
+    fail("checkpoint's training state is incomplete: {}", e.what());
+  }
+  return p;
+}
+
+// Loads `init` weights into a model whose head may differ: every key must match except the
+// classifier head's, which stays freshly initialised when missing (a stripped checkpoint).
+void load_init_weights(nn::Module& model, const nn::Checkpoint& init, const std::string& head_prefix) {
+  const auto own = model.state_dict();
+  for (const auto& [name, tensor] : init.weights)
+    SIEVE_CHECK(own.contains(name), "--init: the checkpoint has '{}', which this model lacks", name);
+  for (const auto& [name, tensor] : own)
+    SIEVE_CHECK(init.weights.contains(name) || name.starts_with(head_prefix),
+                "--init: the checkpoint lacks '{}' (only the head '{}*' may be missing)", name, head_prefix);
+  model.load_state_dict(init.weights, /*strict=*/false);
+}
+
+}  // namespace
+
+TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, RunOptions options,
+                  const std::string& out_dir, const nn::Checkpoint* resume, const nn::Checkpoint* init, bool quiet) {
+  SIEVE_CHECK(options.epochs >= 1 && options.batch_size >= 1 && options.eval_batch_size >= 1,
+              "--epochs, --batch-size and --eval-batch-size must be at least 1");
+  const LoadedData loaded = load_dataset(options.dataset, options.data_dir, options.image_size, options.channels);
+  const DatasetInfo& data = loaded.info;
+  const ImageSet& train_set = loaded.train;
+  const ImageSet& test_set = loaded.test;
+  config.values()["in_channels"] = data.channels;
+  config.values()["image_size"] = data.image_size;
+  config.values()["num_classes"] = data.classes;
+
+  std::filesystem::create_directories(out_dir);
+
+  Generator init_gen(options.seed);
+  models::ModelPtr model = spec.build(config, &init_gen);
+  model->no_weight_decay_for_biases_and_norms();
+  nn::AdamW optimizer(nn::weight_decay_groups(*model, options.weight_decay),
+                      {.lr = options.lr, .weight_decay = options.weight_decay});
+
+  Loader loader(train_set.images, train_set.labels,
+                loader_options(data, options.batch_size, options.seed, true, options.augment));
+  const int64_t per_epoch = loader.batches_per_epoch();
+  SIEVE_CHECK(per_epoch > 0, "--batch-size {} is larger than the {} training images", options.batch_size,
+              loader.size());
+  const int64_t total_steps = options.epochs * per_epoch;
+  const int64_t stop_step = options.max_steps > 0 ? std::min(options.max_steps, total_steps) : total_steps;
+  // A run shorter than its warmup warms up over all but its last step.
+  nn::WarmupCosine schedule(options.lr, std::min(options.warmup_steps, total_steps - 1), total_steps);
+
+  Position pos;
+  manual_seed(options.seed + 1);  // dropout's stream, distinct from the initialisation's
+  if (resume != nullptr) {
+    model->load_state_dict(resume->weights);
+    optimizer.load_state_tensors(resume->optimizer);
+    pos = position_from_json(resume->training);
+  } else if (init != nullptr) {
+    load_init_weights(*model, *init, spec.head_prefix);
+  }
+
+  nn::Checkpoint checkpoint;
+  checkpoint.model = spec.name;
+  checkpoint.config = config.values();
+  checkpoint.data = data.to_json();
+  const std::string checkpoint_path = (std::filesystem::path(out_dir) / "checkpoint.safetensors").string();
+  auto save = [&] {
+    checkpoint.weights = model->state_dict();
+    checkpoint.optimizer = optimizer.state_tensors();
+    checkpoint.training = position_json(pos, options);
+    nn::save_checkpoint(checkpoint_path, checkpoint);
+  };
+
+  MetricsLog metrics((std::filesystem::path(out_dir) / "metrics.csv").string(), pos.epoch);
+  const std::string png = (std::filesystem::path(out_dir) / "curves.png").string();
+  TrainResult result;
+  bool plot_note_shown = false;
+
+  model->train();
+  while (pos.step < stop_step) {
+    loader.start_epoch(pos.epoch, pos.batch);
+    ProgressBar bar(fmt::format("epoch {}/{}", pos.epoch + 1, options.epochs), per_epoch, quiet);
+    auto epoch_start = Clock::now();
+    const double seconds_before = pos.seconds;
+    while (pos.step < stop_step) {
+      std::optional<Batch> batch = loader.next();
+      if (!batch) break;
+      const double lr = schedule.lr(pos.step);
+      optimizer.set_lr(lr);
+      Tensor logits = model->forward(batch->inputs);
+      const int64_t classes = logits.size(-1);
+      Tensor loss = cross_entropy(logits.reshape({-1, classes}), batch->targets.reshape({-1}));
+      loss.backward();
+      if (options.clip > 0) nn::clip_grad_norm(model->parameters(), options.clip);
+      optimizer.step();
+      optimizer.zero_grad();
+
+      int64_t n = 0;
+      pos.correct += count_correct(logits, batch->targets, &n);
+      pos.loss_sum += loss.item() * static_cast<double>(n);
+      pos.seen += n;
+      ++pos.step;
+      pos.batch = batch->index + 1;
+      pos.seconds = seconds_before + seconds_since(epoch_start);
+      const double seen = static_cast<double>(std::max<int64_t>(pos.seen, 1));
+      bar.update(pos.batch, {{"loss", fmt::format("{:.4f}", pos.loss_sum / seen)},
+                             {"acc", fmt::format("{:.1f}%", 100.0 * static_cast<double>(pos.correct) / seen)},
+                             {"lr", fmt::format("{:.2e}", lr)},
+                             {"samples/s", ProgressBar::format_rate(static_cast<double>(pos.seen) / pos.seconds)}});
+      if (options.checkpoint_every > 0 && pos.step % options.checkpoint_every == 0 && pos.step < stop_step) save();
+    }
+    bar.finish();
+    if (pos.batch < per_epoch) break;  // stopped by --max-steps inside the epoch
+
+    // Epoch finished: evaluate, log, plot, checkpoint at the start of the next epoch.
+    result.test = evaluate(*model, test_set, data, options.eval_batch_size, true);
+    result.test_epoch = pos.epoch + 1;
+    const double seen = static_cast<double>(std::max<int64_t>(pos.seen, 1));
+    metrics.append({static_cast<double>(pos.epoch + 1), static_cast<double>(pos.step), schedule.lr(pos.step - 1),
+                    pos.loss_sum / seen, static_cast<double>(pos.correct) / seen, result.test.loss,
+                    result.test.accuracy, pos.seconds, static_cast<double>(pos.seen) / pos.seconds});
+    if (!quiet)
+      std::printf("epoch %lld/%lld  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  %.1f s\n",
+                  static_cast<long long>(pos.epoch + 1), static_cast<long long>(options.epochs), pos.loss_sum / seen,
+                  100.0 * static_cast<double>(pos.correct) / seen, result.test.loss, 100.0 * result.test.accuracy,
+                  pos.seconds);
+    const std::string why = plot_curves(metrics.path(), png, spec.name + " on " + data.name);
+    if (!why.empty() && !plot_note_shown && !quiet) {
+      std::printf("note: no %s: %s\n", png.c_str(), why.c_str());
+      plot_note_shown = true;
+    }
+    pos = Position{.step = pos.step, .epoch = pos.epoch + 1};
+    std::fflush(stdout);
+  }
+  save();
+  result.steps = pos.step;
+  result.checkpoint = checkpoint_path;
+  return result;
+}
+
+}  // namespace sieve::tools
