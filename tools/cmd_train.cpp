@@ -55,10 +55,20 @@ json parse_model_flag(const models::ModelOption& option, const std::string& text
   fail("--{}: expected {} (like {}), got '{}'", option.key, d.type_name(), d.dump(), printable(text, 64));
 }
 
+bool holds_run(const std::string& dir) {
+  namespace fs = std::filesystem;
+  return fs::exists(fs::path(dir) / "checkpoint.safetensors") || fs::exists(fs::path(dir) / "metrics.csv");
+}
+
+bool same_directory(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  return !b.empty() && std::filesystem::equivalent(a.empty() ? "." : a, b.empty() ? "." : b, ec);
+}
+
 struct TrainFlags {
   RunOptions run;
   std::string out, resume, init, device = "cpu";
-  bool quiet = false;
+  bool quiet = false, overwrite = false;
   std::vector<CLI::Option*> run_flags;        // every run option, to find what was given
   std::vector<CLI::Option*> resumable_flags;  // those a resumed run may change
 };
@@ -102,6 +112,7 @@ int run_train(const models::ModelSpec& spec, TrainFlags& flags, const std::map<s
     if (given_now("--data-dir")) options.data_dir = asked.data_dir;
     given = resume->config;
     if (flags.out.empty()) flags.out = std::filesystem::path(flags.resume).parent_path().string();
+    if (flags.out.empty()) flags.out = ".";
   } else if (!flags.init.empty()) {
     init = std::make_unique<nn::Checkpoint>(nn::load_checkpoint(flags.init));
     SIEVE_CHECK(init->model == spec.name, "--init: {} is a checkpoint of '{}', not of '{}'", flags.init, init->model,
@@ -109,7 +120,19 @@ int run_train(const models::ModelSpec& spec, TrainFlags& flags, const std::map<s
     SIEVE_CHECK(given.empty(), "--init: the architecture comes from the checkpoint; drop --{}", given.begin().key());
     given = init->config;
   }
-  if (flags.out.empty()) flags.out = "runs/" + spec.name + "-" + options.dataset;
+  // A run never overwrites another's files: the default directory is the first free one of
+  // runs/MODEL-DATASET, runs/MODEL-DATASET-2, ...; an --out that holds another run needs --overwrite.
+  std::string resumed_dir = resume ? std::filesystem::path(flags.resume).parent_path().string() : "";
+  if (resume && resumed_dir.empty()) resumed_dir = ".";
+  if (flags.out.empty()) {
+    const std::string base = "runs/" + spec.name + "-" + options.dataset;
+    flags.out = base;
+    for (int n = 2; holds_run(flags.out); ++n) flags.out = base + "-" + std::to_string(n);
+  } else if (!flags.overwrite && holds_run(flags.out) && !same_directory(flags.out, resumed_dir)) {
+    fail("--out {}: already holds a run (checkpoint.safetensors or metrics.csv); --resume it, choose another "
+         "--out, or pass --overwrite", flags.out);
+  }
+  if (!flags.quiet) std::printf("run directory: %s\n", flags.out.c_str());
 
   models::ModelConfig config = models::complete_config(spec, given);
   const TrainResult r = train(spec, config, options, flags.out, resume.get(), init.get(), flags.quiet);
@@ -163,8 +186,9 @@ void add_train_command(CLI::App& app, Runner* run) {
           ->capture_default_str()->check(CLI::NonNegativeNumber), true);
   add(train_cmd->add_option("--eval-batch-size", o.eval_batch_size, "batch size of the test-set evaluation")
           ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20)));
-  train_cmd->add_option("--out", flags->out, "output directory (default: runs/MODEL-DATASET; with --resume, the "
-                                              "checkpoint's directory)");
+  train_cmd->add_option("--out", flags->out, "output directory (default: the first free runs/MODEL-DATASET[-N]; "
+                                              "with --resume, the checkpoint's directory)");
+  train_cmd->add_flag("--overwrite", flags->overwrite, "let --out replace a run already there");
   train_cmd->add_option("--resume", flags->resume, "continue a run from its training checkpoint, bit-identically");
   train_cmd->add_option("--init", flags->init, "start from a checkpoint's weights (a stripped head is re-initialised)");
   train_cmd->add_option("--device", flags->device, "cpu or cuda")->capture_default_str();

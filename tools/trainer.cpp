@@ -182,7 +182,9 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
   config.values()["image_size"] = data.image_size;
   config.values()["num_classes"] = data.classes;
 
-  std::filesystem::create_directories(out_dir);
+  std::error_code ec;
+  std::filesystem::create_directories(out_dir, ec);
+  if (ec) fail("--out {}: cannot create the directory: {}", out_dir, ec.message());
 
   Generator init_gen(options.seed);
   models::ModelPtr model = spec.build(config, &init_gen);

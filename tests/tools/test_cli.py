@@ -20,9 +20,9 @@ failures = []
 checks = 0
 
 
-def run(*args, env=None, timeout=600):
+def run(*args, env=None, timeout=600, cwd=None):
     full_env = dict(os.environ, **(env or {}))
-    p = subprocess.run([SIEVE, *args], capture_output=True, text=True, env=full_env, timeout=timeout)
+    p = subprocess.run([SIEVE, *args], capture_output=True, text=True, env=full_env, timeout=timeout, cwd=cwd)
     return p.returncode, p.stdout, p.stderr
 
 

@@ -72,8 +72,8 @@ def metadata_of(path):
     return json.loads(data[8:8 + n]).get("__metadata__", {})
 
 
-def one_line_error(args, words, what):
-    code, out, err = run(*args)
+def one_line_error(args, words, what, cwd=None):
+    code, out, err = run(*args, cwd=cwd)
     lines = err.strip().splitlines()
     expect(code == 1, f"{what}: exits 1 (got {code})", err)
     expect(len(lines) == 1 and lines[0].startswith("sieve: ") and all(w in lines[0] for w in words),
@@ -227,6 +227,24 @@ def check_image_folders(tmp):
                    "eval on folders with other classes")
 
 
+def check_runs_are_never_overwritten(tmp, data):
+    here = os.path.join(tmp, "cwd")
+    os.makedirs(here)
+    args = ("--threads", "2", "train", "mlp", "--data-dir", data, "--hidden", "8", "--max-steps", "2")
+    for expected in ("runs/mlp-mnist", "runs/mlp-mnist-2"):
+        code, stdout, err = run(*args, cwd=here)
+        expect(code == 0 and f"run directory: {expected}\n" in stdout and
+               os.path.exists(os.path.join(here, expected, "checkpoint.safetensors")),
+               f"the default run directory is the first free one ({expected})", err + stdout)
+    before = open(os.path.join(here, "runs/mlp-mnist/checkpoint.safetensors"), "rb").read()
+    one_line_error(args + ("--out", "runs/mlp-mnist"), ["--out runs/mlp-mnist", "already holds a run", "--overwrite"],
+                   "a new run into a directory that holds one", cwd=here)
+    expect(open(os.path.join(here, "runs/mlp-mnist/checkpoint.safetensors"), "rb").read() == before,
+           "the refused run left the old checkpoint untouched")
+    code, _, err = run(*args, "--out", "runs/mlp-mnist", "--overwrite", cwd=here)
+    expect(code == 0, "--overwrite replaces it", err)
+
+
 def check_bad_input(tmp, data, ckpt):
     one_line_error(("train", "mlp", "--data-dir", os.path.join(tmp, "nowhere"), "--out", os.path.join(tmp, "x")),
                    ["mnist", "tools/fetch-data mnist"], "train without the data")
@@ -274,6 +292,7 @@ def main():
         check_resume_is_bit_identical(tmp, data)
         check_strip_head_and_init(tmp, data, ckpt)
         check_image_folders(tmp)
+        check_runs_are_never_overwritten(tmp, data)
         check_bad_input(tmp, data, ckpt)
     return test_cli.report("train")
 
