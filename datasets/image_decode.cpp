@@ -1,8 +1,7 @@
 // datasets/image_decode.cpp — decode_image / load_image: PNG, JPEG and BMP bytes → (C, H, W).
 //
-// What it is: the one translation unit that compiles stb_image (STB_IMAGE_IMPLEMENTATION), limited
-// to PNG, JPEG and BMP and to kMaxImageSide per side, its functions static so nothing clashes with
-// a libstb linked elsewhere; and the checks stb_image leaves out, done before it decodes:
+// What it is: the checks stb_image leaves out, done before it decodes (stb itself is compiled in
+// stb_decoder.cpp, limited to PNG, JPEG and BMP and to kMaxImageSide per side):
 //   - the format is told by its magic bytes, so an error names it (stb's own reason after a
 //     failed probe is that of the last format it tried, e.g. "bad png sig" for a JPEG);
 //   - the size in the header against the limits, before stb allocates any pixels;
@@ -15,8 +14,8 @@
 //     them); stb's allocations are zeroed besides (see STBI_MALLOC).
 // JPEG has no checksums; stb itself refuses a cut stream ("expected marker").
 // What it is not: resizing or folders (image_folder.cpp), or a writer.
-// Extend: a new format is an STBI_ONLY_ line, a row in kFormats and, when stb is lax about it, a
-// check_<format>() here.
+// Extend: a new format is an STBI_ONLY_ line in stb_decoder.cpp, a row in kFormats and, when stb
+// is lax about it, a check_<format>() here.
 #include <zlib.h>
 
 #include <climits>
@@ -26,39 +25,9 @@
 
 #include "datasets/image_folder.h"
 #include "datasets/read_file.h"
-
-// stb_image, configured: only the formats we accept, our side limit, no FILE* functions (every
-// file's bytes come through read_whole_file, the same path the fuzzer drives), static linkage.
-#define STB_IMAGE_IMPLEMENTATION
-#define STB_IMAGE_STATIC
-#define STBI_NO_STDIO
-#define STBI_ONLY_PNG
-#define STBI_ONLY_JPEG
-#define STBI_ONLY_BMP
-#define STBI_MAX_DIMENSIONS 16384  // = kMaxImageSide (a macro: stb uses it in #if)
-// Zeroed allocations: stb 2.27 does not clear its JPEG decoder state, so a scan naming a Huffman
-// table the file never defined decoded with whatever the heap held before (fuzz_image found it;
-// check_jpeg_tables now refuses such files). Zeroed memory keeps any state stb forgets to set
-// repeatable rather than a read of old heap contents.
-#define STBI_MALLOC(size) std::calloc(1, size)
-#define STBI_REALLOC(p, size) std::realloc(p, size)
-#define STBI_FREE(p) std::free(p)
-// stb 2.27's JPEG bit reader lets its bit count go negative on a corrupt stream and then shifts by
-// 32 or more (upstream 2.28 returns an error instead; fuzz_image found it). That is undefined
-// behaviour but not a memory error (x86 and ARM mask the shift count), and it is in stb's entropy
-// decoding, which no check on the file's structure can rule out. So the fuzz build's UBSan skips
-// shift checks inside stb's functions (clang only), and keeps ASan and every other check there.
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((no_sanitize("shift"))), apply_to = function)
-#endif
-#include <stb/stb_image.h>
-#if defined(__clang__)
-#pragma clang attribute pop
-#endif
+#include "datasets/stb_decoder.h"
 
 namespace sieve {
-
-static_assert(STBI_MAX_DIMENSIONS == kMaxImageSide);
 
 namespace {
 
@@ -87,7 +56,7 @@ const FormatRow* sniff(const uint8_t* data, size_t size) {
 }
 
 std::string stb_reason() {
-  const char* why = stbi_failure_reason();
+  const char* why = stb::failure_reason();
   // A PNG chunk stb does not know yields its 4 type bytes, which may hold a NUL (then: nothing).
   return why != nullptr && *why != '\0' ? printable(why, 200) : "corrupt data (stb_image gave no reason)";
 }
@@ -205,7 +174,7 @@ Tensor decode_image(const uint8_t* data, size_t size, const std::string& name, i
   if (format->format == Format::jpeg) check_jpeg_tables(data, size, name);
   // The header alone first: the size is checked before stb allocates any pixels.
   int info_w = 0, info_h = 0, file_channels = 0;
-  if (stbi_info_from_memory(data, len, &info_w, &info_h, &file_channels) == 0)
+  if (stb::info(data, len, &info_w, &info_h, &file_channels) == 0)
     fail_file(name, "{} header is corrupt or cut short", format->name);
   // stb reports a top-down BMP's height as its header stores it, negative; the image has |h| rows.
   const int64_t w = info_w, h = std::abs(int64_t{info_h});
@@ -217,8 +186,8 @@ Tensor decode_image(const uint8_t* data, size_t size, const std::string& name, i
 
   const int want = channels != 0 ? channels : file_channels;
   int dw = 0, dh = 0, dc = 0;
-  const std::unique_ptr<stbi_uc, void (*)(void*)> pixels(stbi_load_from_memory(data, len, &dw, &dh, &dc, want),
-                                                         stbi_image_free);
+  const std::unique_ptr<unsigned char, void (*)(void*)> pixels(stb::load(data, len, &dw, &dh, &dc, want),
+                                                               stb::free_pixels);
   if (pixels == nullptr) fail_file(name, "cannot decode the {}: {}", format->name, stb_reason());
   if (dw != w || dh != h) fail_file(name, "header says {}×{} pixels but decoding gave {}×{}", w, h, dw, dh);
 

@@ -22,11 +22,11 @@
 // streaming reader — the whole set is decoded into memory (4 bytes per value: 10000 RGB images of
 // 64 × 64 take 491 MB).
 //
-// Where: decoding and the checks on file bytes in image_decode.cpp, resize and folders in
-// image_folder.cpp.
-// Extend: another stb format is an STBI_ONLY_<FORMAT> line and a kFormats row in image_decode.cpp,
-// its extension in kImageExtensions in image_folder.cpp, a seed in tests/fuzz/corpus_image/ and a
-// test in tests/datasets/.
+// Where: the checks on file bytes in image_decode.cpp, stb_image itself in stb_decoder.cpp, resize
+// and folders in image_folder.cpp.
+// Extend: another stb format is an STBI_ONLY_<FORMAT> line in stb_decoder.cpp, a kFormats row in
+// image_decode.cpp, its extension in kImageExtensions in image_folder.cpp, a seed in
+// tests/fuzz/corpus_image/ and a test in tests/datasets/.
 #pragma once
 
 #include <cstdint>

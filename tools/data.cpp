@@ -105,7 +105,8 @@ static void channel_statistics(const Tensor& images, std::vector<float>& mean, s
 }
 
 LoadedData load_dataset(const std::string& name, const std::string& data_dir, int64_t image_size, int64_t channels) {
-  LoadedData d{.info = find_dataset(name)};
+  LoadedData d;
+  d.info = find_dataset(name);
   if (name == "folder") {
     SIEVE_CHECK(image_size >= 1 && image_size <= 4096, "--image-size must be in [1, 4096], got {}", image_size);
     SIEVE_CHECK(channels >= 1 && channels <= 4, "--channels must be 1, 2, 3 or 4, got {}", channels);
