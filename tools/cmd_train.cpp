@@ -139,7 +139,7 @@ int run_train(const models::ModelSpec& spec, TrainFlags& flags, const std::map<s
   if (r.test.samples > 0)
     std::printf("test accuracy: %.2f%% (loss %.4f, %lld images) after epoch %lld\n", 100.0 * r.test.accuracy,
                 r.test.loss, static_cast<long long>(r.test.samples), static_cast<long long>(r.test_epoch));
-  std::printf("%lld steps in all%s\n", static_cast<long long>(r.steps),
+  std::printf("%lld step%s in all%s\n", static_cast<long long>(r.steps), r.steps == 1 ? "" : "s",
               options.max_steps > 0 && r.steps == options.max_steps ? " (stopped by --max-steps)" : "");
   std::printf("checkpoint: %s\n", r.checkpoint.c_str());
   return 0;

@@ -189,6 +189,12 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
   Generator init_gen(options.seed);
   models::ModelPtr model = spec.build(config, &init_gen);
   model->no_weight_decay_for_biases_and_norms();
+  if (!quiet)
+    std::printf("%s: %lld parameters; %s: %lld training and %lld test images of %lld×%lld×%lld, %lld classes\n",
+                spec.name.c_str(), static_cast<long long>(model->num_parameters()), data.name.c_str(),
+                static_cast<long long>(train_set.images.size(0)), static_cast<long long>(test_set.images.size(0)),
+                static_cast<long long>(data.channels), static_cast<long long>(data.image_size),
+                static_cast<long long>(data.image_size), static_cast<long long>(data.classes));
   nn::AdamW optimizer(nn::weight_decay_groups(*model, options.weight_decay),
                       {.lr = options.lr, .weight_decay = options.weight_decay});
 
