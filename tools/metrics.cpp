@@ -37,7 +37,10 @@ void MetricsLog::append(const std::vector<double>& row) {
   SIEVE_CHECK(row.size() == kMetricsColumns.size(), "metrics row has {} values, expected {}", row.size(),
               kMetricsColumns.size());
   std::string line;
-  for (size_t i = 0; i < row.size(); ++i) line += (i ? "," : "") + fmt::format("{:.6g}", row[i]);
+  for (size_t i = 0; i < row.size(); ++i) {
+    if (i > 0) line += ',';
+    line += fmt::format("{:.6g}", row[i]);
+  }
   rows_.push_back(line);
   write();
 }
