@@ -107,7 +107,8 @@ int run_train(const models::ModelSpec& spec, TrainFlags& flags, const std::map<s
       return false;
     };
     if (given_now("--epochs")) options.epochs = asked.epochs;
-    if (given_now("--max-steps")) options.max_steps = asked.max_steps;
+    // --max-steps stops one invocation, it does not define the run: a resume without it runs on.
+    options.max_steps = given_now("--max-steps") ? asked.max_steps : 0;
     if (given_now("--checkpoint-every")) options.checkpoint_every = asked.checkpoint_every;
     if (given_now("--data-dir")) options.data_dir = asked.data_dir;
     given = resume->config;

@@ -21,8 +21,9 @@ inline const std::vector<std::string> kMetricsColumns = {
 
 class MetricsLog {
  public:
-  // Opens path; rows whose epoch (first column) is >= first_epoch are dropped (a resumed run
-  // re-writes them), the rest are kept. A file with another header is an error naming it.
+  // Opens path; rows whose epoch (first column, counted from 1) is >= first_epoch are dropped
+  // (a resumed run re-writes them), the rest are kept. A file with another header is an error
+  // naming it.
   MetricsLog(std::string path, int64_t first_epoch);
   void append(const std::vector<double>& row);  // one value per column
   const std::string& path() const { return path_; }

@@ -230,7 +230,8 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
     nn::save_checkpoint(checkpoint_path, checkpoint);
   };
 
-  MetricsLog metrics((std::filesystem::path(out_dir) / "metrics.csv").string(), pos.epoch);
+  // The CSV counts epochs from 1: the epoch being resumed (pos.epoch from 0) is row pos.epoch + 1.
+  MetricsLog metrics((std::filesystem::path(out_dir) / "metrics.csv").string(), pos.epoch + 1);
   const std::string png = (std::filesystem::path(out_dir) / "curves.png").string();
   TrainResult result;
   bool plot_note_shown = false;

@@ -169,6 +169,11 @@ def check_resume_is_bit_identical(tmp, data):
     rows = list(csv.DictReader(open(os.path.join(halves, "metrics.csv"))))
     expect([r["epoch"] for r in rows] == ["1"], "the resumed run's metrics.csv has the finished epoch once", str(rows))
 
+    # Resumed without --max-steps, the run goes on to its last epoch (3 × 10 steps).
+    code, stdout, err = run("--threads", "2", "train", "mlp", "--resume", ckpt, "--quiet")
+    expect(code == 0 and "30 steps in all" in stdout, "a resume without --max-steps runs to the end", err + stdout)
+    rows = list(csv.DictReader(open(os.path.join(halves, "metrics.csv"))))
+    expect([r["epoch"] for r in rows] == ["1", "2", "3"], "metrics.csv then has every epoch once", str(rows))
     one_line_error(("train", "mlp", "--resume", ckpt, "--lr", "1"), ["--lr", "cannot change"], "--resume with --lr")
     one_line_error(("train", "mlp", "--resume", ckpt, "--hidden", "8"), ["--hidden"], "--resume with --hidden")
 
