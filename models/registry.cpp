@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "models/mlp.h"
+#include "models/vit.h"
 
 namespace sieve::models {
 
@@ -91,6 +92,28 @@ const std::vector<ModelSpec>& model_specs() {
                 const int64_t side = c.get_int("image_size");
                 return std::make_shared<MlpClassifier>(c.get_int("in_channels") * side * side, c.get_ints("hidden"),
                                                        c.get_int("num_classes"), c.get_float("dropout"), gen);
+              },
+      },
+      {
+          .name = "vit",
+          .summary = "Vision Transformer: patches → CLS + positions → pre-LN blocks → head on CLS",
+          .options = with_data_options({
+              {"patch", 4, "patch side in pixels (image_size must be a multiple)"},
+              {"dim", 64, "token width"},
+              {"depth", 4, "transformer blocks"},
+              {"heads", 4, "attention heads (dim must be a multiple)"},
+              {"mlp_hidden", 128, "hidden width of each block's MLP"},
+              {"dropout", 0.0, "dropout after attention and in the MLPs"},
+          }),
+          .head_prefix = "head.",
+          .build =
+              [](const ModelConfig& c, Generator* gen) -> ModelPtr {
+                return std::make_shared<VisionTransformer>(
+                    VitConfig{.in_channels = c.get_int("in_channels"), .image_size = c.get_int("image_size"),
+                              .patch = c.get_int("patch"), .dim = c.get_int("dim"), .depth = c.get_int("depth"),
+                              .heads = c.get_int("heads"), .mlp_hidden = c.get_int("mlp_hidden"),
+                              .num_classes = c.get_int("num_classes"), .dropout = c.get_float("dropout")},
+                    gen);
               },
       },
   };

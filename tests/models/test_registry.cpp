@@ -3,6 +3,7 @@
 
 #include "models/mlp.h"
 #include "models/registry.h"
+#include "models/vit.h"
 #include "ops/loss.h"
 #include "tests/helpers.h"
 
@@ -80,6 +81,56 @@ TEST_CASE("mlp: shapes, parameter names and a few steps of learning") {
       for (size_t i = 0; i < g.size(); ++i) w[i] -= 0.1f * g[i];
     }
     model.zero_grad();
+  }
+  CHECK(last < 0.5 * first);
+}
+
+TEST_CASE("vit: shapes, timm parameter names, no decay on cls/pos, and learning") {
+  Generator gen(5);
+  models::VisionTransformer vit({.in_channels = 1, .image_size = 8, .patch = 4, .dim = 16, .depth = 2, .heads = 2,
+                                 .mlp_hidden = 32, .num_classes = 3},
+                                &gen);
+  std::map<std::string, Shape> shapes;
+  std::map<std::string, bool> no_decay;
+  for (const auto& p : vit.named_parameters()) {
+    shapes[p.name] = p.tensor.shape();
+    no_decay[p.name] = p.no_weight_decay;
+  }
+  CHECK(shapes.at("cls_token") == Shape{1, 1, 16});
+  CHECK(shapes.at("pos_embed") == Shape{1, 5, 16});  // CLS + (8/4)² patches
+  CHECK(shapes.at("patch_embed.proj.weight") == Shape{16, 1, 4, 4});
+  CHECK(shapes.at("blocks.1.attn.qkv.weight") == Shape{48, 16});
+  CHECK(shapes.at("blocks.1.mlp.fc2.weight") == Shape{16, 32});
+  CHECK(shapes.at("norm.weight") == Shape{16});
+  CHECK(shapes.at("head.weight") == Shape{3, 16});
+  CHECK(no_decay.at("cls_token"));
+  CHECK(no_decay.at("pos_embed"));
+  // cls/pos are drawn (std 0.02, not zeros), and the same seed draws the same values.
+  CHECK(vit.pos_embed.to_vector<float>() != std::vector<float>(80, 0.0f));
+  Generator again(5);
+  models::VisionTransformer twin(vit.config, &again);
+  CHECK_CLOSE(twin.pos_embed, vit.pos_embed, 0.0, 0.0);
+
+  const Tensor x = test::randn_leaf({6, 1, 8, 8}, 7, false, DType::f32);
+  const Tensor tokens = vit.embed(x);
+  CHECK(tokens.shape() == Shape{6, 5, 16});
+  CHECK(vit.forward(x).shape() == Shape{6, 3});
+  CHECK(test::contains(test::error_of([] { models::VisionTransformer({.image_size = 10, .patch = 4}); }),
+                       "not a multiple of patch"));
+
+  const Tensor y = from_vector<int64_t>({0, 1, 2, 0, 1, 2}, {6});
+  double first = 0, last = 0;
+  for (int step = 0; step < 40; ++step) {
+    Tensor loss = cross_entropy(vit.forward(x), y);
+    if (step == 0) first = loss.item();
+    last = loss.item();
+    loss.backward();
+    for (Tensor p : vit.parameters()) {
+      const std::vector<float> g = p.grad().to_vector<float>();
+      float* w = p.data<float>();
+      for (size_t i = 0; i < g.size(); ++i) w[i] -= 0.05f * g[i];
+    }
+    vit.zero_grad();
   }
   CHECK(last < 0.5 * first);
 }
