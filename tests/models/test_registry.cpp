@@ -11,6 +11,24 @@ using namespace sieve;
 using models::ModelConfig;
 using nlohmann::json;
 
+// Plain gradient descent on fixed labels; returns the first and the last loss.
+static std::pair<double, double> sgd_losses(nn::Module& model, const Tensor& x, const Tensor& y, int steps, float lr) {
+  double first = 0, last = 0;
+  for (int step = 0; step < steps; ++step) {
+    Tensor loss = cross_entropy(model.forward(x), y);
+    if (step == 0) first = loss.item();
+    last = loss.item();
+    loss.backward();
+    for (Tensor p : model.parameters()) {
+      const std::vector<float> g = p.grad().to_vector<float>();
+      float* w = p.data<float>();
+      for (size_t i = 0; i < g.size(); ++i) w[i] -= lr * g[i];
+    }
+    model.zero_grad();
+  }
+  return {first, last};
+}
+
 TEST_CASE("registry: every model has a name, a head and a build function") {
   REQUIRE_FALSE(models::model_specs().empty());
   for (const models::ModelSpec& spec : models::model_specs()) {
@@ -67,21 +85,8 @@ TEST_CASE("mlp: shapes, parameter names and a few steps of learning") {
   CHECK(model.forward(x).shape() == Shape{6, 4});
   CHECK(test::contains(test::error_of([&] { model.forward(zeros({6, 17})); }), "18 features per sample"));
 
-  // Plain gradient descent on fixed labels: the loss must fall.
   const Tensor y = from_vector<int64_t>({0, 1, 2, 3, 0, 1}, {6});
-  double first = 0, last = 0;
-  for (int step = 0; step < 30; ++step) {
-    Tensor loss = cross_entropy(model.forward(x), y);
-    if (step == 0) first = loss.item();
-    last = loss.item();
-    loss.backward();
-    for (Tensor p : model.parameters()) {
-      const std::vector<float> g = p.grad().to_vector<float>();
-      float* w = p.data<float>();
-      for (size_t i = 0; i < g.size(); ++i) w[i] -= 0.1f * g[i];
-    }
-    model.zero_grad();
-  }
+  const auto [first, last] = sgd_losses(model, x, y, 30, 0.1f);
   CHECK(last < 0.5 * first);
 }
 
@@ -119,18 +124,6 @@ TEST_CASE("vit: shapes, timm parameter names, no decay on cls/pos, and learning"
                        "not a multiple of patch"));
 
   const Tensor y = from_vector<int64_t>({0, 1, 2, 0, 1, 2}, {6});
-  double first = 0, last = 0;
-  for (int step = 0; step < 40; ++step) {
-    Tensor loss = cross_entropy(vit.forward(x), y);
-    if (step == 0) first = loss.item();
-    last = loss.item();
-    loss.backward();
-    for (Tensor p : vit.parameters()) {
-      const std::vector<float> g = p.grad().to_vector<float>();
-      float* w = p.data<float>();
-      for (size_t i = 0; i < g.size(); ++i) w[i] -= 0.05f * g[i];
-    }
-    vit.zero_grad();
-  }
+  const auto [first, last] = sgd_losses(vit, x, y, 40, 0.05f);
   CHECK(last < 0.5 * first);
 }
