@@ -1,8 +1,8 @@
 // datasets/image_folder.cpp — bilinear resize and image folders (layout rules in image_folder.h).
 //
 // What it is: resize_image() (separable taps: two source indices and a weight per output row and
-// column) and load_image_folder(), which lists classes and files in sorted order, then decodes
-// and resizes them in parallel (OpenMP) into one tensor.
+// column), list_images() / load_images() (sorted listing; decode and resize in parallel with
+// OpenMP into one tensor) and load_image_folder(), which applies both to every class folder.
 // What it is not: the decoder (image_decode.cpp holds stb_image and the checks on file bytes).
 // Extend: see image_folder.h.
 #include "datasets/image_folder.h"
@@ -19,12 +19,6 @@ namespace {
 namespace fs = std::filesystem;
 
 const char* const kImageExtensions[] = {".png", ".jpg", ".jpeg", ".bmp"};
-
-bool is_image_file(const fs::path& path) {
-  std::string ext = path.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  return std::find(std::begin(kImageExtensions), std::end(kImageExtensions), ext) != std::end(kImageExtensions);
-}
 
 bool hidden(const fs::path& path) { return path.filename().string().starts_with('.'); }
 
@@ -88,41 +82,32 @@ Tensor resize_image(const Tensor& image, int64_t height, int64_t width) {
   return resized;
 }
 
-ImageFolder load_image_folder(const std::string& dir, int64_t height, int64_t width, int channels) {
-  SIEVE_CHECK(channels >= 1 && channels <= 4, "load_image_folder: channels must be 1..4, got {}", channels);
-  SIEVE_CHECK(height >= 1 && width >= 1 && height <= kMaxImageSide && width <= kMaxImageSide,
-              "load_image_folder: size {}×{} must be 1..{} per side", height, width, kMaxImageSide);
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) fail_file(dir, "not a folder (expected one sub-folder of images per class)");
+bool is_image_path(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return std::find(std::begin(kImageExtensions), std::end(kImageExtensions), ext) != std::end(kImageExtensions);
+}
 
-  ImageFolder set;
-  std::vector<fs::path> files;
-  std::vector<int64_t> labels;
-  const auto is_folder = [](const fs::directory_entry& e) { return e.is_directory(); };
-  for (const fs::path& class_dir : sorted_entries(dir, is_folder)) {
-    const std::vector<fs::path> images = sorted_entries(class_dir, [](const fs::directory_entry& e) {
-      return e.is_regular_file() && is_image_file(e.path());
-    });
-    if (images.empty()) fail_file(class_dir.string(), "class folder holds no .png, .jpg, .jpeg or .bmp files");
-    for (const fs::path& f : images) {
-      files.push_back(f);
-      labels.push_back(static_cast<int64_t>(set.classes.size()));
-    }
-    set.classes.push_back(class_dir.filename().string());
-  }
-  if (set.classes.empty()) fail_file(dir, "no class sub-folders (expected dir/<class>/<image>)");
+std::vector<std::string> list_images(const std::string& dir) {
+  std::vector<std::string> files;
+  for (const fs::path& f : sorted_entries(dir, [](const fs::directory_entry& e) {
+         return e.is_regular_file() && is_image_path(e.path().string());
+       }))
+    files.push_back(f.string());
+  return files;
+}
 
+Tensor load_images(const std::vector<std::string>& files, int64_t height, int64_t width, int channels) {
   const auto n = static_cast<int64_t>(files.size());
-  set.images = empty({n, channels, height, width});
-  set.labels = from_vector<int64_t>(labels, {n});
-  float* out = set.images.data<float>();
+  Tensor images = empty({n, channels, height, width});
+  float* out = images.data<float>();
   const int64_t per_image = int64_t{channels} * height * width;
   // Exceptions may not leave an OpenMP loop: each image's error is kept, the first is thrown.
   std::vector<std::string> errors(static_cast<size_t>(n));
 #pragma omp parallel for schedule(dynamic)
   for (int64_t i = 0; i < n; ++i) {
     try {
-      Tensor image = load_image(files[i].string(), channels);
+      Tensor image = load_image(files[i], channels);
       if (image.size(1) != height || image.size(2) != width) image = resize_image(image, height, width);
       std::copy_n(image.data<float>(), per_image, out + i * per_image);
     } catch (const std::exception& e) {
@@ -131,6 +116,33 @@ ImageFolder load_image_folder(const std::string& dir, int64_t height, int64_t wi
   }
   for (const std::string& e : errors)
     if (!e.empty()) fail("{}", e);
+  return images;
+}
+
+ImageFolder load_image_folder(const std::string& dir, int64_t height, int64_t width, int channels) {
+  SIEVE_CHECK(channels >= 1 && channels <= 4, "load_image_folder: channels must be 1..4, got {}", channels);
+  SIEVE_CHECK(height >= 1 && width >= 1 && height <= kMaxImageSide && width <= kMaxImageSide,
+              "load_image_folder: size {}×{} must be 1..{} per side", height, width, kMaxImageSide);
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) fail_file(dir, "not a folder (expected one sub-folder of images per class)");
+
+  ImageFolder set;
+  std::vector<std::string> files;
+  std::vector<int64_t> labels;
+  const auto is_folder = [](const fs::directory_entry& e) { return e.is_directory(); };
+  for (const fs::path& class_dir : sorted_entries(dir, is_folder)) {
+    const std::vector<std::string> images = list_images(class_dir.string());
+    if (images.empty()) fail_file(class_dir.string(), "class folder holds no .png, .jpg, .jpeg or .bmp files");
+    for (const std::string& f : images) {
+      files.push_back(f);
+      labels.push_back(static_cast<int64_t>(set.classes.size()));
+    }
+    set.classes.push_back(class_dir.filename().string());
+  }
+  if (set.classes.empty()) fail_file(dir, "no class sub-folders (expected dir/<class>/<image>)");
+
+  set.images = load_images(files, height, width, channels);
+  set.labels = from_vector<int64_t>(labels, {static_cast<int64_t>(files.size())});
   return set;
 }
 

@@ -3,6 +3,7 @@
 // What it is:
 //   load_image / decode_image   one file (or its bytes) → float32 (C, H, W) in [0, 1];
 //   resize_image                bilinear resize of a (C, H, W) image;
+//   list_images / load_images   a folder's image files, sorted; files → (N, C, H, W), resized;
 //   load_image_folder           dir/<class>/<image> → images (N, C, H, W), labels (N,) and the
 //                               class names, like torchvision's ImageFolder:
 //     dir/cat/001.png  dir/cat/002.jpg  dir/dog/a.bmp   →  classes {"cat", "dog"}, labels 0 0 1
@@ -52,6 +53,15 @@ Tensor decode_image(const uint8_t* data, size_t size, const std::string& name, i
 // F.interpolate(mode="bilinear", align_corners=False)); no antialiasing, so shrinking by more than
 // 2× skips pixels.
 Tensor resize_image(const Tensor& image, int64_t height, int64_t width);
+
+// True when the path ends in .png, .jpg, .jpeg or .bmp (any case): the files folders are read for.
+bool is_image_path(const std::string& path);
+// The image files directly in dir (hidden ones and sub-folders skipped), sorted by name; an
+// unreadable folder is an error naming it. Empty when there are none.
+std::vector<std::string> list_images(const std::string& dir);
+// Each file decoded to `channels` and resized to height × width when its size differs, stacked
+// (N, channels, height, width); decoded in parallel, the first failing file's error is thrown.
+Tensor load_images(const std::vector<std::string>& files, int64_t height, int64_t width, int channels);
 
 struct ImageFolder : ImageSet {    // images float32 (N, channels, height, width), labels int64 (N,)
   std::vector<std::string> classes;  // classes[label] is the sub-folder's name

@@ -14,8 +14,6 @@
 //
 // What it is not: evaluation against labels (`sieve eval`).
 // Extend: a new input kind is a branch in read_inputs that ends in float (N, C, H, W) in [0, 1].
-#include <algorithm>
-#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -23,7 +21,6 @@
 #include "core/error.h"
 #include "datasets/idx.h"
 #include "datasets/image_folder.h"
-#include "ops/shape.h"
 #include "nn/checkpoint.h"
 #include "ops/reduce.h"
 #include "tools/commands.h"
@@ -38,52 +35,15 @@ struct InferFlags {
   RunCheckpointFlags run;
 };
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-bool is_image_file(const std::string& path) {
-  std::string lower = path;
-  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  for (const char* ext : {".png", ".jpg", ".jpeg", ".bmp"})
-    if (ends_with(lower, ext)) return true;
-  return false;
-}
-
-// Images decoded to the model's channels and resized to its input size, stacked (N, C, S, S).
-Tensor read_images(const std::vector<std::string>& files, const DatasetInfo& data) {
-  std::vector<Tensor> images;
-  for (const std::string& file : files) {
-    Tensor image = load_image(file, static_cast<int>(data.channels));
-    if (image.size(1) != data.image_size || image.size(2) != data.image_size)
-      image = resize_image(image, data.image_size, data.image_size);
-    images.push_back(image.unsqueeze(0));
-  }
-  return cat(images, 0);
-}
-
-// A directory: its image files (sorted, hidden ones skipped), not its sub-folders.
-std::vector<std::string> image_files_in(const std::string& dir) {
-  std::vector<std::string> files;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    const std::string name = entry.path().filename().string();
-    if (entry.is_regular_file() && !name.starts_with(".") && is_image_file(name)) files.push_back(entry.path().string());
-  }
-  std::sort(files.begin(), files.end());
-  if (files.empty()) fail_file(dir, "no .png, .jpg, .jpeg or .bmp files in this directory");
-  return files;
-}
-
 Tensor read_inputs(const std::string& path, const DatasetInfo& data, std::vector<std::string>* names) {
   if (std::filesystem::is_directory(path)) {
-    *names = image_files_in(path);
-    return read_images(*names, data);
-  }
-  if (is_image_file(path)) {
+    *names = list_images(path);
+    if (names->empty()) fail_file(path, "no .png, .jpg, .jpeg or .bmp files in this directory");
+  } else if (is_image_path(path)) {
     *names = {path};
-    return read_images(*names, data);
   }
-  if (ends_with(path, ".safetensors")) {
+  if (!names->empty()) return load_images(*names, data.image_size, data.image_size, static_cast<int>(data.channels));
+  if (path.ends_with(".safetensors")) {
     SafetensorsFile file = load_safetensors(path);
     Tensor t;
     if (file.tensors.contains("inputs"))
@@ -143,13 +103,13 @@ int run_infer(const InferFlags& f) {
   const Tensor logits = predict_logits(*model, inputs.contiguous(), data, f.run.batch_size, f.run.quiet || f.out.empty());
   const Tensor predicted = argmax(logits, -1);
   const int64_t classes = logits.size(-1);
-  if (ends_with(f.out, ".safetensors")) {
+  if (f.out.ends_with(".safetensors")) {
     save_safetensors(f.out, {{"logits", logits}, {"predictions", predicted}},
                      {{"checkpoint", f.checkpoint}, {"input", f.input}});
   } else if (f.out.empty()) {
     write_csv(stdout, logits.to_vector<float>(), predicted.to_vector<int64_t>(), classes, names, data.class_names);
   } else {
-    SIEVE_CHECK(ends_with(f.out, ".csv"), "--out {}: give a .csv or .safetensors file", f.out);
+    SIEVE_CHECK(f.out.ends_with(".csv"), "--out {}: give a .csv or .safetensors file", f.out);
     const std::string tmp = f.out + ".tmp";
     std::FILE* file = std::fopen(tmp.c_str(), "w");
     if (file == nullptr) fail_file(f.out, "cannot write: {}", std::strerror(errno));
