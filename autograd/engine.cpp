@@ -13,6 +13,7 @@
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "ops/elementwise.h"
+#include "ops/profile.h"
 
 namespace sieve {
 
@@ -39,6 +40,7 @@ void record(Op op, Tensor& out, std::vector<Tensor> inputs, BackwardFn backward)
   node->inputs = std::move(inputs);
   node->backward = std::move(backward);
   node->output = out.impl_ptr();
+  node->scope = profile::current_scope();
   out.impl()->grad_fn = std::move(node);
   out.impl()->requires_grad = true;
 }
@@ -141,6 +143,7 @@ Tensor Tensor::detach() const {
 
 void Tensor::backward(const Tensor& grad_output, bool retain_graph) const {
   using autograd::Node;
+  const profile::PhaseGuard phase(profile::Phase::backward);
   SIEVE_CHECK(requires_grad(),
               "backward: {} does not require grad (none of the inputs of the ops that made it requires grad, "
               "or it was made under a no-grad guard)",
@@ -172,7 +175,11 @@ void Tensor::backward(const Tensor& grad_output, bool retain_graph) const {
                 op_name(node->op));
     if (auto out = node->output.lock(); out && out->retains_grad) autograd::accumulate(out.get(), g);
 
-    autograd::Grads grads = node->backward(g);
+    autograd::Grads grads;
+    {
+      const profile::ScopeGuard scope(node->scope);  // charge the gradient to the forward's module
+      grads = node->backward(g);
+    }
     SIEVE_CHECK(grads.size() == node->inputs.size(), "backward of '{}' returned {} gradients for {} inputs",
                 op_name(node->op), grads.size(), node->inputs.size());
     for (size_t i = 0; i < grads.size(); ++i) {

@@ -37,6 +37,7 @@ struct Node {
   std::vector<Tensor> inputs;       // edges of the graph
   BackwardFn backward;              // null once the graph has been freed
   std::weak_ptr<TensorImpl> output; // for retain_grad
+  const void* scope = nullptr;      // the profiler scope (module) open when it was recorded
 
   Node() = default;
   Node(const Node&) = delete;

@@ -21,6 +21,7 @@ MlpClassifier::MlpClassifier(int64_t in, const std::vector<int64_t>& hidden, int
 Tensor MlpClassifier::forward(const Tensor& x) {
   SIEVE_CHECK(x.ndim() >= 2 && x.numel() / x.size(0) == in_features,
               "MlpClassifier: expects (B, ...) with {} features per sample, got {}", in_features, shape_str(x.shape()));
+  const nn::ModuleScope scope(this);
   Tensor h = x.reshape({x.size(0), in_features});
   for (size_t i = 0; i < layers->size(); ++i) h = drop->forward(relu(layers->at<nn::Linear>(i)->forward(h)));
   return head->forward(h);

@@ -35,6 +35,7 @@ Tensor VisionTransformer::classify(const Tensor& tokens) const {
 }
 
 Tensor VisionTransformer::forward(const Tensor& images) {
+  const nn::ModuleScope scope(this);
   Tensor x = embed(images);
   for (size_t i = 0; i < blocks->size(); ++i) x = blocks->at<nn::TransformerBlock>(i)->forward(x);
   return classify(x);

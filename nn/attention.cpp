@@ -25,6 +25,7 @@ PatchConv2d::PatchConv2d(int64_t in, int64_t out, int64_t p, Generator* gen)
 }
 
 Tensor PatchConv2d::forward(const Tensor& x) {
+  const ModuleScope scope(this);
   SIEVE_CHECK(x.ndim() == 4 && x.size(1) == in_channels, "PatchConv2d({}, {}, patch {}): input {} is not (B, {}, H, W)",
               in_channels, out_channels, patch, x.describe(), in_channels);
   // unfold flattens each patch as (c, i, j), the order of weight's last three dims.
@@ -36,7 +37,10 @@ PatchEmbed::PatchEmbed(int64_t in_channels, int64_t patch, int64_t dim, Generato
   proj = register_module("proj", std::make_shared<PatchConv2d>(in_channels, dim, patch, gen));
 }
 
-Tensor PatchEmbed::forward(const Tensor& x) { return proj->forward(x); }
+Tensor PatchEmbed::forward(const Tensor& x) {
+  const ModuleScope scope(this);
+  return proj->forward(x);
+}
 
 MultiHeadAttention::MultiHeadAttention(int64_t dim_, int64_t heads_, double dropout, bool qkv_bias, Generator* gen)
     : Module("MultiHeadAttention"), dim(dim_), heads(heads_), head_dim(heads_ > 0 ? dim_ / heads_ : 0) {
@@ -49,6 +53,7 @@ MultiHeadAttention::MultiHeadAttention(int64_t dim_, int64_t heads_, double drop
 }
 
 Tensor MultiHeadAttention::project(const Tensor& x, int64_t part) const {
+  const ModuleScope scope(qkv.get());  // qkv's weight is used here, so its ops are qkv's
   const int64_t B = x.size(0), L = x.size(1);
   Tensor y = matmul(x, qkv->weight.narrow(0, part * dim, dim).t());  // rows of W: a view, BLAS-readable
   if (qkv->bias.defined()) y = y + qkv->bias.narrow(0, part * dim, dim);
@@ -60,6 +65,7 @@ Tensor MultiHeadAttention::forward(const Tensor& x) { return forward(x, {}); }
 Tensor MultiHeadAttention::forward(const Tensor& x, const AttentionOptions& options) {
   SIEVE_CHECK(x.ndim() == 3 && x.size(2) == dim, "MultiHeadAttention(dim {}, heads {}): input {} is not (B, L, {})",
               dim, heads, x.describe(), dim);
+  const ModuleScope scope(this);
   const int64_t B = x.size(0), L = x.size(1);
   AttentionOutput a = attention(project(x, 0), project(x, 1), project(x, 2), options);
   last_cls_probs = a.cls_probs;
@@ -80,6 +86,7 @@ TransformerBlock::TransformerBlock(int64_t dim, int64_t heads, int64_t mlp_hidde
 Tensor TransformerBlock::forward(const Tensor& x) { return forward(x, {}); }
 
 Tensor TransformerBlock::forward(const Tensor& x, const AttentionOptions& options) {
+  const ModuleScope scope(this);
   Tensor h = x + attn->forward(norm1->forward(x), options);
   return h + mlp_drop->forward(mlp->forward(norm2->forward(h)));
 }

@@ -27,6 +27,7 @@ Linear::Linear(int64_t in, int64_t out, bool with_bias, Generator* gen)
 }
 
 Tensor Linear::forward(const Tensor& x) {
+  const ModuleScope scope(this);
   SIEVE_CHECK(x.ndim() >= 1 && x.size(-1) == in_features, "Linear({}, {}): input {} does not end in {}",
               in_features, out_features, x.describe(), in_features);
   // weight.t() is a transposed view: matmul hands it to BLAS as a transpose flag, no copy.
@@ -40,7 +41,10 @@ Embedding::Embedding(int64_t num, int64_t dim, Generator* gen) : Module("Embeddi
   init::normal_(weight, 0.0, 1.0, gen);
 }
 
-Tensor Embedding::forward(const Tensor& ids) { return embedding(weight, ids); }
+Tensor Embedding::forward(const Tensor& ids) {
+  const ModuleScope scope(this);
+  return embedding(weight, ids);
+}
 
 LayerNorm::LayerNorm(int64_t dim, double eps_, bool affine) : Module("LayerNorm"), eps(eps_) {
   if (affine) {
@@ -49,19 +53,28 @@ LayerNorm::LayerNorm(int64_t dim, double eps_, bool affine) : Module("LayerNorm"
   }
 }
 
-Tensor LayerNorm::forward(const Tensor& x) { return layer_norm(x, weight, bias, eps); }
+Tensor LayerNorm::forward(const Tensor& x) {
+  const ModuleScope scope(this);
+  return layer_norm(x, weight, bias, eps);
+}
 
 RMSNorm::RMSNorm(int64_t dim, double eps_) : Module("RMSNorm"), eps(eps_) {
   weight = register_parameter("weight", ones({dim}));
 }
 
-Tensor RMSNorm::forward(const Tensor& x) { return rms_norm(x, weight, eps); }
+Tensor RMSNorm::forward(const Tensor& x) {
+  const ModuleScope scope(this);
+  return rms_norm(x, weight, eps);
+}
 
 Dropout::Dropout(double p_, Generator* gen) : Module("Dropout"), p(p_), gen_(gen) {
   SIEVE_CHECK(p >= 0.0 && p <= 1.0, "Dropout: p must be in [0, 1], got {}", p);
 }
 
-Tensor Dropout::forward(const Tensor& x) { return dropout(x, p, is_training(), gen_); }
+Tensor Dropout::forward(const Tensor& x) {
+  const ModuleScope scope(this);
+  return dropout(x, p, is_training(), gen_);
+}
 
 MLP::MLP(int64_t in, int64_t hidden, int64_t out, GeluApprox approx_, double p, Generator* gen)
     : Module("MLP"), approx(approx_) {
@@ -73,6 +86,9 @@ MLP::MLP(int64_t in, int64_t hidden, int64_t out, GeluApprox approx_, double p, 
   fc2 = register_module("fc2", std::make_shared<Linear>(hidden, out, true, gen));
 }
 
-Tensor MLP::forward(const Tensor& x) { return fc2->forward(drop->forward(gelu(fc1->forward(x), approx))); }
+Tensor MLP::forward(const Tensor& x) {
+  const ModuleScope scope(this);
+  return fc2->forward(drop->forward(gelu(fc1->forward(x), approx)));
+}
 
 }  // namespace sieve::nn

@@ -173,9 +173,28 @@ Sequential::Sequential(std::vector<std::shared_ptr<Module>> modules) : ModuleLis
 }
 
 Tensor Sequential::forward(const Tensor& x) {
+  const ModuleScope scope(this);
   Tensor h = x;
   for (const auto& [name, child] : children()) h = child->forward(h);
   return h;
+}
+
+}  // namespace sieve::nn
+
+namespace sieve::nn {
+
+std::unordered_map<const void*, std::string> module_paths(const Module& root) {
+  std::unordered_map<const void*, std::string> paths{{&root, ""}};
+  std::vector<std::pair<const Module*, std::string>> stack{{&root, ""}};
+  while (!stack.empty()) {
+    auto [module, path] = stack.back();
+    stack.pop_back();
+    for (const auto& [name, child] : module->children()) {
+      std::string child_path = path.empty() ? name : path + "." + name;
+      if (paths.try_emplace(child.get(), child_path).second) stack.push_back({child.get(), child_path});
+    }
+  }
+  return paths;
 }
 
 }  // namespace sieve::nn

@@ -9,22 +9,28 @@
 //   struct Block : Module {
 //     std::shared_ptr<Linear> fc;
 //     Block() : Module("Block") { fc = register_module("fc", std::make_shared<Linear>(4, 4)); }
-//     Tensor forward(const Tensor& x) override { return fc->forward(x); }
+//     Tensor forward(const Tensor& x) override {
+//       const ModuleScope scope(this);  // the profiler charges the ops below to this module
+//       return fc->forward(x);
+//     }
 //   };
 //
 // What it is not: the layers (nn/layers.h), checkpoint files (safetensors I/O lives in core/).
 // Extend: derive from Module, register every tensor that must be trained or saved, override
-// forward when the module maps one tensor to one tensor (Sequential needs that).
+// forward when the module maps one tensor to one tensor (Sequential needs that), and open a
+// ModuleScope first in every forward so `sieve profile` can name the module its ops ran in.
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "core/tensor.h"
+#include "ops/profile.h"
 
 namespace sieve::nn {
 
@@ -108,6 +114,15 @@ class Module {
   std::vector<std::pair<std::string, Tensor>> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
 };
+
+// Opened at the top of a forward: until the forward returns, the profiler (ops/profile.h) charges
+// every kernel — and, through the autograd nodes recorded meanwhile, every gradient kernel — to
+// this module. Free when no profiler is running (one thread-local read).
+using ModuleScope = profile::ScopeGuard;
+
+// Every module under root (root included, as "") by address → its dotted path ("blocks.0.attn"),
+// which is how the profiler's scopes get their names.
+std::unordered_map<const void*, std::string> module_paths(const Module& root);
 
 // ModuleList: children named "0", "1", ... (PyTorch's nn.ModuleList), so their parameters read
 // `blocks.3.fc.weight`. Holds any Module; at() casts back to the type you stored.

@@ -13,6 +13,7 @@
 #include "autograd/grad_mode.h"
 #include "ops/copy.h"
 #include "ops/elementwise.h"
+#include "ops/profile.h"
 #include "ops/reduce.h"
 
 namespace sieve::nn {
@@ -110,6 +111,7 @@ void Adam::ensure_state(size_t index, const Tensor& param) {
 
 void Adam::step() {
   NoGradGuard no_grad;
+  const profile::PhaseGuard phase(profile::Phase::update);
   std::vector<Tensor> params, grads, m, v;
   std::vector<AdamParamHyper> hyper;
   size_t index = 0;
@@ -178,6 +180,7 @@ SGD::SGD(std::vector<ParamGroup> groups, SgdConfig config)
 
 void SGD::step() {
   NoGradGuard no_grad;
+  const profile::PhaseGuard phase(profile::Phase::update);
   const bool use_momentum = config_.momentum != 0.0;
   std::vector<Tensor> params, grads, bufs;
   std::vector<SgdParamHyper> hyper;
@@ -223,6 +226,7 @@ void SGD::load_state_tensors(const std::map<std::string, Tensor>& state) {
 
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
   SIEVE_CHECK(max_norm >= 0, "clip_grad_norm: max_norm must be ≥ 0, got {}", max_norm);
+  const profile::PhaseGuard phase(profile::Phase::update);  // part of the update, not of any module
   NoGradGuard no_grad;
   double total_sq = 0.0;
   for (const auto& p : params) {

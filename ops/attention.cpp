@@ -96,7 +96,10 @@ AttentionOutput attention(const Tensor& q, const Tensor& k, const Tensor& v, con
   Tensor probs = grad ? empty({B, H, Lq, Lk}, opts) : Tensor();
   Tensor cls = options.want_cls_probs ? empty({B, Lk}, opts) : Tensor();
   const Tensor qd = q.detach(), kd = k.detach(), vd = v.detach();
-  SIEVE_DISPATCH(kOp, q.device(), attention, qd, kd, vd, masks, out, probs, cls);
+  // FLOPs per (b, h, query, key) pair, masked pairs included (BLAS multiplies whole matrices):
+  // forward q·k 2D, scale 1, softmax 4, p·v 2D; backward dv, dp, dq, dk 2D each, dS 4.
+  const int64_t pairs = B * H * Lq * Lk;
+  SIEVE_DISPATCH(kOp, q.device(), /*flops=*/pairs * (4 * D + 5), attention, qd, kd, vd, masks, out, probs, cls);
 
   masks.key_padding = Tensor();  // backward reads the padding from probs
   const bool need_q = q.requires_grad(), need_k = k.requires_grad(), need_v = v.requires_grad();
@@ -104,7 +107,8 @@ AttentionOutput attention(const Tensor& q, const Tensor& k, const Tensor& v, con
     Tensor dq = need_q ? empty_in_layout_of(qd) : Tensor();
     Tensor dk = need_k ? empty_in_layout_of(kd) : Tensor();
     Tensor dv = need_v ? empty_in_layout_of(vd) : Tensor();
-    SIEVE_DISPATCH(kOp, g.device(), attention_backward, qd, kd, vd, probs, g, masks, dq, dk, dv);
+    SIEVE_DISPATCH(kOp, g.device(), /*flops=*/pairs * (8 * D + 4), attention_backward, qd, kd, vd, probs, g, masks,
+                   dq, dk, dv);
     return Grads{dq, dk, dv};
   });
   return {out, cls};

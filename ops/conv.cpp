@@ -50,7 +50,7 @@ Tensor conv1d_causal_depthwise(const Tensor& x, const Tensor& weight, const Tens
 
   const Tensor xd = channels_dense(x);
   Tensor y = empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
-  SIEVE_DISPATCH(op, x.device(), conv1d_causal_depthwise, xd, weight, bias, y);
+  SIEVE_DISPATCH(op, x.device(), /*flops=*/2 * y.numel() * weight.size(1), conv1d_causal_depthwise, xd, weight, bias, y);  // K taps
 
   const bool need_gx = x.requires_grad(), need_gw = weight.requires_grad(),
              need_gb = bias.defined() && bias.requires_grad();
@@ -60,8 +60,8 @@ Tensor conv1d_causal_depthwise(const Tensor& x, const Tensor& weight, const Tens
     Tensor gx = need_gx ? empty(xd.shape(), opts) : Tensor();
     Tensor gw = need_gw ? empty(wd.shape(), opts) : Tensor();
     Tensor gb = need_gb ? empty({xd.size(2)}, opts) : Tensor();
-    SIEVE_DISPATCH(Op::conv1d_causal_depthwise, g.device(), conv1d_causal_depthwise_backward, channels_dense(g),
-                   xd, wd, gx, gw, gb);
+    SIEVE_DISPATCH(Op::conv1d_causal_depthwise, g.device(), /*flops=*/4 * g.numel() * wd.size(1),  // gx and gw
+                   conv1d_causal_depthwise_backward, channels_dense(g), xd, wd, gx, gw, gb);
     return Grads{gx, gw, gb};
   });
   return y;
@@ -78,12 +78,12 @@ Tensor unfold_patches(const Tensor& x, int64_t patch) {
               "unfold_patches: patch {} must be positive and divide H and W of {}", patch, x.describe());
 
   Tensor out = empty({B, (H / patch) * (W / patch), C * patch * patch}, {.dtype = x.dtype(), .device = x.device()});
-  SIEVE_DISPATCH(op, x.device(), unfold_patches, x, patch, out);
+  SIEVE_DISPATCH(op, x.device(), /*flops=*/0, unfold_patches, x, patch, out);  // data movement only
 
   const Shape x_shape = x.shape();
   autograd::record(op, out, {x}, [x_shape, patch](const Tensor& g) {
     Tensor gx = empty(x_shape, {.dtype = g.dtype(), .device = g.device()});
-    SIEVE_DISPATCH(Op::unfold_patches, g.device(), fold_patches, g, patch, gx);
+    SIEVE_DISPATCH(Op::unfold_patches, g.device(), /*flops=*/0, fold_patches, g, patch, gx);
     return Grads{gx};
   });
   return out;

@@ -24,7 +24,7 @@ void check_writable(const char* op, const Tensor& dst) {
 // A fresh contiguous copy of x with the given dtype (same device), no autograd.
 Tensor copy_as(const Tensor& x, DType dtype) {
   Tensor out = empty(x.shape(), {.dtype = dtype, .device = x.device()});
-  SIEVE_DISPATCH(Op::copy, x.device(), copy, x, out);
+  SIEVE_DISPATCH(Op::copy, x.device(), /*flops=*/0, copy, x, out);
   return out;
 }
 
@@ -37,13 +37,13 @@ void copy_(const Tensor& dst, const Tensor& src) {
   SIEVE_CHECK(broadcast_shapes(dst.shape(), src.shape(), "copy_") == dst.shape(),
               "copy_: source {} does not broadcast to destination {}", src.describe(), dst.describe());
   Tensor expanded = src.shape() == dst.shape() ? src : src.detach().expand(dst.shape());
-  SIEVE_DISPATCH(Op::copy, dst.device(), copy, expanded, dst);
+  SIEVE_DISPATCH(Op::copy, dst.device(), /*flops=*/0, copy, expanded, dst);
 }
 
 void fill_(const Tensor& dst, double value) {
   check_defined(Op::copy, {&dst});
   check_writable("fill_", dst);
-  SIEVE_DISPATCH(Op::copy, dst.device(), fill, dst, value);
+  SIEVE_DISPATCH(Op::copy, dst.device(), /*flops=*/0, fill, dst, value);
 }
 
 Tensor Tensor::contiguous() const {

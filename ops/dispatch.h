@@ -2,9 +2,10 @@
 //
 // A front end (ops/<family>.cpp) checks its inputs, makes the output and then calls
 //
-//   SIEVE_DISPATCH(Op::exp, x.device(), unary, UnaryKind::exp, x, out);
+//   SIEVE_DISPATCH(Op::exp, x.device(), /*flops=*/x.numel(), unary, UnaryKind::exp, x, out);
 //
-// which runs sieve::cpu::unary(...) on CPU tensors. Without a CUDA kernel the CUDA branch throws
+// which runs sieve::cpu::unary(...) on CPU tensors, and, while a profiler is active, charges the
+// kernel's time, FLOPs and bytes to the op (ops/profile.h). Without a CUDA kernel the CUDA branch throws
 // "no CUDA kernel for exp"; the CUDA backend issue fills that branch with sieve::cuda::<kernel>.
 // Inside a kernel, dispatch_float / dispatch_all turn the runtime dtype into a C++ type:
 //
@@ -19,17 +20,29 @@
 
 #include "core/tensor.h"
 #include "ops/op_list.h"
+#include "ops/profile.h"
 
 namespace sieve {
 
 [[noreturn]] void no_kernel_for_device(Op op, Device device);
 
-#define SIEVE_DISPATCH(op, device, kernel, ...)             \
-  do {                                                      \
-    if ((device).is_cpu())                                  \
-      ::sieve::cpu::kernel(__VA_ARGS__);                    \
-    else                                                    \
-      ::sieve::no_kernel_for_device((op), (device));        \
+// flops: the op's FLOP formula on these shapes (ops/README.md lists them). It is evaluated only
+// while a profiler is active (ops/profile.h), which also times the kernel and counts its bytes.
+// The arguments are evaluated once, before the clock starts.
+#define SIEVE_DISPATCH(op, device, flops, kernel, ...)                                              \
+  do {                                                                                             \
+    if (!(device).is_cpu()) ::sieve::no_kernel_for_device((op), (device));                        \
+    if (::sieve::profile::Profiler* sieve_profiler_ = ::sieve::profile::active()) {                \
+      [&](auto&&... sieve_args_) {                                                                 \
+        const int64_t sieve_bytes_ = ::sieve::profile::bytes_of(sieve_args_...);                   \
+        const auto sieve_start_ = ::sieve::profile::Clock::now();                                  \
+        ::sieve::cpu::kernel(sieve_args_...);                                                      \
+        sieve_profiler_->add((op), static_cast<int64_t>(flops), sieve_bytes_,                      \
+                             ::sieve::profile::seconds_since(sieve_start_));                       \
+      }(__VA_ARGS__);                                                                              \
+    } else {                                                                                       \
+      ::sieve::cpu::kernel(__VA_ARGS__);                                                           \
+    }                                                                                              \
   } while (0)
 
 template <typename F>

@@ -36,10 +36,10 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* generator) {
   }
 
   Tensor out = empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
-  SIEVE_DISPATCH(Op::dropout, x.device(), dropout, x, out, p, seed, first);
+  SIEVE_DISPATCH(Op::dropout, x.device(), /*flops=*/x.numel(), dropout, x, out, p, seed, first);  // compare, scale
   autograd::record(Op::dropout, out, {x}, [p, seed, first](const Tensor& g) {
     Tensor gx = empty(g.shape(), {.dtype = g.dtype(), .device = g.device()});
-    SIEVE_DISPATCH(Op::dropout, g.device(), dropout, g, gx, p, seed, first);
+    SIEVE_DISPATCH(Op::dropout, g.device(), /*flops=*/g.numel(), dropout, g, gx, p, seed, first);
     return Grads{gx};
   });
   return out;

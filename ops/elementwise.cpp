@@ -28,7 +28,7 @@ Tensor binary_forward(Op op, BinaryKind kind, const Tensor& a, const Tensor& b) 
   if (kind == BinaryKind::div) check_floating(op, a);
   const Shape shape = a.shape() == b.shape() ? a.shape() : broadcast_shapes(a.shape(), b.shape(), op_name(op));
   Tensor out = empty(shape, {.dtype = a.dtype(), .device = a.device()});
-  SIEVE_DISPATCH(op, out.device(), binary, kind, a, b, out);
+  SIEVE_DISPATCH(op, out.device(), /*flops=*/out.numel(), binary, kind, a, b, out);
   return out;
 }
 
@@ -37,14 +37,28 @@ Tensor scalar_like(double value, const Tensor& like) {
   return scalar(value, {.dtype = like.dtype(), .device = like.device()});
 }
 
+// FLOPs per element of a unary forward: each arithmetic operation and each exp/log/erf/tanh
+// counts one. Its backward counts the same plus two (the derivative's extra product and g·f').
+int64_t unary_flops(UnaryKind kind) {
+  switch (kind) {
+    case UnaryKind::rsqrt: return 2;                                    // sqrt, divide
+    case UnaryKind::sigmoid: case UnaryKind::softplus: return 3;       // exp, add, divide | log1p, compare
+    case UnaryKind::silu: return 4;                                     // sigmoid, multiply
+    case UnaryKind::gelu: return 5;                                     // 0.5·x·(1 + erf(x/√2))
+    case UnaryKind::gelu_tanh: return 9;                                // 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³)))
+    default: return 1;                                                  // neg, exp, log, sqrt, pow, abs, tanh, relu
+  }
+}
+
 Tensor unary_op(Op op, UnaryKind kind, const Tensor& x, UnaryParams params = {}) {
   check_defined(op, {&x});
   if (kind != UnaryKind::neg && kind != UnaryKind::abs) check_floating(op, x);
   Tensor out = empty_like(x);
-  SIEVE_DISPATCH(op, x.device(), unary, kind, x, out, params);
+  SIEVE_DISPATCH(op, x.device(), /*flops=*/unary_flops(kind) * x.numel(), unary, kind, x, out, params);
   autograd::record(op, out, {x}, [op, kind, x, y = out.detach(), params](const Tensor& g) {
     Tensor gx = empty_like(x);
-    SIEVE_DISPATCH(op, x.device(), unary_backward, kind, x.contiguous(), y, g.contiguous(), gx, params);
+    SIEVE_DISPATCH(op, x.device(), /*flops=*/(unary_flops(kind) + 2) * x.numel(), unary_backward, kind,
+                   x.contiguous(), y, g.contiguous(), gx, params);
     return Grads{gx};
   });
   return out;
@@ -136,7 +150,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   check_same_dtype(Op::where, {&a, &b});
   const Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
   Tensor out = empty(shape, {.dtype = a.dtype(), .device = a.device()});
-  SIEVE_DISPATCH(Op::where, out.device(), where, cond, a, b, out);
+  SIEVE_DISPATCH(Op::where, out.device(), /*flops=*/out.numel(), where, cond, a, b, out);
   autograd::record(Op::where, out, {cond, a, b}, [cond, sa = a.shape(), sb = b.shape()](const Tensor& g) {
     Tensor zero = scalar_like(0.0, g);
     return Grads{Tensor(), sum_to(where(cond, g, zero), sa), sum_to(where(cond, zero, g), sb)};
@@ -150,7 +164,7 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
   SIEVE_CHECK(broadcast_shapes(x.shape(), mask.shape(), "masked_fill") == x.shape(),
               "masked_fill: mask {} does not broadcast to input {}", mask.describe(), x.describe());
   Tensor out = empty_like(x);
-  SIEVE_DISPATCH(Op::masked_fill, x.device(), where, mask, scalar_like(value, x), x, out);
+  SIEVE_DISPATCH(Op::masked_fill, x.device(), /*flops=*/out.numel(), where, mask, scalar_like(value, x), x, out);
   autograd::record(Op::masked_fill, out, {x, mask}, [mask](const Tensor& g) {
     return Grads{masked_fill(g, mask, 0.0), Tensor()};
   });

@@ -16,6 +16,8 @@
 // ops/cpu/index.cpp.
 #include "ops/index.h"
 
+#include <bit>
+
 #include "autograd/node.h"
 #include "ops/cpu/copy.h"
 #include "ops/cpu/index.h"
@@ -56,7 +58,7 @@ Tensor index_along(const Tensor& index, const Shape& shape, int dim) {
 // gather-like op here.
 Tensor scatter_into_zeros(const Shape& shape, int dim, const Tensor& index, const Tensor& src) {
   Tensor out = zeros(shape, {.dtype = src.dtype(), .device = src.device()});
-  SIEVE_DISPATCH(Op::scatter_add, src.device(), scatter_add, out, dim, index, src);
+  SIEVE_DISPATCH(Op::scatter_add, src.device(), /*flops=*/src.numel(), scatter_add, out, dim, index, src);
   return out;
 }
 
@@ -76,12 +78,12 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
   out_shape.push_back(C);
   const Tensor flat = ids.detach().reshape({-1});  // (N)
   Tensor out = empty(out_shape, {.dtype = weight.dtype(), .device = weight.device()});
-  SIEVE_DISPATCH(Op::embedding, weight.device(), embedding, weight, flat, out.view({flat.numel(), C}));
+  SIEVE_DISPATCH(Op::embedding, weight.device(), /*flops=*/0, embedding, weight, flat, out.view({flat.numel(), C}));
 
   const Shape weight_shape = weight.shape();
   autograd::record(Op::embedding, out, {weight, ids}, [weight_shape, flat, C](const Tensor& g) {
     Tensor gw = zeros(weight_shape, {.dtype = g.dtype(), .device = g.device()});
-    SIEVE_DISPATCH(Op::embedding, g.device(), embedding_backward, g.reshape({-1, C}), flat, gw);
+    SIEVE_DISPATCH(Op::embedding, g.device(), /*flops=*/g.numel(), embedding_backward, g.reshape({-1, C}), flat, gw);
     return Grads{gw, Tensor()};
   });
   return out;
@@ -101,7 +103,7 @@ Tensor index_select(const Tensor& x, int dim, const Tensor& index) {
   out_shape[d] = index.numel();
   Tensor out = empty(out_shape, {.dtype = x.dtype(), .device = x.device()});
   const Tensor expanded = index_along(index, out_shape, d);
-  SIEVE_DISPATCH(Op::index_select, x.device(), gather, x, d, expanded, out);
+  SIEVE_DISPATCH(Op::index_select, x.device(), /*flops=*/0, gather, x, d, expanded, out);
 
   const Shape x_shape = x.shape();
   autograd::record(Op::index_select, out, {x, index}, [x_shape, d, expanded](const Tensor& g) {
@@ -121,7 +123,7 @@ Tensor gather(const Tensor& x, int dim, const Tensor& index) {
   check_indices(Op::gather, index, x.size(d), d, x);
 
   Tensor out = empty(index.shape(), {.dtype = x.dtype(), .device = x.device()});
-  SIEVE_DISPATCH(Op::gather, x.device(), gather, x, d, index, out);
+  SIEVE_DISPATCH(Op::gather, x.device(), /*flops=*/0, gather, x, d, index, out);
 
   const Shape x_shape = x.shape();
   const Tensor idx = index.detach();
@@ -144,8 +146,8 @@ Tensor scatter_add(const Tensor& x, int dim, const Tensor& index, const Tensor& 
   check_indices(Op::scatter_add, index, x.size(d), d, x);
 
   Tensor out = empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
-  SIEVE_DISPATCH(Op::scatter_add, x.device(), copy, x, out);  // out-of-place: out starts as x
-  SIEVE_DISPATCH(Op::scatter_add, x.device(), scatter_add, out, d, index, src);
+  SIEVE_DISPATCH(Op::scatter_add, x.device(), /*flops=*/0, copy, x, out);  // out-of-place: out starts as x
+  SIEVE_DISPATCH(Op::scatter_add, x.device(), /*flops=*/src.numel(), scatter_add, out, d, index, src);
 
   const Shape src_shape = src.shape();
   const Tensor idx = index.detach();
@@ -156,7 +158,7 @@ Tensor scatter_add(const Tensor& x, int dim, const Tensor& index, const Tensor& 
     Tensor gsrc = idx.shape() == src_shape ? empty(src_shape, {.dtype = g.dtype(), .device = g.device()})
                                            : zeros(src_shape, {.dtype = g.dtype(), .device = g.device()});
     const Tensor covered = make_view(gsrc, idx.shape(), gsrc.strides(), 0);
-    SIEVE_DISPATCH(Op::scatter_add, g.device(), gather, g, d, idx, covered);
+    SIEVE_DISPATCH(Op::scatter_add, g.device(), /*flops=*/0, gather, g, d, idx, covered);
     return Grads{g, Tensor(), gsrc};
   });
   return out;
@@ -174,7 +176,7 @@ std::pair<Tensor, Tensor> topk(const Tensor& x, int64_t k, int dim, bool largest
   out_shape[d] = k;
   Tensor values = empty(out_shape, {.dtype = x.dtype(), .device = x.device()});
   Tensor indices = empty(out_shape, {.dtype = DType::i64, .device = x.device()});
-  SIEVE_DISPATCH(Op::topk, x.device(), topk, x, k, d, largest, values, indices);
+  SIEVE_DISPATCH(Op::topk, x.device(), /*flops=*/x.numel(), topk, x, k, d, largest, values, indices);  // a comparison each
 
   const Shape x_shape = x.shape();
   autograd::record(Op::topk, values, {x}, [x_shape, d, indices](const Tensor& g) {
@@ -189,7 +191,8 @@ Tensor argsort(const Tensor& x, int dim, bool descending) {
   check_ndim(Op::argsort, x, 1, kMaxDims, "x");
   const int d = normalize_dim(dim, x.ndim(), "argsort");
   Tensor out = empty(x.shape(), {.dtype = DType::i64, .device = x.device()});
-  SIEVE_DISPATCH(Op::argsort, x.device(), argsort, x, d, descending, out);
+  SIEVE_DISPATCH(Op::argsort, x.device(), /*flops=*/x.numel() * std::bit_width(static_cast<uint64_t>(x.size(d))),
+                 argsort, x, d, descending, out);  // n·log₂n comparisons
   return out;
 }
 

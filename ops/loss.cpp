@@ -72,12 +72,12 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_
   Tensor t = target.contiguous();
   Tensor out = empty(reduce ? Shape{} : rows_shape, opts);
   Tensor lse = empty({target.numel()}, opts);
-  SIEVE_DISPATCH(op, x.device(), cross_entropy, x, t, ignore_index, label_smoothing, reduce, divisor, out, lse);
+  SIEVE_DISPATCH(op, x.device(), /*flops=*/5 * x.numel(), cross_entropy, x, t, ignore_index, label_smoothing, reduce, divisor, out, lse);
 
   autograd::record(op, out, {logits, target}, [=](const Tensor& g) {
     Tensor dlogits = empty_like(x);
-    SIEVE_DISPATCH(op, x.device(), cross_entropy_backward, x, t, lse, g.contiguous(), ignore_index,
-                   label_smoothing, divisor, dlogits);
+    SIEVE_DISPATCH(op, x.device(), /*flops=*/4 * x.numel(), cross_entropy_backward, x, t, lse, g.contiguous(),
+                   ignore_index, label_smoothing, divisor, dlogits);
     return Grads{dlogits, Tensor()};
   });
   return out;
@@ -96,13 +96,13 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
   Tensor a = input.detach().contiguous();
   Tensor b = target.detach().contiguous();
   Tensor out = empty(reduce ? Shape{} : input.shape(), {.dtype = input.dtype(), .device = input.device()});
-  SIEVE_DISPATCH(op, a.device(), mse_loss, a, b, reduce, scale, out);
+  SIEVE_DISPATCH(op, a.device(), /*flops=*/3 * a.numel(), mse_loss, a, b, reduce, scale, out);
 
   const bool want_a = input.requires_grad(), want_b = target.requires_grad();
   autograd::record(op, out, {input, target}, [=](const Tensor& g) {
     Tensor da = want_a ? empty_like(a) : Tensor();
     Tensor db = want_b ? empty_like(b) : Tensor();
-    SIEVE_DISPATCH(op, a.device(), mse_loss_backward, a, b, g.contiguous(), scale, da, db);
+    SIEVE_DISPATCH(op, a.device(), /*flops=*/3 * a.numel(), mse_loss_backward, a, b, g.contiguous(), scale, da, db);
     return Grads{da, db};
   });
   return out;

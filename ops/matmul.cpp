@@ -68,7 +68,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   out_shape.push_back(M);
   out_shape.push_back(N);
   Tensor out = empty(out_shape, {.dtype = a.dtype(), .device = a.device()});
-  SIEVE_DISPATCH(Op::matmul, a.device(), matmul, a, b, out);
+  SIEVE_DISPATCH(Op::matmul, a.device(), /*flops=*/2 * out.numel() * K, matmul, a, b, out);  // a multiply-add per (m, n, k)
 
   if (autograd::any_requires_grad({a, b}))
     autograd::record(Op::matmul, out, {a, b}, [a, b](const Tensor& g) { return matmul_backward(a, b, g); });

@@ -45,7 +45,7 @@ Tensor norm_op(Op op, const Tensor& x, const Tensor& weight, const Tensor& bias,
   Tensor y = empty(x.shape(), stat_opts);
   Tensor mean = center ? empty({rows}, stat_opts) : Tensor();
   Tensor rstd = empty({rows}, stat_opts);
-  SIEVE_DISPATCH(op, x.device(), norm_forward, xc, w, b, eps, y, mean, rstd);
+  SIEVE_DISPATCH(op, x.device(), /*flops=*/8 * x.numel(), norm_forward, xc, w, b, eps, y, mean, rstd);  // mean, var, normalise, affine
 
   const bool want_w = weight.defined() && weight.requires_grad();
   const bool want_b = bias.defined() && bias.requires_grad();
@@ -53,7 +53,8 @@ Tensor norm_op(Op op, const Tensor& x, const Tensor& weight, const Tensor& bias,
     Tensor dx = empty_like(xc);
     Tensor dw = want_w ? empty({c}, stat_opts) : Tensor();
     Tensor db = want_b ? empty({c}, stat_opts) : Tensor();
-    SIEVE_DISPATCH(op, xc.device(), norm_backward, xc, w, mean, rstd, g.contiguous(), dx, dw, db);
+    SIEVE_DISPATCH(op, xc.device(), /*flops=*/11 * xc.numel(), norm_backward, xc, w, mean, rstd, g.contiguous(), dx,
+                   dw, db);
     return Grads{dx, dw, db};
   });
   return y;

@@ -51,6 +51,12 @@ std::vector<Tensor> check_lists(Op op, const std::vector<Tensor>& params, const 
   return out;
 }
 
+int64_t total_numel(const std::vector<Tensor>& tensors) {
+  int64_t n = 0;
+  for (const Tensor& t : tensors) n += t.numel();
+  return n;
+}
+
 }  // namespace
 
 void adamw_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
@@ -62,7 +68,9 @@ void adamw_step(const std::vector<Tensor>& params, const std::vector<Tensor>& gr
   SIEVE_CHECK(options.beta1 >= 0 && options.beta1 < 1 && options.beta2 >= 0 && options.beta2 < 1,
               "adamw_step: betas must be in [0, 1), got ({}, {})", options.beta1, options.beta2);
   if (params.empty()) return;
-  SIEVE_DISPATCH(Op::adamw_step, params[0].device(), adamw_step, params, g, exp_avg, exp_avg_sq, hyper, options);
+  // FLOPs per element: both moments 3 + 4, bias corrections 2, sqrt + eps + divide 3, decay 2, step 1.
+  SIEVE_DISPATCH(Op::adamw_step, params[0].device(), /*flops=*/15 * total_numel(params), adamw_step, params, g,
+                 exp_avg, exp_avg_sq, hyper, options);
 }
 
 void sgd_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
@@ -77,7 +85,9 @@ void sgd_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grad
   else
     g = check_lists(Op::sgd_step, params, grads, {}, hyper.size());
   if (params.empty()) return;
-  SIEVE_DISPATCH(Op::sgd_step, params[0].device(), sgd_step, params, g, momentum_buf, hyper, options);
+  // FLOPs per element: decay 2, momentum 3, step 2.
+  SIEVE_DISPATCH(Op::sgd_step, params[0].device(), /*flops=*/7 * total_numel(params), sgd_step, params, g,
+                 momentum_buf, hyper, options);
 }
 
 }  // namespace sieve

@@ -83,7 +83,7 @@ Tensor reduce_op(Op op, cpu::ReduceKind kind, const Tensor& x, const std::vector
                 op_name(op), x.describe());
   Tensor out_keep = keep_output(x, r, x.dtype());
   const double scale = op == Op::mean ? 1.0 / static_cast<double>(r.count) : 1.0;
-  SIEVE_DISPATCH(op, x.device(), reduce, kind, x, r.flags, out_keep, scale);
+  SIEVE_DISPATCH(op, x.device(), /*flops=*/x.numel(), reduce, kind, x, r.flags, out_keep, scale);
   Tensor out = drop_dims(out_keep, r);
 
   const Shape x_shape = x.shape();
@@ -99,7 +99,7 @@ Tensor reduce_op(Op op, cpu::ReduceKind kind, const Tensor& x, const std::vector
     default:  // max, min: the gradient goes to the elements equal to the result, split evenly
       autograd::record(op, out, {x}, [op, r, x, y = out_keep.detach()](const Tensor& g) {
         Tensor mask = empty_like(x);
-        SIEVE_DISPATCH(op, x.device(), equal_mask, x, y.expand(x.shape()), mask);
+        SIEVE_DISPATCH(op, x.device(), /*flops=*/x.numel(), equal_mask, x, y.expand(x.shape()), mask);
         Tensor ties = sum(mask, r.dims, /*keepdim=*/true);
         return Grads{mask * (g.reshape(r.keep_shape) / ties)};
       });
@@ -130,7 +130,7 @@ Tensor argmax(const Tensor& x, int dim, bool keepdim) {
   SIEVE_CHECK(r.count > 0, "argmax: cannot take the argmax over an empty dim of {}", x.describe());
   Tensor out_keep = keep_output(x, r, DType::i64);
   const int d = x.ndim() > 0 ? normalize_dim(dim, x.ndim(), "argmax") : 0;  // resolve() checked it
-  SIEVE_DISPATCH(Op::argmax, x.device(), argmax, x, d, out_keep);
+  SIEVE_DISPATCH(Op::argmax, x.device(), /*flops=*/x.numel(), argmax, x, d, out_keep);
   return drop_dims(out_keep, r);  // indices: no gradient
 }
 
@@ -138,7 +138,7 @@ Tensor var(const Tensor& x, const std::vector<int>& dims, int64_t correction, bo
   Resolved r = resolve(Op::var, x, dims, keepdim);
   SIEVE_CHECK(correction >= 0, "var: correction must be non-negative, got {}", correction);
   Tensor out_keep = keep_output(x, r, x.dtype());
-  SIEVE_DISPATCH(Op::var, x.device(), var, x, r.flags, correction, out_keep);
+  SIEVE_DISPATCH(Op::var, x.device(), /*flops=*/4 * x.numel(), var, x, r.flags, correction, out_keep);  // mean, then (x−μ)² summed
   Tensor out = drop_dims(out_keep, r);
   autograd::record(Op::var, out, {x}, [r, x, correction](const Tensor& g) {
     const double denom = std::max<double>(static_cast<double>(r.count - correction), 0.0);
@@ -154,10 +154,10 @@ Tensor cumsum(const Tensor& x, int dim) {
   const int d = normalize_dim(dim, std::max(x.ndim(), 1), "cumsum");
   // a 0-d x: dim 0 names the element itself, as in PyTorch
   Tensor out = empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
-  SIEVE_DISPATCH(Op::cumsum, x.device(), cumsum, x.detach().contiguous(), d, /*reverse=*/false, out);
+  SIEVE_DISPATCH(Op::cumsum, x.device(), /*flops=*/x.numel(), cumsum, x.detach().contiguous(), d, /*reverse=*/false, out);
   autograd::record(Op::cumsum, out, {x}, [d](const Tensor& g) {
     Tensor gx = empty_like(g);
-    SIEVE_DISPATCH(Op::cumsum, g.device(), cumsum, g.contiguous(), d, /*reverse=*/true, gx);
+    SIEVE_DISPATCH(Op::cumsum, g.device(), /*flops=*/g.numel(), cumsum, g.contiguous(), d, /*reverse=*/true, gx);
     return Grads{gx};
   });
   return out;

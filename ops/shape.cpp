@@ -47,7 +47,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int dim) {
   int64_t start = 0;
   for (const Tensor& t : tensors) {
     const int64_t size = t.shape()[d];
-    if (size > 0) SIEVE_DISPATCH(Op::cat, out.device(), copy, t, out.narrow(d, start, size));
+    if (size > 0) SIEVE_DISPATCH(Op::cat, out.device(), /*flops=*/0, copy, t, out.narrow(d, start, size));
     starts.push_back(start);
     sizes.push_back(size);
     start += size;

@@ -26,10 +26,10 @@ Tensor softmax_op(Op op, const Tensor& x, int dim) {
   const int d = normalize_dim(dim, std::max(x.ndim(), 1), op_name(op));  // a 0-d x is one class
   const bool log = op == Op::log_softmax;
   Tensor out = empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
-  SIEVE_DISPATCH(op, x.device(), softmax, x.detach().contiguous(), d, log, out);
+  SIEVE_DISPATCH(op, x.device(), /*flops=*/4 * x.numel(), softmax, x.detach().contiguous(), d, log, out);  // max, exp, sum, scale
   autograd::record(op, out, {x}, [op, d, log, y = out.detach()](const Tensor& g) {
     Tensor dx = empty_like(y);
-    SIEVE_DISPATCH(op, y.device(), softmax_backward, y, g.contiguous(), d, log, dx);
+    SIEVE_DISPATCH(op, y.device(), /*flops=*/4 * y.numel(), softmax_backward, y, g.contiguous(), d, log, dx);  // Σ g·y, then y·(g − Σ)
     return Grads{dx};
   });
   return out;

@@ -20,6 +20,7 @@
 #include "core/error.h"
 #include "nn/checkpoint.h"
 #include "tools/commands.h"
+#include "tools/model_flags.h"
 #include "tools/trainer.h"
 
 namespace sieve::tools {
@@ -27,33 +28,6 @@ namespace sieve::tools {
 namespace {
 
 using nlohmann::json;
-
-// Keys the data decides; they are not flags.
-bool is_data_key(const std::string& key) {
-  return key == "in_channels" || key == "image_size" || key == "num_classes";
-}
-
-// A flag's text as the JSON type of the option's default.
-json parse_model_flag(const models::ModelOption& option, const std::string& text) {
-  const json& d = option.default_value;
-  try {
-    size_t used = 0;
-    if (d.is_number_integer()) {
-      const long long v = std::stoll(text, &used);
-      if (used == text.size()) return v;
-    } else if (d.is_number()) {
-      const double v = std::stod(text, &used);
-      if (used == text.size()) return v;
-    } else if (d.is_boolean()) {
-      if (text == "true" || text == "1") return true;
-      if (text == "false" || text == "0") return false;
-    } else {
-      return text;
-    }
-  } catch (const std::exception&) {
-  }
-  fail("--{}: expected {} (like {}), got '{}'", option.key, d.type_name(), d.dump(), printable(text, 64));
-}
 
 bool holds_run(const std::string& dir) {
   namespace fs = std::filesystem;
@@ -73,14 +47,10 @@ struct TrainFlags {
   std::vector<CLI::Option*> resumable_flags;  // those a resumed run may change
 };
 
-int run_train(const models::ModelSpec& spec, TrainFlags& flags, const std::map<std::string, std::string>& model_flags) {
+int run_train(const models::ModelSpec& spec, TrainFlags& flags, const ModelFlagTexts& model_flags) {
   check_device(flags.device);
   RunOptions options = flags.run;
-  json given = json::object();
-  for (const models::ModelOption& option : spec.options) {
-    auto it = model_flags.find(option.key);
-    if (it != model_flags.end()) given[option.key] = parse_model_flag(option, it->second);
-  }
+  json given = parse_model_flags(spec, model_flags);
   SIEVE_CHECK(flags.resume.empty() || flags.init.empty(), "--resume and --init exclude each other");
 
   std::unique_ptr<nn::Checkpoint> resume, init;
@@ -198,15 +168,8 @@ void add_train_command(CLI::App& app, Runner* run) {
   for (const models::ModelSpec& spec : models::model_specs()) {
     CLI::App* model_cmd = train_cmd->add_subcommand(spec.name, spec.summary);
     model_cmd->footer("Run options (--dataset, --epochs, --lr, --resume, ...): sieve train --help");
-    auto model_flags = std::make_shared<std::map<std::string, std::string>>();
-    for (const models::ModelOption& option : spec.options) {
-      if (is_data_key(option.key)) continue;
-      const std::string shown = option.default_value.is_string() ? option.default_value.get<std::string>()
-                                                                 : option.default_value.dump();
-      model_cmd->add_option_function<std::string>(
-          "--" + option.key, [model_flags, key = option.key](const std::string& v) { (*model_flags)[key] = v; },
-          option.help + " (default: " + shown + ")");
-    }
+    auto model_flags = std::make_shared<ModelFlagTexts>();
+    add_model_flags(model_cmd, spec, model_flags);
     model_cmd->callback([run, flags, model_flags, &spec] {
       *run = [=, &spec] { return run_train(spec, *flags, *model_flags); };
     });

@@ -47,5 +47,7 @@ void add_infer_command(CLI::App& app, Runner* run);
 void add_ckpt_command(CLI::App& app, Runner* run);
 // `sieve bench ops [--csv FILE] [--quick]`, `sieve bench loader [--step-ms MS] [--batches N]`
 void add_bench_command(CLI::App& app, Runner* run);
+// `sieve profile MODEL [--mode train|infer] [--batch-size B] [--csv FILE]`, or --checkpoint FILE
+void add_profile_command(CLI::App& app, Runner* run);
 
 }  // namespace sieve::tools

@@ -1,0 +1,300 @@
+// tools/cmd_profile.cpp — `sieve profile MODEL`: where a model's time and FLOPs go, per op and per
+// module, forward, backward and optimizer update — the bottleneck analysis each study starts from.
+//
+//   sieve profile vit                             a training step at batch 128 (AdamW), random images
+//   sieve profile vit --dim 128 --mode infer      inference only, eval mode, no gradients
+//   sieve profile --checkpoint runs/ddvit-mnist/checkpoint.safetensors --mode infer --dataset mnist
+//
+// The model runs --warmup steps, then --steps more under ops/profile.h's Profiler; every figure is
+// per step. "kernels" is the time inside op kernels; the rest of the wall time ("outside kernels")
+// is the framework's own overhead — allocation, autograd bookkeeping, checks — which is where a
+// small model loses to a fused one. Module rows are inclusive (a block includes its attention);
+// ops outside every module (the loss) and the optimizer have their own rows. FLOPs are those
+// executed, so a dynamic model (DD-ViT exiting early) is charged for what it really ran.
+//
+// What it is not: a timeline tracer, or a benchmark against a reference (`sieve bench`).
+// Extend: a new table is one more aggregation of Profiler::entries(); a model with non-image
+// inputs needs a case in make_inputs.
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "autograd/grad_mode.h"
+#include "core/error.h"
+#include "nn/checkpoint.h"
+#include "nn/optim.h"
+#include "ops/elementwise.h"
+#include "ops/loss.h"
+#include "ops/profile.h"
+#include "tools/commands.h"
+#include "tools/model_flags.h"
+#include "tools/trainer.h"
+
+namespace sieve::tools {
+
+namespace {
+
+using profile::Phase;
+
+struct ProfileFlags {
+  std::string checkpoint, mode = "train", csv, dataset, data_dir = "data";
+  int64_t batch_size = 128, steps = 5, warmup = 2, depth = 0, top = 20;
+  uint64_t seed = 0;
+};
+
+struct Inputs {
+  Tensor images;  // (B, C, H, W)
+  Tensor labels;  // (B) int64
+};
+
+// Random N(0, 1) images and labels of the model's data shape, or the first test images of --dataset.
+Inputs make_inputs(const models::ModelConfig& config, const ProfileFlags& f) {
+  const int64_t C = config.get_int("in_channels"), S = config.get_int("image_size");
+  const int64_t classes = config.get_int("num_classes");
+  if (!f.dataset.empty()) {
+    const DatasetInfo data = find_dataset(f.dataset);
+    SIEVE_CHECK(data.channels == C && data.image_size == S && data.classes == classes,
+                "--dataset {}: images {}×{}×{} with {} classes do not fit the model ({}×{}×{}, {} classes)", data.name,
+                data.channels, data.image_size, data.image_size, data.classes, C, S, S, classes);
+    const ImageSet set = load_split(data, f.data_dir, /*train=*/false);
+    SIEVE_CHECK(set.images.size(0) >= f.batch_size, "--batch-size {}: {} has only {} test images", f.batch_size,
+                data.name, set.images.size(0));
+    const Tensor mean = from_vector<float>(data.mean, {1, C, 1, 1}), std = from_vector<float>(data.std, {1, C, 1, 1});
+    return {(set.images.narrow(0, 0, f.batch_size) - mean) / std, set.labels.narrow(0, 0, f.batch_size).contiguous()};
+  }
+  Generator gen(f.seed + 1);
+  return {randn({f.batch_size, C, S, S}, {}, &gen), randint(0, classes, {f.batch_size}, {.dtype = DType::i64}, &gen)};
+}
+
+// One unit of profiled work: a training step (forward, loss, backward, clip, AdamW) or a forward.
+std::function<void()> make_step(nn::Module& model, const Inputs& in, bool train, nn::AdamW* optimizer) {
+  if (!train)
+    return [&model, in] {
+      NoGradGuard no_grad;
+      model.forward(in.images);
+    };
+  return [&model, in, optimizer] {
+    Tensor logits = model.forward(in.images);
+    Tensor loss = cross_entropy(logits.reshape({-1, logits.size(-1)}), in.labels.reshape({-1}));
+    loss.backward();
+    nn::clip_grad_norm(model.parameters(), 1.0);
+    optimizer->step();
+    optimizer->zero_grad();
+  };
+}
+
+// ---- aggregation ----
+
+struct Row {
+  std::string name;
+  double seconds[3] = {0, 0, 0};  // by phase
+  int64_t flops[3] = {0, 0, 0};
+  int64_t bytes = 0, calls = 0;
+  double total_seconds() const { return seconds[0] + seconds[1] + seconds[2]; }
+  int64_t total_flops() const { return flops[0] + flops[1] + flops[2]; }
+};
+
+void add_entry(Row& row, const profile::Entry& e) {
+  const auto p = static_cast<size_t>(e.phase);
+  row.seconds[p] += e.seconds;
+  row.flops[p] += e.flops;
+  row.bytes += e.bytes;
+  row.calls += e.calls;
+}
+
+// Per (op, phase), sorted by time.
+std::vector<Row> op_rows(const std::vector<profile::Entry>& entries) {
+  std::map<std::string, Row> by_name;
+  for (const profile::Entry& e : entries) {
+    const std::string name = std::string(op_name(e.op)) + " " + profile::phase_name(e.phase);
+    Row& row = by_name[name];
+    row.name = name;
+    add_entry(row, e);
+  }
+  std::vector<Row> rows;
+  for (auto& [name, row] : by_name) rows.push_back(row);
+  std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.total_seconds() > b.total_seconds(); });
+  return rows;
+}
+
+// Module paths depth-first in registration order (the order of the state dict), the model first.
+void tree_order(const nn::Module& module, const std::string& path, std::vector<std::string>& out) {
+  out.push_back(path);
+  for (const auto& [name, child] : module.children()) tree_order(*child, path.empty() ? name : path + "." + name, out);
+}
+
+// Per module path, inclusive of descendants, in tree order; then "(outside modules)" and "(optimizer)".
+std::vector<Row> module_rows(const std::vector<profile::Entry>& entries, const nn::Module& model, int64_t depth) {
+  const auto paths = nn::module_paths(model);
+  std::map<std::string, Row> by_path;  // "" is the model itself
+  Row outside{.name = "(outside modules)"}, update{.name = "(optimizer)"};
+  for (const profile::Entry& e : entries) {
+    auto it = e.scope != nullptr ? paths.find(e.scope) : paths.end();
+    if (it == paths.end()) {
+      add_entry(e.phase == Phase::update ? update : outside, e);
+      continue;
+    }
+    const std::string& path = it->second;
+    add_entry(by_path[""], e);
+    for (size_t dot = 0; dot != std::string::npos;) {  // every ancestor prefix and the path itself
+      dot = path.find('.', dot + 1);
+      const std::string prefix = path.substr(0, dot);
+      if (!prefix.empty()) add_entry(by_path[prefix], e);
+    }
+  }
+  std::vector<std::string> order;
+  tree_order(model, "", order);
+  std::vector<Row> rows;
+  for (const std::string& path : order) {
+    auto it = by_path.find(path);
+    const int64_t level = path.empty() ? 0 : 1 + std::count(path.begin(), path.end(), '.');
+    if (it == by_path.end() || (depth > 0 && level > depth)) continue;  // ran nothing, or too deep
+    Row row = it->second;
+    row.name = path.empty() ? "(model)" : std::string(2 * static_cast<size_t>(level), ' ') + path;
+    rows.push_back(row);
+  }
+  for (Row* extra : {&outside, &update})
+    if (extra->calls > 0) rows.push_back(*extra);
+  return rows;
+}
+
+int run_profile(const models::ModelSpec* spec, const ProfileFlags& f, const ModelFlagTexts& texts) {
+  SIEVE_CHECK(f.mode == "train" || f.mode == "infer", "--mode: expected train or infer, got '{}'", f.mode);
+  SIEVE_CHECK(spec != nullptr || !f.checkpoint.empty(), "profile: name a model (sieve profile vit) or --checkpoint");
+  models::ModelPtr model;
+  models::ModelConfig config;
+  std::string name;
+  if (!f.checkpoint.empty()) {
+    SIEVE_CHECK(spec == nullptr, "profile: give a model name or --checkpoint, not both");
+    const nn::Checkpoint ck = nn::load_checkpoint(f.checkpoint);
+    model = model_from_checkpoint(ck, f.checkpoint);
+    config = models::complete_config(models::find_model(ck.model), ck.config);
+    name = ck.model;
+  } else {
+    config = models::complete_config(*spec, parse_model_flags(*spec, texts));
+    Generator gen(f.seed);
+    model = spec->build(config, &gen);
+    name = spec->name;
+  }
+  // The CSV is opened first: a path that cannot be written fails before minutes of profiling.
+  const std::string csv = f.csv.empty() ? "runs/profile-" + name + ".csv" : f.csv;
+  const std::filesystem::path dir = std::filesystem::path(csv).parent_path();
+  std::error_code ec;
+  if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+  std::ofstream out(csv);
+  SIEVE_CHECK(out.good(), "--csv {}: cannot write there{}", csv, ec ? " (" + ec.message() + ")" : "");
+
+  const bool train = f.mode == "train";
+  model->train(train);
+  const Inputs inputs = make_inputs(config, f);
+  std::unique_ptr<nn::AdamW> optimizer;
+  if (train) optimizer = std::make_unique<nn::AdamW>(model->parameters());
+  const std::function<void()> step = make_step(*model, inputs, train, optimizer.get());
+
+  for (int64_t i = 0; i < f.warmup; ++i) step();
+  profile::Profiler profiler;
+  const auto start = profile::Clock::now();
+  for (int64_t i = 0; i < f.steps; ++i) step();
+  const double wall = profile::seconds_since(start) / static_cast<double>(f.steps);
+  const double per = 1.0 / static_cast<double>(f.steps);
+  const double kernels = profiler.total_seconds() * per;
+  const double flops = static_cast<double>(profiler.total_flops()) * per;
+
+  fmt::print("sieve profile {} — {} step, batch {}, {} threads; per step, mean of {} after {} warm-up\n", name,
+             train ? "training" : "inference", f.batch_size, current_threads(), f.steps, f.warmup);
+  fmt::print("wall {:.2f} ms = kernels {:.2f} ms ({:.0f}%) + outside kernels {:.2f} ms (allocation, autograd, checks)\n",
+             wall * 1e3, kernels * 1e3, 100.0 * kernels / wall, (wall - kernels) * 1e3);
+  fmt::print("{:.3f} GFLOP per step ({:.4f} per image): {:.1f} GFLOP/s over the wall time, {:.1f} inside kernels\n\n",
+             flops * 1e-9, flops * 1e-9 / static_cast<double>(f.batch_size), flops * 1e-9 / wall,
+             kernels > 0 ? flops * 1e-9 / kernels : 0.0);
+
+  auto share = [](double part, double whole) { return whole > 0 ? 100.0 * part / whole : 0.0; };
+  auto gflops = [](double fl, double s) { return s > 0 ? fl * 1e-9 / s : 0.0; };
+  const std::vector<Row> ops = op_rows(profiler.entries());
+  fmt::print("{:<28} {:>7} {:>9} {:>6} {:>10} {:>6} {:>8} {:>9}\n", "op phase", "calls", "ms", "time%", "MFLOP",
+             "flop%", "GFLOP/s", "MB");
+  for (size_t i = 0; i < ops.size() && (f.top <= 0 || static_cast<int64_t>(i) < f.top); ++i) {
+    const Row& r = ops[i];
+    fmt::print("{:<28} {:>7.0f} {:>9.3f} {:>6.1f} {:>10.2f} {:>6.1f} {:>8.1f} {:>9.2f}\n", r.name, r.calls * per,
+               r.total_seconds() * per * 1e3, share(r.total_seconds() * per, kernels), r.total_flops() * per * 1e-6,
+               share(r.total_flops() * per, flops), gflops(r.total_flops(), r.total_seconds()), r.bytes * per * 1e-6);
+  }
+  if (f.top > 0 && static_cast<int64_t>(ops.size()) > f.top)
+    fmt::print("({} more rows in the CSV)\n", ops.size() - static_cast<size_t>(f.top));
+
+  const std::vector<Row> mods = module_rows(profiler.entries(), *model, f.depth);
+  fmt::print("\n{:<34} {:>9} {:>9} {:>6} {:>10} {:>10} {:>6} {:>8}\n", "module (inclusive)", "fwd ms", "bwd ms",
+             "time%", "fwd MFLOP", "bwd MFLOP", "flop%", "GFLOP/s");
+  for (const Row& r : mods) {
+    const double fwd_ms = r.seconds[0] * per * 1e3, bwd_ms = (r.seconds[1] + r.seconds[2]) * per * 1e3;
+    fmt::print("{:<34} {:>9.3f} {:>9.3f} {:>6.1f} {:>10.2f} {:>10.2f} {:>6.1f} {:>8.1f}\n", r.name, fwd_ms, bwd_ms,
+               share(r.total_seconds() * per, kernels), r.flops[0] * per * 1e-6, (r.flops[1] + r.flops[2]) * per * 1e-6,
+               share(r.total_flops() * per, flops), gflops(r.total_flops(), r.total_seconds()));
+  }
+
+  out << "table,name,phase,calls,ms,time_share,mflop,flop_share,gflop_per_s,mb\n";
+  auto csv_rows = [&](const char* table, const std::vector<Row>& rows) {
+    for (const Row& r : rows)
+      for (int p = 0; p < 3; ++p) {
+        if (r.seconds[p] == 0 && r.flops[p] == 0) continue;
+        std::string row_name = r.name.substr(r.name.find_first_not_of(' '));
+        if (std::string(table) == "op") row_name = row_name.substr(0, row_name.find(' '));
+        out << fmt::format("{},{},{},{:.6g},{:.6g},{:.4f},{:.6g},{:.4f},{:.4g},{:.6g}\n", table, row_name,
+                           profile::phase_name(static_cast<Phase>(p)), r.calls * per, r.seconds[p] * per * 1e3,
+                           share(r.seconds[p] * per, kernels) / 100, r.flops[p] * per * 1e-6,
+                           share(r.flops[p] * per, flops) / 100, gflops(r.flops[p], r.seconds[p]), r.bytes * per * 1e-6);
+      }
+  };
+  csv_rows("op", ops);
+  csv_rows("module", mods);
+  out << fmt::format("total,wall,all,,{:.6g},,,,,\ntotal,kernels,all,,{:.6g},,{:.6g},,,\n", wall * 1e3, kernels * 1e3,
+                     flops * 1e-6);
+  SIEVE_CHECK(out.good(), "--csv {}: write failed", csv);
+  fmt::print("\nwrote {}\n", csv);
+  return 0;
+}
+
+}  // namespace
+
+void add_profile_command(CLI::App& app, Runner* run) {
+  CLI::App* cmd = app.add_subcommand(
+      "profile", "where a model's time and FLOPs go: per op and per module, forward, backward and update");
+  cmd->footer(
+      "Models: `sieve profile MODEL --help` lists a model's own options. Or --checkpoint FILE.\n"
+      "Per step: ms = kernel time; time% = share of all kernel time; MFLOP = executed FLOPs (the op\n"
+      "formulas in ops/README.md); GFLOP/s = achieved inside that op's kernels; MB = tensor bytes the\n"
+      "kernels read and wrote. Module rows include their children; bwd ms includes the optimizer row.");
+  cmd->require_subcommand(0, 1);
+  auto f = std::make_shared<ProfileFlags>();
+  cmd->add_option("--checkpoint", f->checkpoint, "profile this checkpoint's model and weights instead of a fresh one");
+  cmd->add_option("--mode", f->mode, "train (forward, backward, AdamW) or infer (eval mode, no gradients)")
+      ->capture_default_str()->check(CLI::IsMember({"train", "infer"}));
+  cmd->add_option("--batch-size", f->batch_size, "batch size")->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 16));
+  cmd->add_option("--steps", f->steps, "profiled steps (figures are their mean)")->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+  cmd->add_option("--warmup", f->warmup, "unprofiled steps first")->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{100000}));
+  cmd->add_option("--module-depth", f->depth, "module rows down to this depth of the tree (0: all)")->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--top", f->top, "op rows printed (0: all; the CSV has all)")->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--dataset", f->dataset, "use this dataset's first test images (default: random images)");
+  cmd->add_option("--data-dir", f->data_dir, "where datasets live")->capture_default_str();
+  cmd->add_option("--seed", f->seed, "seed of the weights and random inputs")->capture_default_str();
+  cmd->add_option("--csv", f->csv, "CSV of every row (default: runs/profile-MODEL.csv, replaced)");
+  cmd->callback([run, f, cmd] {
+    if (cmd->get_subcommands().empty()) *run = [f] { return run_profile(nullptr, *f, {}); };
+  });
+  for (const models::ModelSpec& spec : models::model_specs()) {
+    CLI::App* model_cmd = cmd->add_subcommand(spec.name, spec.summary);
+    model_cmd->footer("Profile options (--mode, --batch-size, --steps, ...): sieve profile --help");
+    auto texts = std::make_shared<ModelFlagTexts>();
+    add_model_flags(model_cmd, spec, texts);
+    model_cmd->callback([run, f, texts, &spec] { *run = [=, &spec] { return run_profile(&spec, *f, *texts); }; });
+  }
+}
+
+}  // namespace sieve::tools
