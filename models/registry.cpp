@@ -2,8 +2,10 @@
 #include "models/registry.h"
 
 #include <charconv>
+#include <cmath>
 
 #include "core/error.h"
+#include "models/ddvit.h"
 #include "models/mlp.h"
 #include "models/vit.h"
 
@@ -77,6 +79,34 @@ static std::vector<ModelOption> with_data_options(std::vector<ModelOption> own) 
   return all;
 }
 
+// The ViT's own keys, shared by the ViT variants.
+static std::vector<ModelOption> vit_options() {
+  return {
+      {"patch", 4, "patch side in pixels (image_size must be a multiple)"},
+      {"dim", 64, "token width"},
+      {"depth", 4, "transformer blocks"},
+      {"heads", 4, "attention heads (dim must be a multiple)"},
+      {"mlp_hidden", 128, "hidden width of each block's MLP"},
+      {"dropout", 0.0, "dropout after attention and in the MLPs"},
+  };
+}
+
+static VitConfig vit_config(const ModelConfig& c) {
+  return VitConfig{.in_channels = c.get_int("in_channels"), .image_size = c.get_int("image_size"),
+                   .patch = c.get_int("patch"), .dim = c.get_int("dim"), .depth = c.get_int("depth"),
+                   .heads = c.get_int("heads"), .mlp_hidden = c.get_int("mlp_hidden"),
+                   .num_classes = c.get_int("num_classes"), .dropout = c.get_float("dropout")};
+}
+
+static std::vector<ModelOption> ddvit_options() {
+  std::vector<ModelOption> all = vit_options();
+  all.push_back({"policy", "exit",
+                 "depth per sample at inference: exit (leave when the top softmax probability ≥ threshold), "
+                 "entropy (token-entropy rule) or full (every block)"});
+  all.push_back({"threshold", 0.9, "τ of the exit policy"});
+  return all;
+}
+
 const std::vector<ModelSpec>& model_specs() {
   static const std::vector<ModelSpec> specs = {
       {
@@ -97,23 +127,27 @@ const std::vector<ModelSpec>& model_specs() {
       {
           .name = "vit",
           .summary = "Vision Transformer: patches → CLS + positions → pre-LN blocks → head on CLS",
-          .options = with_data_options({
-              {"patch", 4, "patch side in pixels (image_size must be a multiple)"},
-              {"dim", 64, "token width"},
-              {"depth", 4, "transformer blocks"},
-              {"heads", 4, "attention heads (dim must be a multiple)"},
-              {"mlp_hidden", 128, "hidden width of each block's MLP"},
-              {"dropout", 0.0, "dropout after attention and in the MLPs"},
-          }),
+          .options = with_data_options(vit_options()),
           .head_prefix = "head.",
           .build =
               [](const ModelConfig& c, Generator* gen) -> ModelPtr {
-                return std::make_shared<VisionTransformer>(
-                    VitConfig{.in_channels = c.get_int("in_channels"), .image_size = c.get_int("image_size"),
-                              .patch = c.get_int("patch"), .dim = c.get_int("dim"), .depth = c.get_int("depth"),
-                              .heads = c.get_int("heads"), .mlp_hidden = c.get_int("mlp_hidden"),
-                              .num_classes = c.get_int("num_classes"), .dropout = c.get_float("dropout")},
-                    gen);
+                return std::make_shared<VisionTransformer>(vit_config(c), gen);
+              },
+      },
+      {
+          .name = "ddvit",
+          .summary = "dynamic-depth ViT: an exit classifier per block, depth chosen per sample at inference",
+          .options = with_data_options(ddvit_options()),
+          .head_prefix = "exits.",
+          .build =
+              [](const ModelConfig& c, Generator* gen) -> ModelPtr {
+                const DepthPolicy policy = parse_depth_policy(c.get_string("policy"));
+                const double threshold = c.get_float("threshold");
+                SIEVE_CHECK(std::isfinite(threshold), "ddvit: threshold must be finite, got {}", threshold);
+                auto model = std::make_shared<DynamicDepthViT>(vit_config(c), gen);
+                model->policy = policy;
+                model->threshold = threshold;
+                return model;
               },
       },
   };

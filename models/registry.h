@@ -53,6 +53,21 @@ struct ModelOption {
 // A classifier: images (B, C, H, W) or tokens → logits (B, classes).
 using ModelPtr = std::shared_ptr<nn::Module>;
 
+// One training step's loss and the logits the trainer reports accuracy from.
+struct StepOutput {
+  Tensor loss;    // scalar, what backward() starts from
+  Tensor logits;  // (B, classes)
+};
+
+// A model whose training loss is not cross_entropy(forward(x), y) implements this (DD-ViT: the
+// sum of its per-block exits' losses); the trainer asks for it with dynamic_cast and otherwise
+// uses forward + cross-entropy. inputs: (B, ...), targets: int64 (B).
+class HasTrainingLoss {
+ public:
+  virtual ~HasTrainingLoss() = default;
+  virtual StepOutput training_step(const Tensor& inputs, const Tensor& targets) = 0;
+};
+
 struct ModelSpec {
   std::string name;
   std::string summary;                // one line for `sieve train --help`

@@ -6,7 +6,11 @@
 
 namespace sieve::models {
 
-VisionTransformer::VisionTransformer(const VitConfig& c, Generator* gen) : Module("VisionTransformer"), config(c) {
+VisionTransformer::VisionTransformer(const VitConfig& c, Generator* gen)
+    : VisionTransformer("VisionTransformer", c, gen, /*with_head=*/true) {}
+
+VisionTransformer::VisionTransformer(std::string type_name, const VitConfig& c, Generator* gen, bool with_head)
+    : Module(std::move(type_name)), config(c) {
   SIEVE_CHECK(c.patch > 0 && c.image_size % c.patch == 0, "vit: image_size {} is not a multiple of patch {}",
               c.image_size, c.patch);
   SIEVE_CHECK(c.heads > 0 && c.dim % c.heads == 0, "vit: dim {} is not a multiple of heads {}", c.dim, c.heads);
@@ -20,6 +24,7 @@ VisionTransformer::VisionTransformer(const VitConfig& c, Generator* gen) : Modul
   blocks = register_module("blocks", std::make_shared<nn::ModuleList>());
   for (int64_t i = 0; i < c.depth; ++i)
     blocks->push_back(std::make_shared<nn::TransformerBlock>(c.dim, c.heads, c.mlp_hidden, c.dropout, 1e-6, gen));
+  if (!with_head) return;
   norm = register_module("norm", std::make_shared<nn::LayerNorm>(c.dim, 1e-6));
   head = register_module("head", std::make_shared<nn::Linear>(c.dim, c.num_classes, true, gen));
 }
@@ -31,6 +36,7 @@ Tensor VisionTransformer::embed(const Tensor& images) const {
 }
 
 Tensor VisionTransformer::classify(const Tensor& tokens) const {
+  SIEVE_CHECK(head != nullptr, "{}: built without the final norm/head; classify through its own exits", type_name());
   return head->forward(norm->forward(tokens.select(1, 0)));
 }
 

@@ -9,7 +9,9 @@
 // The norm is applied to the CLS token only: LayerNorm works per token, so the logits are those of
 // timm's norm-everything-then-take-CLS, without normalising tokens nobody reads.
 //
-// embed() and classify() are exposed so DD-ViT (dynamic depth) can run blocks one by one.
+// embed() and classify() are exposed so DD-ViT (dynamic depth) can run blocks one by one; DD-ViT
+// derives from this class through the protected constructor, which builds everything but norm and
+// head (it has one classifier per block instead, models/ddvit.h).
 // Extend: a variant (distillation token, mean pooling) changes embed/classify, not the blocks.
 #pragma once
 
@@ -29,15 +31,20 @@ class VisionTransformer : public nn::Module {
   explicit VisionTransformer(const VitConfig& config, Generator* gen = nullptr);
   Tensor forward(const Tensor& images) override;  // (B, C, H, W) → (B, classes)
   Tensor embed(const Tensor& images) const;        // → tokens (B, 1+N, D), before the blocks
-  Tensor classify(const Tensor& tokens) const;     // tokens (B, 1+N, D) → logits of token 0
+  Tensor classify(const Tensor& tokens) const;     // tokens (B, 1+N, D) → logits of token 0; needs norm/head
 
   VitConfig config;
   std::shared_ptr<nn::PatchEmbed> patch_embed;
   Tensor cls_token;  // (1, 1, D)
   Tensor pos_embed;  // (1, 1+N, D)
   std::shared_ptr<nn::ModuleList> blocks;
-  std::shared_ptr<nn::LayerNorm> norm;
+  std::shared_ptr<nn::LayerNorm> norm;  // null in a variant built without them
   std::shared_ptr<nn::Linear> head;
+
+ protected:
+  // The backbone alone (patch_embed, cls_token, pos_embed, blocks) when !with_head: a variant
+  // registers its own classifiers after these, under the same Module as type `type_name`.
+  VisionTransformer(std::string type_name, const VitConfig& config, Generator* gen, bool with_head);
 };
 
 }  // namespace sieve::models

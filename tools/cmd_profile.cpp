@@ -26,7 +26,6 @@
 #include "nn/checkpoint.h"
 #include "nn/optim.h"
 #include "ops/elementwise.h"
-#include "ops/loss.h"
 #include "ops/profile.h"
 #include "tools/commands.h"
 #include "tools/model_flags.h"
@@ -76,9 +75,7 @@ std::function<void()> make_step(nn::Module& model, const Inputs& in, bool train,
       model.forward(in.images);
     };
   return [&model, in, optimizer] {
-    Tensor logits = model.forward(in.images);
-    Tensor loss = cross_entropy(logits.reshape({-1, logits.size(-1)}), in.labels.reshape({-1}));
-    loss.backward();
+    training_loss(model, in.images, in.labels).loss.backward();
     nn::clip_grad_norm(model.parameters(), 1.0);
     optimizer->step();
     optimizer->zero_grad();

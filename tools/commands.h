@@ -49,5 +49,7 @@ void add_ckpt_command(CLI::App& app, Runner* run);
 void add_bench_command(CLI::App& app, Runner* run);
 // `sieve profile MODEL [--mode train|infer] [--batch-size B] [--csv FILE]`, or --checkpoint FILE
 void add_profile_command(CLI::App& app, Runner* run);
+// `sieve experiment NAME [options]`: the studies (tools/study_<name>.cpp)
+void add_experiment_command(CLI::App& app, Runner* run);
 
 }  // namespace sieve::tools

@@ -80,14 +80,20 @@ unset multiplot
 }
 
 std::string plot_curves(const std::string& csv_path, const std::string& png_path, const std::string& title) {
-  for (const std::string& p : {csv_path, png_path, title})
+  for (const std::string& p : {csv_path, title})
     if (p.find('\'') != std::string::npos) return "a quote in the path or title";
+  return run_gnuplot([&](const std::string& out) { return gnuplot_script(csv_path, out, title); }, png_path);
+}
+
+std::string run_gnuplot(const std::function<std::string(const std::string& out)>& script_for,
+                        const std::string& png_path) {
+  if (png_path.find('\'') != std::string::npos) return "a quote in the path";
   if (std::system("command -v gnuplot >/dev/null 2>&1") != 0)
     return "gnuplot not found (apt-get install gnuplot-nox)";
   const std::string tmp = png_path + ".tmp.png";
   FILE* pipe = ::popen("gnuplot 2>/dev/null", "w");
   if (pipe == nullptr) return "cannot start gnuplot";
-  const std::string script = gnuplot_script(csv_path, tmp, title);
+  const std::string script = script_for(tmp);
   std::fwrite(script.data(), 1, script.size(), pipe);
   const int status = ::pclose(pipe);
   if (status != 0 || !std::filesystem::exists(tmp)) {

@@ -7,10 +7,12 @@
 // A resumed run keeps the rows of the epochs before the one it resumes in and appends after them,
 // so the file always describes one run. Each write replaces the file atomically.
 //
-// What it is not: the profiler's tables (a later issue) or plotting of arbitrary data.
+// run_gnuplot is the one place sieve starts gnuplot; the studies (tools/study_*.cpp) draw with it too.
+// What it is not: the profiler's tables (tools/cmd_profile.cpp).
 // Extend: a new column goes in kMetricsColumns and in the row the trainer builds.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -37,5 +39,10 @@ class MetricsLog {
 // Draws curves.png from the CSV with gnuplot. Returns "" on success, else why not (no gnuplot,
 // gnuplot failed) — a missing plot is a note, not a failed run.
 std::string plot_curves(const std::string& csv_path, const std::string& png_path, const std::string& title);
+
+// Runs the gnuplot script script(out), which must draw a PNG into the file `out`; the PNG then
+// replaces png_path. Returns "" on success, else why not. Paths with a quote are refused (they
+// would break the script's quoting).
+std::string run_gnuplot(const std::function<std::string(const std::string& out)>& script, const std::string& png_path);
 
 }  // namespace sieve::tools

@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
   add_ckpt_command(app, &run);
   add_bench_command(app, &run);
   add_profile_command(app, &run);
+  add_experiment_command(app, &run);
 
   try {
     app.parse(argc, argv);

@@ -72,6 +72,12 @@ static LoaderOptions loader_options(const DatasetInfo& data, int64_t batch_size,
   return o;
 }
 
+models::StepOutput training_loss(nn::Module& model, const Tensor& inputs, const Tensor& targets) {
+  if (auto* own = dynamic_cast<models::HasTrainingLoss*>(&model)) return own->training_step(inputs, targets);
+  Tensor logits = model.forward(inputs);
+  return {cross_entropy(logits.reshape({-1, logits.size(-1)}), targets.reshape({-1})), logits};
+}
+
 Tensor predict_logits(nn::Module& model, const Tensor& images, const DatasetInfo& data, int64_t batch_size,
                       bool quiet) {
   const bool was_training = model.is_training();
@@ -247,9 +253,7 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
       if (!batch) break;
       const double lr = schedule.lr(pos.step);
       optimizer.set_lr(lr);
-      Tensor logits = model->forward(batch->inputs);
-      const int64_t classes = logits.size(-1);
-      Tensor loss = cross_entropy(logits.reshape({-1, classes}), batch->targets.reshape({-1}));
+      auto [loss, logits] = training_loss(*model, batch->inputs, batch->targets);
       loss.backward();
       if (options.clip > 0) nn::clip_grad_norm(model->parameters(), options.clip);
       optimizer.step();

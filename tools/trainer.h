@@ -1,7 +1,8 @@
 // tools/trainer.h — the training loop behind `sieve train`, and evaluation behind `sieve eval`.
 //
 // One run: build the model from its registry spec and a seed, AdamW (no decay on biases, norms
-// and flagged parameters) with linear warmup + cosine decay, cross-entropy, gradient clipping;
+// and flagged parameters) with linear warmup + cosine decay, cross-entropy (or the model's own
+// loss, models::HasTrainingLoss: DD-ViT sums one per exit), gradient clipping;
 // after every epoch the test split is evaluated, a row goes to metrics.csv, curves.png is redrawn
 // and a training checkpoint is written (checkpoint.safetensors: weights, optimizer state, step,
 // position in the epoch, RNG). Everything random is a function of --seed, the epoch and the
@@ -60,6 +61,10 @@ struct TrainResult {
 // stripped checkpoint: everything but the head). Writes to out_dir (created when missing).
 TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, RunOptions options,
                   const std::string& out_dir, const nn::Checkpoint* resume, const nn::Checkpoint* init, bool quiet);
+
+// One training step's loss and logits: the model's own (models::HasTrainingLoss) or
+// cross_entropy(model.forward(inputs), targets).
+models::StepOutput training_loss(nn::Module& model, const Tensor& inputs, const Tensor& targets);
 
 // The logits (N, ...) of `model` over images (N, C, H, W) in [0, 1], normalised as `data` says,
 // in eval mode without gradients, batch by batch.

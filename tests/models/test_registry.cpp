@@ -6,28 +6,12 @@
 #include "models/vit.h"
 #include "ops/loss.h"
 #include "tests/helpers.h"
+#include "tests/models/sgd.h"
 
 using namespace sieve;
 using models::ModelConfig;
+using test::sgd_losses;
 using nlohmann::json;
-
-// Plain gradient descent on fixed labels; returns the first and the last loss.
-static std::pair<double, double> sgd_losses(nn::Module& model, const Tensor& x, const Tensor& y, int steps, float lr) {
-  double first = 0, last = 0;
-  for (int step = 0; step < steps; ++step) {
-    Tensor loss = cross_entropy(model.forward(x), y);
-    if (step == 0) first = loss.item();
-    last = loss.item();
-    loss.backward();
-    for (Tensor p : model.parameters()) {
-      const std::vector<float> g = p.grad().to_vector<float>();
-      float* w = p.data<float>();
-      for (size_t i = 0; i < g.size(); ++i) w[i] -= lr * g[i];
-    }
-    model.zero_grad();
-  }
-  return {first, last};
-}
 
 TEST_CASE("registry: every model has a name, a head and a build function") {
   REQUIRE_FALSE(models::model_specs().empty());

@@ -2,8 +2,11 @@
 
 Usage (meson does this as the test 'study'):  python3 tests/tools/test_study.py PATH/TO/sieve
 Checks that profile's tables and CSV charge FLOPs to the right op, phase and module (exact
-figures for a tiny ViT), that inference has no backward rows, and that bad input gets one line on
-stderr and exit 1. Never asserts on timing. Standard-library Python only.
+figures for a tiny ViT), that inference has no backward rows; that `experiment ddvit` on a tiny
+generated MNIST trains both models, writes its table with the documented columns and rows whose
+measured FLOPs follow the depths, reuses its runs when run again and refuses runs made with other
+settings; and that bad input gets one line on stderr and exit 1. Never asserts on timing.
+Standard-library Python only.
 Extend: add a check_* function and call it from main().
 """
 import csv
@@ -12,6 +15,7 @@ import sys
 import tempfile
 
 import test_cli
+import test_train
 from test_cli import expect, run
 
 TINY_VIT = ["--dim", "16", "--depth", "1", "--heads", "2", "--mlp_hidden", "32"]
@@ -84,12 +88,56 @@ def check_profile_errors(tmp):
         expect(code != 0 and err.count("\n") == 1 and needle in err, f"sieve {' '.join(args)}: one-line error", err)
 
 
+def check_experiment_ddvit(tmp):
+    data = test_train.make_mnist(os.path.join(tmp, "data"), n_train=256, n_test=64)
+    out = os.path.join(tmp, "exp")
+    args = ["experiment", "ddvit", "--data-dir", data, "--epochs", "1", "--out", out, "--quiet",
+            "--latency-images", "4", "--taus", "0.3,0.999", "--threads", "2"]
+    code, text, err = run(*args)
+    expect(code == 0, "experiment ddvit (tiny) exits 0", err)
+    expect("target (DD-ViT" in text, "experiment ddvit answers the issue's target in its last line", text)
+    rows = read_csv(os.path.join(out, "ddvit.csv"))
+    expect(rows and list(rows[0].keys()) == ["model", "policy", "tau", "accuracy", "mean_depth", "gflops_per_image",
+                                             "flops_vs_vit", "latency_b1_ms", "throughput_b256"],
+           "ddvit.csv columns", str(rows[:1]))
+    expect([(r["model"], r["policy"], r["tau"]) for r in rows] ==
+           [("vit", "full", ""), ("ddvit", "full", ""), ("ddvit", "exit", "0.3"), ("ddvit", "exit", "0.999"),
+            ("ddvit", "entropy", "")], "one row per setting, in order", str(rows))
+    if len(rows) == 5:
+        vit, full, low, high, entropy = rows
+        expect(float(vit["mean_depth"]) == 4 and float(vit["flops_vs_vit"]) == 1.0, "the baseline runs 4 blocks, 1×")
+        # Same backbone; DD-ViT's only extra work at full depth is its last exit instead of the ViT's head.
+        expect(abs(float(full["gflops_per_image"]) / float(vit["gflops_per_image"]) - 1) < 0.01,
+               "DD-ViT at full depth costs what the ViT costs", str(full))
+        expect(float(low["mean_depth"]) <= float(high["mean_depth"]) <= 4,
+               "a lower τ never runs deeper", f"{low['mean_depth']} vs {high['mean_depth']}")
+        for r in (low, high, entropy):
+            depth = float(r["mean_depth"])
+            # FLOPs per image grow with the blocks run: fewer blocks, fewer FLOPs (exits add a little).
+            expect(1 <= depth <= 4 and (depth == 4 or float(r["gflops_per_image"]) < float(full["gflops_per_image"])),
+                   f"{r['policy']} {r['tau']}: depth in 1..4, and fewer FLOPs when it exits early", str(r))
+    for name in ("vit", "ddvit"):
+        expect(os.path.exists(os.path.join(out, name, "checkpoint.safetensors")), f"the {name} run is kept in OUT/{name}")
+
+    stamps = [os.path.getmtime(os.path.join(out, n, "checkpoint.safetensors")) for n in ("vit", "ddvit")]
+    code, text, err = run(*args)
+    expect(code == 0 and text.count("reusing") == 2, "a second run says it reuses both trained models", text + err)
+    expect(stamps == [os.path.getmtime(os.path.join(out, n, "checkpoint.safetensors")) for n in ("vit", "ddvit")],
+           "a second run leaves both checkpoints untouched")
+    code, _, err = run(*[a if a != "1" else "2" for a in args])
+    expect(code == 1 and err.count("\n") == 1 and "--retrain" in err,
+           "runs trained with other settings are refused in one line (never overwritten)", err)
+    code, _, err = run("experiment", "ddvit", "--taus", "0,1", "--data-dir", data, "--out", out)
+    expect(code == 1 and err.count("\n") == 1 and "τ" in err, "a τ outside (0, 1] is one line", err)
+
+
 def main():
     test_cli.SIEVE = os.path.abspath(sys.argv[1])
     with tempfile.TemporaryDirectory() as tmp:
         check_profile_train(tmp)
         check_profile_infer(tmp)
         check_profile_errors(tmp)
+        check_experiment_ddvit(tmp)
     return test_cli.report("study")
 
 

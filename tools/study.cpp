@@ -1,0 +1,109 @@
+// tools/study.cpp — training/reuse, measurement and tables shared by the studies (see study.h).
+#include "tools/study.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include "autograd/grad_mode.h"
+#include "core/error.h"
+#include "ops/elementwise.h"
+#include "ops/profile.h"
+#include "ops/reduce.h"
+#include "tools/progress.h"
+
+namespace sieve::tools {
+
+nn::Checkpoint train_or_reuse(const models::ModelSpec& spec, const nlohmann::json& config, const RunOptions& options,
+                              const std::string& dir, bool retrain, bool quiet) {
+  const std::string path = (std::filesystem::path(dir) / "checkpoint.safetensors").string();
+  std::unique_ptr<nn::Checkpoint> previous;
+  if (std::filesystem::exists(path) && !retrain) {
+    previous = std::make_unique<nn::Checkpoint>(nn::load_checkpoint(path));
+    bool same = previous->model == spec.name && previous->has_training_state() &&
+                previous->training.value("options", nlohmann::json()) == options.to_json();
+    for (const auto& [key, value] : config.items()) same = same && previous->config.value(key, nlohmann::json()) == value;
+    SIEVE_CHECK(same, "{}: holds a run with other settings than this experiment's; pass --retrain to replace it, or "
+                "--out for another directory", path);
+    // A finished run stands at the start of the epoch after its last (the trainer's checkpoint rule).
+    if (previous->training.value("epoch", int64_t{-1}) >= options.epochs && previous->training.value("batch", 1) == 0) {
+      std::printf("%s: reusing the finished run in %s\n", spec.name.c_str(), dir.c_str());
+      return *previous;
+    }
+    std::printf("%s: finishing the interrupted run in %s\n", spec.name.c_str(), dir.c_str());
+  } else {
+    std::printf("%s: training into %s\n", spec.name.c_str(), dir.c_str());
+  }
+  train(spec, models::complete_config(spec, previous ? previous->config : config), options, dir, previous.get(),
+        nullptr, quiet);
+  return nn::load_checkpoint(path);
+}
+
+namespace {
+
+// images (N, C, H, W) in [0, 1] → (x − mean) / std per channel, as the trainer's loader does.
+Tensor normalised(const Tensor& images, const DatasetInfo& data) {
+  const int64_t C = images.size(1);
+  return (images - from_vector<float>(data.mean, {1, C, 1, 1})) / from_vector<float>(data.std, {1, C, 1, 1});
+}
+
+}  // namespace
+
+Measured measure_classifier(nn::Module& model, const ImageSet& test, const DatasetInfo& data, const DepthsOf& depths_of,
+                            const MeasureOptions& options) {
+  NoGradGuard no_grad;
+  model.eval();
+  const Tensor x = normalised(test.images, data);
+  const int64_t n = x.size(0);
+  Measured m;
+  m.images = n;
+
+  // Pass 1, under the profiler: accuracy, depth and executed FLOPs.
+  int64_t correct = 0, depth_sum = 0;
+  {
+    profile::Profiler profiler;
+    for (int64_t start = 0; start < n; start += options.batch_size) {
+      const int64_t b = std::min(options.batch_size, n - start);
+      const Tensor logits = model.forward(x.narrow(0, start, b));
+      const auto predicted = argmax(logits, -1).to_vector<int64_t>();
+      const auto labels = test.labels.narrow(0, start, b).to_vector<int64_t>();
+      for (int64_t i = 0; i < b; ++i) correct += predicted[static_cast<size_t>(i)] == labels[static_cast<size_t>(i)];
+      for (int64_t d : depths_of(model, b)) depth_sum += d;
+    }
+    m.gflops_per_image = static_cast<double>(profiler.total_flops()) * 1e-9 / static_cast<double>(n);
+  }
+  m.accuracy = static_cast<double>(correct) / static_cast<double>(n);
+  m.mean_depth = static_cast<double>(depth_sum) / static_cast<double>(n);
+
+  // Pass 2: throughput at the batch size, no profiler.
+  const auto start_time = profile::Clock::now();
+  for (int64_t start = 0; start < n; start += options.batch_size)
+    model.forward(x.narrow(0, start, std::min(options.batch_size, n - start)));
+  m.throughput = static_cast<double>(n) / profile::seconds_since(start_time);
+
+  // Pass 3: latency at batch 1 (after one warm-up image).
+  const int64_t count = std::min(options.latency_images, n);
+  model.forward(x.narrow(0, 0, 1));
+  const auto latency_start = profile::Clock::now();
+  for (int64_t i = 0; i < count; ++i) model.forward(x.narrow(0, i, 1));
+  m.latency_ms = profile::seconds_since(latency_start) * 1e3 / static_cast<double>(count);
+  return m;
+}
+
+void write_csv(const std::string& path, const std::vector<std::string>& header,
+               const std::vector<std::vector<std::string>>& rows) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    auto line = [&](const std::vector<std::string>& cells) {
+      for (size_t i = 0; i < cells.size(); ++i) out << (i ? "," : "") << cells[i];
+      out << "\n";
+    };
+    line(header);
+    for (const auto& row : rows) line(row);
+    out.flush();
+    if (!out) fail("{}: cannot write the table", tmp);
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+}  // namespace sieve::tools

@@ -1,0 +1,61 @@
+// tools/study.h — what every `sieve experiment NAME` shares: training (or reusing) a run,
+// measuring a classifier the same way for every row, and writing the table as CSV and text.
+//
+// Measurements (measure_classifier), all on the test split, in eval mode without gradients:
+//   accuracy       top-1 over the whole split, batch 256
+//   mean depth     what the model reports per sample (DD-ViT's last_depths; else its full depth)
+//   GFLOPs/image   the profiler's count of the FLOPs executed over the split ÷ images (ops/profile.h):
+//                  measured, not a formula, so early exits and dropped samples show up
+//   latency b1     mean milliseconds per image, one image at a time, over the first images
+//   throughput     images/s at batch 256 over the split, timed in its own pass without the profiler
+//
+// What it is not: the studies themselves (tools/study_<name>.cpp) or the training loop (trainer.h).
+// Extend: a new figure every study reports goes in Measured and measure_classifier.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "nn/checkpoint.h"
+#include "tools/commands.h"
+#include "tools/trainer.h"
+
+namespace sieve::tools {
+
+// Trains spec/config under `options` into dir, or continues the run found there (same model and
+// options: an interrupted experiment resumes bit-identically; a finished one is reused as is).
+// A run there with other options is an error unless `retrain`. Returns the finished checkpoint.
+nn::Checkpoint train_or_reuse(const models::ModelSpec& spec, const nlohmann::json& config, const RunOptions& options,
+                              const std::string& dir, bool retrain, bool quiet);
+
+struct Measured {
+  double accuracy = 0;       // fraction correct
+  double mean_depth = 0;     // blocks per image
+  double gflops_per_image = 0;
+  double latency_ms = 0;     // batch 1, mean per image
+  double throughput = 0;     // images/s at batch 256
+  int64_t images = 0;
+};
+
+struct MeasureOptions {
+  int64_t batch_size = 256;
+  int64_t latency_images = 200;  // images timed one by one
+  bool quiet = false;
+};
+
+// depths_of(model, b): blocks each of the last forward's b images ran (b values).
+using DepthsOf = std::function<std::vector<int64_t>(nn::Module&, int64_t batch)>;
+
+// `test` images are in [0, 1]; they are normalised as `data` says (as in training).
+Measured measure_classifier(nn::Module& model, const ImageSet& test, const DatasetInfo& data, const DepthsOf& depths_of,
+                            const MeasureOptions& options);
+
+// A CSV table: a header row, then one row per entry; written to a temporary file, then renamed.
+void write_csv(const std::string& path, const std::vector<std::string>& header,
+               const std::vector<std::vector<std::string>>& rows);
+
+// ---- the studies, one tools/study_<name>.cpp each; cmd_experiment.cpp registers them ----
+void add_ddvit_study(CLI::App* experiment, Runner* run);  // `sieve experiment ddvit`
+
+}  // namespace sieve::tools
