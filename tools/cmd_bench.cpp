@@ -16,22 +16,16 @@
 // (the loader's own rate); "step" rows spend a fixed busy time per batch, like a training step,
 // and set the rate they reach beside the step's own rate measured alone (the reference): ratio 1.0
 // means training never waits for data. "stall" is the time next() blocked, per batch.
-// What it is not: a test — tests never depend on timing — nor a model benchmark.
+// What it is not: a test — tests never depend on timing — nor a model benchmark (the ViT's training
+// step: tools/cmd_bench_vit.cpp); the row type, timing, PyTorch runner and printers: bench_common.h.
 // Extend: a new ops row is a Row{...} in run_ops(); a PyTorch-referenced row also needs its case
 // in tools/bench_torch.py under the same name. A new loader case is a LoaderCase in run_loader().
 #include <cblas.h>
 #include <omp.h>
-#include <unistd.h>
 
 #include <algorithm>
-
-#include <cerrno>
 #include <chrono>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <vector>
 
@@ -42,71 +36,14 @@
 #include "ops/matmul.h"
 #include "ops/norm.h"
 #include "ops/softmax.h"
+#include "tools/bench_common.h"
 #include "tools/commands.h"
-
-#ifndef SIEVE_SOURCE_DIR
-#define SIEVE_SOURCE_DIR "."
-#endif
 
 namespace sieve::tools {
 
 namespace {
 
-struct Row {
-  std::string bench;      // e.g. "matmul_1024x1024x1024" (M x K x N)
-  double figure = 0;      // sieve's
-  std::string unit;       // "GFLOP/s", "GB/s", "ms"
-  std::string reference;  // "cblas_sgemm", "memcpy", "torch 1.13.1"
-  std::optional<double> reference_figure;  // empty when the reference is unavailable
-  bool lower_is_better = false;            // ms: the ratio is reference ÷ sieve
-  std::optional<double> ratio() const {
-    if (!reference_figure || *reference_figure <= 0 || figure <= 0) return std::nullopt;
-    return lower_is_better ? *reference_figure / figure : figure / *reference_figure;
-  }
-};
-
-struct Settings {
-  int warmup = 10, reps = 15;  // PyTorch needs ~10 calls before its figures settle
-};
-
-double seconds_of(const auto& body) {
-  const auto start = std::chrono::steady_clock::now();
-  body();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-template <typename F>
-double median_seconds(const Settings& s, F&& body) {
-  for (int i = 0; i < s.warmup; ++i) body();
-  std::vector<double> times;
-  for (int i = 0; i < s.reps; ++i) times.push_back(seconds_of(body));
-  return median(times);
-}
-
-// Medians of a reference and sieve's body, timed in alternation so that clock-frequency drift and
-// a neighbour's load hit both alike. Returns {reference seconds, sieve seconds}.
-template <typename R, typename F>
-std::pair<double, double> median_interleaved(const Settings& s, R&& reference, F&& body) {
-  for (int i = 0; i < s.warmup; ++i) reference(), body();
-  std::vector<double> ref, ours;
-  for (int i = 0; i < s.reps; ++i) {
-    ref.push_back(seconds_of(reference));
-    ours.push_back(seconds_of(body));
-  }
-  return {median(ref), median(ours)};
-}
-
-void progress(const std::string& what) { std::fprintf(stderr, "bench: %s\n", what.c_str()); }
-
-Tensor randn_f32(const Shape& shape, uint64_t seed) {
-  Generator gen(seed);
-  return randn(shape, {.dtype = DType::f32}, &gen);
-}
+using namespace bench;
 
 // ---- matmul vs cblas_sgemm ----
 
@@ -169,40 +106,6 @@ std::vector<Row> bandwidth_rows(const Settings& s) {
 
 // ---- softmax / layer_norm forward + backward vs PyTorch ----
 
-struct TorchTimes {
-  std::string version;  // empty: unavailable
-  nlohmann::json seconds;
-};
-
-// Runs tools/bench_torch.py with the same thread count; tells the user once why it cannot.
-TorchTimes torch_reference(const Settings& s) {
-  const char* python_env = std::getenv("SIEVE_PYTHON");
-  const std::string python = python_env ? python_env : "/usr/bin/python3";
-  const std::string script = std::string(SIEVE_SOURCE_DIR) + "/tools/bench_torch.py";
-  const auto unavailable = [](const std::string& why) {
-    std::fprintf(stderr, "bench: PyTorch reference unavailable (%s); those rows have no ratio\n", why.c_str());
-    return TorchTimes{};
-  };
-  if (python == "none") return unavailable("SIEVE_PYTHON=none");
-  if (access(python.c_str(), X_OK) != 0) return unavailable(python + " not found");
-  if (access(script.c_str(), R_OK) != 0) return unavailable(script + " not found");
-  progress("PyTorch reference (" + python + " " + script + ")");
-  const std::string command = fmt::format("'{}' '{}' --threads {} --warmup {} --reps {} 2>&1", python, script,
-                                          current_threads(), s.warmup, s.reps);
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return unavailable("cannot start " + python);
-  std::string out;
-  char buffer[4096];
-  while (size_t got = std::fread(buffer, 1, sizeof buffer, pipe)) out.append(buffer, got);
-  const int status = ::pclose(pipe);
-  const auto parsed = nlohmann::json::parse(out, nullptr, false);
-  if (status != 0 || !parsed.is_object() || !parsed.contains("seconds")) {
-    std::string first_line = out.substr(0, out.find('\n'));
-    return unavailable(first_line.empty() ? "bench_torch.py failed" : first_line);
-  }
-  return {"torch " + parsed.value("torch", std::string("?")), parsed["seconds"]};
-}
-
 std::vector<Row> fused_rows(const Settings& s, const TorchTimes& torch) {
   std::vector<Row> rows;
   for (const bool is_softmax : {true, false}) {
@@ -218,49 +121,15 @@ std::vector<Row> fused_rows(const Settings& s, const TorchTimes& torch) {
         Tensor y = is_softmax ? softmax(x, -1) : layer_norm(x, w, b, 1e-5);
         y.backward(g);
       });
-      Row row{fmt::format("{}_fwd_bwd_{}x{}", op, R, C), t * 1e3, "ms",
-              torch.version.empty() ? "torch (unavailable)" : torch.version, std::nullopt, true};
-      if (!torch.version.empty() && torch.seconds.contains(key) && torch.seconds[key].is_number())
-        row.reference_figure = torch.seconds[key].get<double>() * 1e3;
-      rows.push_back(row);
+      rows.push_back({fmt::format("{}_fwd_bwd_{}x{}", op, R, C), t * 1e3, "ms", torch.reference_name(),
+                      torch.ms(key), true});
     }
   }
   return rows;
 }
 
-// ---- output ----
-
-std::string fixed(double v) { return v >= 100 ? fmt::format("{:.1f}", v) : fmt::format("{:.3g}", v); }
-
-void print_table(const std::vector<Row>& rows, int threads) {
-  fmt::print("sieve bench ops — {} threads; ratio = times faster than the reference (higher is better)\n", threads);
-  fmt::print("{:<30} {:>16}   {:<20} {:>16}   {:>6}\n", "bench", "sieve", "reference", "reference figure", "ratio");
-  for (const Row& r : rows) {
-    const std::string ref = r.reference_figure ? fixed(*r.reference_figure) + " " + r.unit : "-";
-    const std::string ratio = r.ratio() ? fmt::format("{:.2f}", *r.ratio()) : "-";
-    fmt::print("{:<30} {:>16}   {:<20} {:>16}   {:>6}\n", r.bench, fixed(r.figure) + " " + r.unit, r.reference, ref,
-               ratio);
-  }
-}
-
-void write_csv(std::ofstream& out, const std::string& path, const std::vector<Row>& rows) {
-  out << "bench,figure,unit,reference,reference_figure,ratio\n";
-  for (const Row& r : rows) {
-    out << r.bench << ',' << fmt::format("{:.6g}", r.figure) << ',' << r.unit << ',' << r.reference << ','
-        << (r.reference_figure ? fmt::format("{:.6g}", *r.reference_figure) : "") << ','
-        << (r.ratio() ? fmt::format("{:.4f}", *r.ratio()) : "") << '\n';
-  }
-  out.close();
-  if (!out) fail("{}: writing the CSV file failed", path);
-}
-
 int run_ops(const std::string& csv, bool quick) {
-  // Opened first, so a bad path fails in a moment rather than after a minute of measuring.
-  std::ofstream out;
-  if (!csv.empty()) {
-    out.open(csv);
-    if (!out) fail("{}: cannot write the CSV file: {}", csv, std::strerror(errno));
-  }
+  std::ofstream out = open_csv(csv);
   Settings s;
   if (quick) s = {10, 5};
   const int threads = current_threads();
@@ -280,11 +149,8 @@ int run_ops(const std::string& csv, bool quick) {
   for (Row& r : bandwidth_rows(s)) rows.push_back(r);
   for (Row& r : fused_rows(s, torch)) rows.push_back(r);
 
-  print_table(rows, threads);
-  if (!csv.empty()) {
-    write_csv(out, csv, rows);
-    progress("wrote " + csv);
-  }
+  print_table(fmt::format("sieve bench ops — {} threads", threads), rows);
+  if (!csv.empty()) write_csv(out, csv, rows);
   return 0;
 }
 
@@ -393,6 +259,8 @@ void add_bench_command(CLI::App& app, Runner* run) {
   loader->add_option("--batches", *batches, "batches per case (default 400; an epoch holds 469)")
       ->check(CLI::Range(int64_t{1}, int64_t{469}));
   loader->callback([run, step_ms, batches] { *run = [step_ms, batches] { return run_loader(*step_ms, *batches); }; });
+
+  add_bench_vit_command(bench, run);
 }
 
 }  // namespace sieve::tools

@@ -1,7 +1,7 @@
 // ops/cpu/attention.cpp — fused attention, forward and backward, one (b, h) head per task.
 //
 // Per head, with P the probabilities (Lq, Lk) and g the upstream gradient (Lq, D):
-//   forward   S = q·kᵀ·scale;  P = softmax of each row of S over its visible keys;  out = P·v
+//   forward   Sᵀ = k·qᵀ·scale;  Pᵀ = softmax of each column of Sᵀ over its visible keys;  out = P·v
 //   backward  dP = g·vᵀ;  dS = scale·P ⊙ (dP − rowsum(P ⊙ dP));  dv = Pᵀ·g;  dq = dS·k;  dk = dSᵀ·q
 // Four products and a row loop: the products go to BLAS, one single-threaded call each (OpenBLAS
 // runs single-threaded inside an OpenMP region), heads in parallel across threads. A head's q, k,
@@ -13,12 +13,20 @@
 // took 3× longer than these calls — its row accumulators went through memory on every step,
 // where BLAS's micro-kernels keep them in registers.
 //
-// Masks: a masked score's probability is exactly 0 (its exp is), so backward needs no mask at all;
-// a row with no visible key is all zeros (a safe softmax). Keys a causal row cannot see are still
-// multiplied in S (BLAS takes whole matrices) and then zeroed.
+// Why the forward works on Sᵀ (keys down, queries across): a query's softmax then runs down a
+// column, so its max, exp and sum are plain vertical vector operations over all Lq queries at
+// once. Row by row, each 50-key row paid two horizontal reductions and a masked tail: the softmax
+// took 3.0 µs a head against 1.3 µs this way (transposing P out for backward included), and the
+// whole forward of a ViT-tiny layer (128, 4, 50, 16) 1.7 ms against 1.45 ms on 2 threads, measured
+// on this project's 2-core machine. out = P·v reads Pᵀ through BLAS's transpose flag; backward
+// still gets P in rows, in probs.
 //
-// What it is not: checks or autograd (ops/attention.cpp). Extend: a new mask kind changes
-// visible_keys or softmax_row; a flash-style variant would tile Lk and recompute P in backward.
+// Masks: a masked score's probability is exactly 0 (its exp is), so backward needs no mask at all;
+// a query with no visible key gets all zeros (a safe softmax). Keys a causal query cannot see are
+// still multiplied in Sᵀ (BLAS takes whole matrices) and then set to −∞.
+//
+// What it is not: checks or autograd (ops/attention.cpp). Extend: a new mask kind sets its masked
+// scores to −∞ in softmax_columns; a flash-style variant would tile Lk and recompute P in backward.
 #include "ops/cpu/attention.h"
 
 #include <cblas.h>
@@ -99,40 +107,52 @@ void zero_head(HeadView<T> h, int64_t L, int64_t D) {
     for (int64_t d = 0; d < D; ++d) h.p[i * h.rs + d * h.cs] = T(0);
 }
 
-// Query row i sees keys j < visible_keys(i): all of them, or under the causal rule
-// j ≤ i + (Lk − Lq) (bottom-right aligned; rows before the diagonal starts see none).
-int64_t visible_keys(const Dims& dm, bool causal, int64_t i) {
-  return causal ? std::clamp<int64_t>(i + dm.Lk - dm.Lq + 1, 0, dm.Lk) : dm.Lk;
-}
-
-// s: one row of Lk scores → its probabilities over the keys j < n that are not padded; every
-// other entry 0. A row with no such key becomes all zeros (a safe softmax), never 0/0 = NaN.
+// st: one head's scores transposed, (Lk, Lq), query i in column i → in place, column i holds the
+// probabilities of query i over the keys it may see, 0 elsewhere. Query i sees every key that is
+// not padded, or under the causal rule only keys j ≤ i + (Lk − Lq) (bottom-right aligned; queries
+// before the diagonal starts see none).
+// A query with no such key gets a column of zeros (a safe softmax), never 0/0 = NaN. m and inv are
+// Lq floats of scratch: each query's running max, then its 1/sum.
 template <typename T>
-void softmax_row(T* __restrict s, int64_t n, int64_t Lk, const uint8_t* padded) {
+void softmax_columns(T* __restrict st, const Dims& dm, bool causal, const uint8_t* padded, T* __restrict m,
+                     T* __restrict inv) {
   constexpr T kNegInf = -std::numeric_limits<T>::infinity();
-  std::fill(s + n, s + Lk, T(0));
-  if (padded != nullptr)
-    for (int64_t j = 0; j < n; ++j)
-      if (padded[j]) s[j] = kNegInf;
-  T m = kNegInf;
-#pragma omp simd reduction(max : m)
-  for (int64_t j = 0; j < n; ++j) m = s[j] > m ? s[j] : m;
-  if (m == kNegInf) {
-    std::fill(s, s + n, T(0));
-    return;
+  const int64_t Lq = dm.Lq, Lk = dm.Lk;
+  for (int64_t j = 0; j < Lk; ++j) {
+    T* row = st + j * Lq;
+    if (padded != nullptr && padded[j]) {
+      std::fill(row, row + Lq, kNegInf);
+      continue;
+    }
+    // Causal: key j is hidden from the queries i < j − (Lk − Lq).
+    if (causal) std::fill(row, row + std::clamp<int64_t>(j - (Lk - Lq), 0, Lq), kNegInf);
   }
-  // Summed in T across vector lanes: attention rows are short (tens to a few thousand keys), so
-  // a float sum stays within about 1e-6 relative. exp(−∞ − m) is exactly 0: padded keys drop out.
-  T sum = 0;
-#pragma omp simd reduction(+ : sum)
-  for (int64_t j = 0; j < n; ++j) {
-    const T e = exp_any(s[j] - m);
-    s[j] = e;
-    sum += e;
-  }
-  const T inv = T(1) / sum;
+  std::fill(m, m + Lq, kNegInf);
+  for (int64_t j = 0; j < Lk; ++j) {
+    const T* row = st + j * Lq;
 #pragma omp simd
-  for (int64_t j = 0; j < n; ++j) s[j] *= inv;
+    for (int64_t i = 0; i < Lq; ++i) m[i] = row[i] > m[i] ? row[i] : m[i];
+  }
+  // A fully masked query keeps max −∞: use 0, so its exps are exp(−∞) = 0 rather than NaN.
+  for (int64_t i = 0; i < Lq; ++i) m[i] = m[i] == kNegInf ? T(0) : m[i];
+  // Summed in T across vector lanes: attention has tens to a few thousand keys, so a float sum
+  // stays within about 1e-6 relative. exp(−∞ − m) is exactly 0: masked keys drop out.
+  std::fill(inv, inv + Lq, T(0));
+  for (int64_t j = 0; j < Lk; ++j) {
+    T* row = st + j * Lq;
+#pragma omp simd
+    for (int64_t i = 0; i < Lq; ++i) {
+      const T e = exp_any(row[i] - m[i]);
+      row[i] = e;
+      inv[i] += e;
+    }
+  }
+  for (int64_t i = 0; i < Lq; ++i) inv[i] = inv[i] > T(0) ? T(1) / inv[i] : T(0);
+  for (int64_t j = 0; j < Lk; ++j) {
+    T* row = st + j * Lq;
+#pragma omp simd
+    for (int64_t i = 0; i < Lq; ++i) row[i] *= inv[i];
+  }
 }
 
 // ds (Lq, Lk), holding dp = g·vᵀ, := scale · p ⊙ (dp − δ), δ = Σ_j p⊙dp per row (softmax backward).
@@ -187,12 +207,12 @@ void forward_typed(const Tensor& q, const Tensor& k, const Tensor& v, const Atte
   T *qp = q.data<T>(), *kp = k.data<T>(), *vp = v.data<T>(), *op = out.data<T>();
   T* pp = probs.defined() ? probs.data<T>() : nullptr;
 
-  struct Buffers {  // packed copies of heads BLAS cannot read in place, and the scores
-    std::vector<T> q, k, v, o, scores;
+  struct Buffers {  // packed copies of heads BLAS cannot read in place; Sᵀ; per-query max and 1/sum
+    std::vector<T> q, k, v, o, st, m, inv;
   };
   auto init = [&] {
     return Buffers{std::vector<T>(Lq * D), std::vector<T>(Lk * D), std::vector<T>(Lk * D), std::vector<T>(Lq * D),
-                   std::vector<T>(pp != nullptr ? 0 : Lq * Lk)};
+                   std::vector<T>(Lk * Lq), std::vector<T>(Lq), std::vector<T>(Lq)};
   };
   for_each_head(dm, init, [&](Buffers& buf, int64_t b, int64_t h) {
     const int64_t bh = b * dm.H + h;
@@ -200,18 +220,24 @@ void forward_typed(const Tensor& q, const Tensor& k, const Tensor& v, const Atte
     const Mat<T> K = as_matrix(head_of(k, kp, b, h), Lk, D, buf.k);
     const Mat<T> V = as_matrix(head_of(v, vp, b, h), Lk, D, buf.v);
     const HeadView<T> out_head = head_of(out, op, b, h);
-    T* P = pp != nullptr ? pp + bh * Lq * Lk : buf.scores.data();
     if (Lk == 0) {  // no keys: every row is fully masked, so zeros
       zero_head(out_head, Lq, D);
       return;
     }
-    gemm(false, true, Lq, Lk, D, static_cast<T>(masks.scale), Q.p, Q.ld, K.p, K.ld, P, Lk);  // S = q·kᵀ·scale
-    const uint8_t* pad = padded.empty() ? nullptr : padded.data() + b * Lk;
-    for (int64_t i = 0; i < Lq; ++i) softmax_row(P + i * Lk, visible_keys(dm, masks.causal, i), Lk, pad);
+    T* ST = buf.st.data();
+    gemm(false, true, Lk, Lq, D, static_cast<T>(masks.scale), K.p, K.ld, Q.p, Q.ld, ST, Lq);  // Sᵀ = k·qᵀ·scale
+    softmax_columns(ST, dm, masks.causal, padded.empty() ? nullptr : padded.data() + b * Lk, buf.m.data(),
+                    buf.inv.data());
     const Mat<T> O = as_matrix(out_head, Lq, D, buf.o, false);
-    gemm(false, false, Lq, D, Lk, T(1), P, Lk, V.p, V.ld, O.p, O.ld);  // out = P·v
+    gemm(true, false, Lq, D, Lk, T(1), ST, Lq, V.p, V.ld, O.p, O.ld);  // out = P·v, P read as (Pᵀ)ᵀ
     write_back(O, out_head, Lq, D);
-    if (!cls_rows.empty()) std::copy(P, P + Lk, cls_rows.begin() + bh * Lk);
+    if (pp != nullptr) {  // P in rows for backward: the transpose of Sᵀ
+      T* P = pp + bh * Lq * Lk;
+      for (int64_t i = 0; i < Lq; ++i)
+        for (int64_t j = 0; j < Lk; ++j) P[i * Lk + j] = ST[j * Lq + i];
+    }
+    if (!cls_rows.empty())  // query 0's probabilities: column 0 of Pᵀ
+      for (int64_t j = 0; j < Lk; ++j) cls_rows[bh * Lk + j] = ST[j * Lq];
   });
 
   if (cls.defined()) {  // the mean over heads, summed in double

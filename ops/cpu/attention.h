@@ -4,7 +4,7 @@
 // Every (B, H) pair is one independent task; tasks run in parallel, each single-threaded.
 //
 // What it is not: checks or autograd (the front end does both). Extend: a new mask kind adds a
-// field to AttentionMasks and a rule to the kernels' visible-keys step.
+// field to AttentionMasks and sets its masked scores to −∞ in ops/cpu/attention.cpp's softmax_columns.
 #pragma once
 
 #include "core/tensor.h"

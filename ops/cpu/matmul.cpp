@@ -14,6 +14,15 @@
 // OpenMP region, so the two levels never oversubscribe. Many or small products run one per thread
 // (no BLAS threading start-up or barrier per product); a few large ones run one at a time with
 // BLAS using every thread.
+// Threads in one product (cases 1 and 2): OpenBLAS 0.3.21's own threading hardly speeds up the
+// skinny products a transformer makes — a Linear's (B·T, 64)·(64, 192), its backward's (B·T, 192)·
+// (192, 64) and weight gradient (64, B·T)·(B·T, 192) ran 1.0–1.4× faster on 2 threads than on one,
+// measured on this project's 2-core machine. So split_gemm cuts such a product itself and makes one
+// single-threaded call per piece, each at a core's full speed (1.7–1.9× on 2 threads): blocks of
+// about 256 rows of C when M is long (a block of C stays in L2 between BLAS's zeroing pass and its
+// kernel), or slices of K with per-thread partial products added afterwards when K is the long
+// dim. Products with N or K over 1024 are left to BLAS's own threading, which runs those at the
+// peak (1024³ runs as fast either way), and so are small ones, where one call beats a region.
 //
 // What it is not: checks or autograd (ops/matmul.cpp). Extend: another BLAS type adds a gemm()
 // overload below.
@@ -22,8 +31,10 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
+#include <vector>
 
 #include "ops/dispatch.h"
 
@@ -58,6 +69,59 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double* A, in
   cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(M),
               static_cast<int>(N), static_cast<int>(K), 1.0, A, static_cast<int>(lda), B, static_cast<int>(ldb), 0.0,
               C, static_cast<int>(ldc));
+}
+
+// Where row `row` of op(X) starts in a BLAS operand stored with transpose flag t and leading
+// dimension ld (element (i, j) of op(X) at i·ld + j, or at i + j·ld when t). A column of op(X) is
+// a row of op(X)ᵀ: row_offset(!t, ...).
+inline int64_t row_offset(bool t, int64_t row, int64_t ld) { return t ? row : row * ld; }
+
+constexpr double kSmallProduct = 128.0 * 128.0 * 128.0;  // M·N·K below which BLAS threading does not pay
+constexpr int64_t kSplitMaxSide = 1024;  // N and K of a product cut into row blocks (else BLAS threads)
+constexpr int64_t kBlockRows = 256;      // rows of C per single-threaded call
+constexpr int64_t kMinSliceK = 1024;     // K per thread before slicing K pays for the partial sums
+
+// C (M, N) := op(A)·op(B) over the OpenMP threads (see the file comment): row blocks, K slices, or
+// one BLAS call that threads itself. The pieces are fixed by the thread count alone, so a result
+// is the same from run to run on the same number of threads.
+template <typename T>
+void split_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
+                int64_t ldb, T* C, int64_t ldc) {
+  const double work = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
+  const int64_t threads = omp_in_parallel() || work < kSmallProduct ? 1 : omp_get_max_threads();
+  if (threads > 1 && M >= threads * kBlockRows && N <= kSplitMaxSide && K <= kSplitMaxSide) {
+    // Row blocks, a multiple of the thread count so the static schedule gives each thread as many.
+    const int64_t blocks = threads * ((M + threads * kBlockRows - 1) / (threads * kBlockRows));
+    const int64_t rows = (M + blocks - 1) / blocks;
+#pragma omp parallel for schedule(static)
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      const int64_t m0 = blk * rows, m = std::min(rows, M - m0);
+      if (m > 0) gemm(ta, tb, m, N, K, A + row_offset(ta, m0, lda), lda, B, ldb, C + m0 * ldc, ldc);
+    }
+    return;
+  }
+  if (threads > 1 && K >= threads * kMinSliceK && M * N <= kSplitMaxSide * kSplitMaxSide / 4) {
+    // K slices: thread 0 writes C, the others a partial product each; then C += Σ partials.
+    std::vector<T> partials(static_cast<size_t>((threads - 1) * M * N));
+#pragma omp parallel num_threads(static_cast<int>(threads))
+    {
+      const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
+      const int64_t k0 = K * t / n, k1 = K * (t + 1) / n;
+      T* out = t == 0 ? C : partials.data() + (t - 1) * M * N;
+      gemm(ta, tb, M, N, k1 - k0, A + row_offset(!ta, k0, lda), lda, B + row_offset(tb, k0, ldb), ldb, out,
+           t == 0 ? ldc : N);
+#pragma omp barrier
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t u = 1; u < n; ++u) {
+          const T* part = partials.data() + (u - 1) * M * N + i * N;
+#pragma omp simd
+          for (int64_t j = 0; j < N; ++j) C[i * ldc + j] += part[j];
+        }
+    }
+    return;
+  }
+  gemm(ta, tb, M, N, K, A, lda, B, ldb, C, ldc);
 }
 
 // t's strides for the batch dims of the output (right-aligned), 0 where t is broadcast.
@@ -118,9 +182,10 @@ void matmul_typed(Tensor a, Tensor b, const Tensor& out) {
   const T* pa = a.data<T>();
   const T* pb = b.data<T>();
 
-  // 1. One product: straight to BLAS, no OpenMP region (entering one costs about a microsecond).
+  // 1. One product: split_gemm (a small one goes straight to BLAS, no OpenMP region: entering one
+  // costs about a microsecond).
   if (count == 1) {
-    gemm(la.trans, lb.trans, M, N, K, pa, la.ld, pb, lb.ld, c, N);
+    split_gemm(la.trans, lb.trans, M, N, K, pa, la.ld, pb, lb.ld, c, N);
     return;
   }
 
@@ -134,7 +199,7 @@ void matmul_typed(Tensor a, Tensor b, const Tensor& out) {
     if (rs >= 0 && rows <= INT_MAX) {
       const BlasMatrix fa = blas_view(rows, K, rs, a.strides()[a.ndim() - 1]);
       if (fa.ok && !fa.trans) {
-        gemm(false, lb.trans, rows, N, K, pa, fa.ld, pb, lb.ld, c, N);
+        split_gemm(false, lb.trans, rows, N, K, pa, fa.ld, pb, lb.ld, c, N);
         return;
       }
     }
@@ -143,7 +208,6 @@ void matmul_typed(Tensor a, Tensor b, const Tensor& out) {
   // 3. One product per batch entry.
   const double work = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
   const int threads = omp_get_max_threads();
-  constexpr double kSmallProduct = 128.0 * 128.0 * 128.0;  // below this BLAS threading does not pay
   const bool over_batch = threads > 1 && (work < kSmallProduct || count >= 4 * threads);
   const int nb = static_cast<int>(batch.size());
 #pragma omp parallel for schedule(static) if (over_batch)

@@ -115,6 +115,19 @@ TEST_CASE("matmul: every layout path of the kernel agrees with naive loops") {
     Tensor a = randn_f32({2, 150, 140}, 22), b = randn_f32({2, 140, 130}, 23);
     CHECK_CLOSE(matmul(a, b), naive_matmul(a, b), 1e-4, 1e-4);
   }
+  SUBCASE("long products the kernel cuts across threads itself (row blocks; K slices summed)") {
+    // The shapes of a ViT Linear at batch 128 and of its weight gradient; with 2+ threads (the
+    // suite runs with OMP_NUM_THREADS=2) the first goes in blocks of rows, the second in slices of
+    // K whose partial products are added, plain, transposed and narrowed.
+    Tensor x = randn_f32({1100, 64}, 40), w = randn_f32({192, 64}, 41);
+    CHECK_CLOSE(matmul(x, w.t()), naive_matmul(x, w.t()), 1e-4, 1e-4);
+    CHECK_CLOSE(matmul(x.narrow(0, 3, 1031), w.t()), naive_matmul(x.narrow(0, 3, 1031), w.t()), 1e-4, 1e-4);
+    Tensor a = randn_f32({4300, 64}, 42), g = randn_f32({4300, 96}, 43);
+    CHECK_CLOSE(matmul(a.t(), g), naive_matmul(a.t(), g), 1e-3, 1e-4);                  // (64, 4300)·(4300, 96)
+    CHECK_CLOSE(matmul(a.t().narrow(0, 5, 40), g), naive_matmul(a.t().narrow(0, 5, 40), g), 1e-3, 1e-4);
+    Tensor at = randn_f32({64, 4300}, 44), gt = randn_f32({96, 4300}, 45);
+    CHECK_CLOSE(matmul(at, gt.t()), naive_matmul(at, gt.t()), 1e-3, 1e-4);
+  }
   SUBCASE("float64") {
     Tensor a = test::randn_leaf({2, 4, 3}, 24, false), b = test::randn_leaf({3, 5}, 25, false);
     CHECK_CLOSE(matmul(a, b), naive_matmul(a, b), 1e-12, 1e-12);

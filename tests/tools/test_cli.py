@@ -2,8 +2,9 @@
 
 Usage (meson does this as the test 'tools'):  python3 tests/tools/test_cli.py PATH/TO/sieve
 Checks exit codes and what is printed: --help everywhere, `ckpt info` on good and hostile files
-(one line "sieve: FILE: problem", exit 1), unknown flags, and that `bench ops --quick --csv`
-writes the documented columns and rows. Timings and ratios are never asserted.
+(one line "sieve: FILE: problem", exit 1), unknown flags, and that `bench ops --quick --csv` and
+`bench vit --quick` (tiny batch, no PyTorch) write the documented columns and rows. Timings and
+ratios are never asserted.
 Needs only the Python standard library (any python3). Extend: add a check_* function and call it
 from main().
 """
@@ -55,14 +56,15 @@ def write(path, data):
 
 def check_help():
     for args in (["--help"], ["ckpt", "--help"], ["ckpt", "info", "--help"], ["ckpt", "strip-head", "--help"],
-                 ["bench", "--help"], ["bench", "ops", "--help"], ["train", "--help"], ["train", "mlp", "--help"],
-                 ["eval", "--help"], ["infer", "--help"]):
+                 ["bench", "--help"], ["bench", "ops", "--help"], ["bench", "vit", "--help"], ["train", "--help"],
+                 ["train", "mlp", "--help"], ["eval", "--help"], ["infer", "--help"], ["profile", "--help"],
+                 ["profile", "vit", "--help"], ["experiment", "--help"], ["experiment", "ddvit", "--help"]):
         code, out, err = run(*args)
         expect(code == 0, f"sieve {' '.join(args)} exits 0", err)
         expect("Usage:" in out, f"sieve {' '.join(args)} prints usage", out)
     code, out, _ = run("--help")
-    expect(all(w in out for w in ("train", "eval", "infer", "ckpt", "bench", "--threads")),
-           "sieve --help lists train, eval, infer, ckpt, bench, --threads", out)
+    expect(all(w in out for w in ("train", "eval", "infer", "ckpt", "bench", "profile", "experiment", "--threads")),
+           "sieve --help lists train, eval, infer, ckpt, bench, profile, experiment, --threads", out)
 
 
 def check_usage_errors():
@@ -123,6 +125,19 @@ EXPECTED_ROWS = [
 ]
 
 
+def bench_csv_rows(what, path, names):
+    """The data rows of a `sieve bench` CSV, after checking its header and its rows' names."""
+    if not os.path.exists(path):
+        expect(False, f"{what} --csv writes the file")
+        return []
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    expect(rows and rows[0] == ["bench", "figure", "unit", "reference", "reference_figure", "ratio"],
+           f"{what} CSV header is bench,figure,unit,reference,reference_figure,ratio", str(rows[:1]))
+    expect([r[0] for r in rows[1:]] == names, f"{what} CSV rows are the documented ones", str([r[0] for r in rows[1:]]))
+    return rows[1:]
+
+
 def check_bench(tmp):
     code, _, err = run("bench", "ops", "--quick", "--csv", os.path.join(tmp, "no", "such", "dir.csv"))
     expect(code == 1 and err.count("\n") == 1 and "dir.csv" in err, "bench ops --csv to a bad path fails in one line", err)
@@ -131,18 +146,30 @@ def check_bench(tmp):
     code, out, err = run("bench", "ops", "--quick", "--csv", path, "--threads", "2")
     expect(code == 0, "bench ops --quick --csv exits 0", err)
     expect("ratio" in out, "bench ops prints a table", out)
-    if not os.path.exists(path):
-        expect(False, "bench ops --csv writes the file")
-        return
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    expect(rows and rows[0] == ["bench", "figure", "unit", "reference", "reference_figure", "ratio"],
-           "CSV header is bench,figure,unit,reference,reference_figure,ratio", str(rows[:1]))
-    expect([r[0] for r in rows[1:]] == EXPECTED_ROWS, "CSV rows are the documented benches", str([r[0] for r in rows[1:]]))
-    for r in rows[1:]:
+    rows = bench_csv_rows("bench ops", path, EXPECTED_ROWS)
+    for r in rows:
         ok = len(r) == 6 and float(r[1]) > 0 and r[2] in ("GFLOP/s", "GB/s", "ms") and r[3]
         ok = ok and (r[4] == "" or float(r[4]) > 0) and (r[5] == "" or float(r[5]) > 0)
         expect(ok, f"CSV row {r[0] if r else '?'} is well formed", str(r))
+
+
+VIT_ROWS = ["vit_train_step_b8", "vit_infer_b8", "vit_mnist_epoch_b8"]
+
+
+def check_bench_vit(tmp):
+    """A tiny-batch smoke run without PyTorch (a few seconds): the rows, units and empty ratios."""
+    path = os.path.join(tmp, "vit.csv")
+    code, out, err = run("bench", "vit", "--quick", "--batch", "8", "--infer-batch", "8", "--csv", path,
+                         "--threads", "2", env={"SIEVE_PYTHON": "none"})
+    expect(code == 0, "bench vit --quick --batch 8 exits 0", err)
+    expect("ratio" in out and "parameters: sieve 139018" in out and "epoch = 7500 steps" in out,
+           "bench vit prints its table, the parameter count and the epoch's steps", out)
+    expect("PyTorch reference unavailable (SIEVE_PYTHON=none)" in err, "bench vit says why it has no reference", err)
+    for r, unit in zip(bench_csv_rows("bench vit", path, VIT_ROWS), ("ms", "ms", "s")):
+        ok = len(r) == 6 and float(r[1]) > 0 and r[2] == unit and r[3] == "torch (unavailable)" and r[4:] == ["", ""]
+        expect(ok, f"bench vit CSV row {r[0] if r else '?'} is well formed", str(r))
+    code, _, err = run("bench", "vit", "--batch", "0")
+    expect(code == 2 and "--batch" in err, "bench vit --batch 0 is a usage error naming --batch", err)
 
 
 def check_bench_loader():
@@ -175,6 +202,7 @@ def main():
         check_usage_errors()
         check_ckpt_info(tmp)
         check_bench(tmp)
+        check_bench_vit(tmp)
         check_bench_loader()
     return report("tools")
 
