@@ -32,7 +32,7 @@ namespace {
 
 struct DdvitStudyFlags {
   std::string dataset = "mnist", data_dir = "data", out;
-  int64_t epochs = 0;  // 0: 10, or 2 with --quick
+  int64_t epochs = 0;  // 0: 20, or 2 with --quick
   std::vector<double> taus = {0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 0.995, 0.999};
   int64_t latency_images = 200;
   bool quick = false, retrain = false, quiet = false;
@@ -48,12 +48,12 @@ RunOptions study_run(const DdvitStudyFlags& f) {
   RunOptions o;
   o.dataset = f.dataset;
   o.data_dir = f.data_dir;
-  o.epochs = f.epochs > 0 ? f.epochs : (f.quick ? 2 : 10);
+  o.epochs = f.epochs > 0 ? f.epochs : (f.quick ? 2 : 20);
   o.batch_size = 128;
   o.lr = 1e-3;
   o.weight_decay = 0.05;
   o.warmup_steps = 200;
-  o.augment = !f.quick;  // random crops help a 10-epoch run and slow a 2-epoch one
+  o.augment = !f.quick;  // random crops help a 20-epoch run and slow a 2-epoch one
   return o;
 }
 
@@ -181,7 +181,7 @@ void add_ddvit_study(CLI::App* experiment, Runner* run) {
   cmd->add_option("--data-dir", f->data_dir, "where datasets live")->capture_default_str();
   cmd->add_option("--out", f->out, "results and the two runs (default: runs/experiment-ddvit-DATASET[-quick])");
   cmd->add_flag("--quick", f->quick, "2 epochs per model, no augmentation: a few minutes on 2 cores");
-  cmd->add_option("--epochs", f->epochs, "epochs per model (default 10; 2 with --quick)")
+  cmd->add_option("--epochs", f->epochs, "epochs per model (default 20; 2 with --quick)")
       ->check(CLI::Range(int64_t{1}, int64_t{1000}));
   cmd->add_option("--taus", f->taus, "the exit thresholds τ swept")->delimiter(',')->capture_default_str();
   cmd->add_option("--latency-images", f->latency_images, "images timed one at a time")->capture_default_str()
