@@ -25,7 +25,6 @@
 #include "core/error.h"
 #include "nn/checkpoint.h"
 #include "nn/optim.h"
-#include "ops/elementwise.h"
 #include "ops/profile.h"
 #include "tools/commands.h"
 #include "tools/model_flags.h"
@@ -60,8 +59,7 @@ Inputs make_inputs(const models::ModelConfig& config, const ProfileFlags& f) {
     const ImageSet set = load_split(data, f.data_dir, /*train=*/false);
     SIEVE_CHECK(set.images.size(0) >= f.batch_size, "--batch-size {}: {} has only {} test images", f.batch_size,
                 data.name, set.images.size(0));
-    const Tensor mean = from_vector<float>(data.mean, {1, C, 1, 1}), std = from_vector<float>(data.std, {1, C, 1, 1});
-    return {(set.images.narrow(0, 0, f.batch_size) - mean) / std, set.labels.narrow(0, 0, f.batch_size).contiguous()};
+    return {normalised(set.images.narrow(0, 0, f.batch_size), data), set.labels.narrow(0, 0, f.batch_size).contiguous()};
   }
   Generator gen(f.seed + 1);
   return {randn({f.batch_size, C, S, S}, {}, &gen), randint(0, classes, {f.batch_size}, {.dtype = DType::i64}, &gen)};

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "datasets/image_folder.h"
+#include "ops/elementwise.h"
 
 namespace sieve::tools {
 
@@ -123,6 +124,11 @@ LoadedData load_dataset(const std::string& name, const std::string& data_dir, in
   }
   d.test = load_split(d.info, data_dir, false);
   return d;
+}
+
+Tensor normalised(const Tensor& images, const DatasetInfo& info) {
+  const int64_t C = images.size(1);
+  return (images - from_vector<float>(info.mean, {1, C, 1, 1})) / from_vector<float>(info.std, {1, C, 1, 1});
 }
 
 }  // namespace sieve::tools

@@ -39,6 +39,9 @@ std::vector<std::string> dataset_names();
 // a missing directory is an error that says how to get it.
 ImageSet load_split(const DatasetInfo& info, const std::string& data_dir, bool train);
 
+// images (N, C, H, W) in [0, 1] → (x − mean) / std per channel, as the training loader normalises.
+Tensor normalised(const Tensor& images, const DatasetInfo& info);
+
 // Both splits and their description. image_size and channels apply to image folders only (the
 // built-in sets have fixed shapes); a folder's classes and normalisation come from its files.
 struct LoadedData {

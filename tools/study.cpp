@@ -6,7 +6,6 @@
 
 #include "autograd/grad_mode.h"
 #include "core/error.h"
-#include "ops/elementwise.h"
 #include "ops/profile.h"
 #include "ops/reduce.h"
 #include "tools/progress.h"
@@ -37,16 +36,6 @@ nn::Checkpoint train_or_reuse(const models::ModelSpec& spec, const nlohmann::jso
         nullptr, quiet);
   return nn::load_checkpoint(path);
 }
-
-namespace {
-
-// images (N, C, H, W) in [0, 1] → (x − mean) / std per channel, as the trainer's loader does.
-Tensor normalised(const Tensor& images, const DatasetInfo& data) {
-  const int64_t C = images.size(1);
-  return (images - from_vector<float>(data.mean, {1, C, 1, 1})) / from_vector<float>(data.std, {1, C, 1, 1});
-}
-
-}  // namespace
 
 Measured measure_classifier(nn::Module& model, const ImageSet& test, const DatasetInfo& data, const DepthsOf& depths_of,
                             const MeasureOptions& options) {

@@ -41,7 +41,6 @@ struct Measured {
 struct MeasureOptions {
   int64_t batch_size = 256;
   int64_t latency_images = 200;  // images timed one by one
-  bool quiet = false;
 };
 
 // depths_of(model, b): blocks each of the last forward's b images ran (b values).

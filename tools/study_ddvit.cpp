@@ -97,7 +97,7 @@ int run_ddvit_study(const DdvitStudyFlags& f) {
 
   // 2. Measure every setting on the test split.
   const LoadedData data = load_dataset(f.dataset, f.data_dir, run.image_size, run.channels);
-  const MeasureOptions measure{.latency_images = f.latency_images, .quiet = f.quiet};
+  const MeasureOptions measure{.latency_images = f.latency_images};
   std::vector<StudyRow> rows;
   models::ModelPtr vit = model_from_checkpoint(vit_ck, out + "/vit/checkpoint.safetensors");
   const int64_t depth = vit_ck.config.at("depth").get<int64_t>();
@@ -122,10 +122,7 @@ int run_ddvit_study(const DdvitStudyFlags& f) {
   {
     // The entropy rule's low/high entropies: percentiles over (up to) 10000 training images.
     const int64_t n = std::min<int64_t>(10000, data.train.images.size(0));
-    const int64_t C = data.train.images.size(1);
-    const Tensor calib = (data.train.images.narrow(0, 0, n) - from_vector<float>(data.info.mean, {1, C, 1, 1})) /
-                         from_vector<float>(data.info.std, {1, C, 1, 1});
-    dd->calibrate_entropy(calib);
+    dd->calibrate_entropy(normalised(data.train.images.narrow(0, 0, n), data.info));
     dd->policy = models::DepthPolicy::entropy;
     row("ddvit", "entropy", 0, *dd, dd_depths);
   }
