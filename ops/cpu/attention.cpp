@@ -25,8 +25,12 @@
 // a query with no visible key gets all zeros (a safe softmax). Keys a causal query cannot see are
 // still multiplied in Sᵀ (BLAS takes whole matrices) and then set to −∞.
 //
+// Float heads of D = 16, 32, 48 or 64 do not come here: ops/cpu/attention_rows.cpp computes them
+// with the same softmax_columns and no BLAS (why: see that file).
+//
 // What it is not: checks or autograd (ops/attention.cpp). Extend: a new mask kind sets its masked
-// scores to −∞ in softmax_columns; a flash-style variant would tile Lk and recompute P in backward.
+// scores to −∞ in softmax_columns (the row kernels share it); a flash-style variant would tile Lk
+// and recompute P in backward.
 #include "ops/cpu/attention.h"
 
 #include <cblas.h>
@@ -37,6 +41,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "ops/cpu/attention_rows.h"
 #include "ops/cpu/loops.h"
 #include "ops/cpu/fastmath.h"
 #include "ops/dispatch.h"
@@ -107,19 +112,20 @@ void zero_head(HeadView<T> h, int64_t L, int64_t D) {
     for (int64_t d = 0; d < D; ++d) h.p[i * h.rs + d * h.cs] = T(0);
 }
 
-// st: one head's scores transposed, (Lk, Lq), query i in column i → in place, column i holds the
-// probabilities of query i over the keys it may see, 0 elsewhere. Query i sees every key that is
-// not padded, or under the causal rule only keys j ≤ i + (Lk − Lq) (bottom-right aligned; queries
-// before the diagonal starts see none).
+}  // namespace
+
+// st: one head's scores transposed, (Lk, Lq) with rows ld ≥ Lq apart, query i in column i → in
+// place, column i holds the probabilities of query i over the keys it may see, 0 elsewhere. Query
+// i sees every key that is not padded, or under the causal rule only keys j ≤ i + (Lk − Lq)
+// (bottom-right aligned; queries before the diagonal starts see none).
 // A query with no such key gets a column of zeros (a safe softmax), never 0/0 = NaN. m and inv are
-// Lq floats of scratch: each query's running max, then its 1/sum.
+// Lq values of scratch: each query's running max, then its 1/sum.
 template <typename T>
-void softmax_columns(T* __restrict st, const Dims& dm, bool causal, const uint8_t* padded, T* __restrict m,
-                     T* __restrict inv) {
+void softmax_columns(T* __restrict st, int64_t ld, int64_t Lq, int64_t Lk, bool causal, const uint8_t* padded,
+                     T* __restrict m, T* __restrict inv) {
   constexpr T kNegInf = -std::numeric_limits<T>::infinity();
-  const int64_t Lq = dm.Lq, Lk = dm.Lk;
   for (int64_t j = 0; j < Lk; ++j) {
-    T* row = st + j * Lq;
+    T* row = st + j * ld;
     if (padded != nullptr && padded[j]) {
       std::fill(row, row + Lq, kNegInf);
       continue;
@@ -129,7 +135,7 @@ void softmax_columns(T* __restrict st, const Dims& dm, bool causal, const uint8_
   }
   std::fill(m, m + Lq, kNegInf);
   for (int64_t j = 0; j < Lk; ++j) {
-    const T* row = st + j * Lq;
+    const T* row = st + j * ld;
 #pragma omp simd
     for (int64_t i = 0; i < Lq; ++i) m[i] = row[i] > m[i] ? row[i] : m[i];
   }
@@ -139,7 +145,7 @@ void softmax_columns(T* __restrict st, const Dims& dm, bool causal, const uint8_
   // stays within about 1e-6 relative. exp(−∞ − m) is exactly 0: masked keys drop out.
   std::fill(inv, inv + Lq, T(0));
   for (int64_t j = 0; j < Lk; ++j) {
-    T* row = st + j * Lq;
+    T* row = st + j * ld;
 #pragma omp simd
     for (int64_t i = 0; i < Lq; ++i) {
       const T e = exp_any(row[i] - m[i]);
@@ -149,11 +155,15 @@ void softmax_columns(T* __restrict st, const Dims& dm, bool causal, const uint8_
   }
   for (int64_t i = 0; i < Lq; ++i) inv[i] = inv[i] > T(0) ? T(1) / inv[i] : T(0);
   for (int64_t j = 0; j < Lk; ++j) {
-    T* row = st + j * Lq;
+    T* row = st + j * ld;
 #pragma omp simd
     for (int64_t i = 0; i < Lq; ++i) row[i] *= inv[i];
   }
 }
+template void softmax_columns<float>(float*, int64_t, int64_t, int64_t, bool, const uint8_t*, float*, float*);
+template void softmax_columns<double>(double*, int64_t, int64_t, int64_t, bool, const uint8_t*, double*, double*);
+
+namespace {
 
 // ds (Lq, Lk), holding dp = g·vᵀ, := scale · p ⊙ (dp − δ), δ = Σ_j p⊙dp per row (softmax backward).
 // Masked entries have p = 0, so they get 0 without looking at the masks.
@@ -207,12 +217,15 @@ void forward_typed(const Tensor& q, const Tensor& k, const Tensor& v, const Atte
   T *qp = q.data<T>(), *kp = k.data<T>(), *vp = v.data<T>(), *op = out.data<T>();
   T* pp = probs.defined() ? probs.data<T>() : nullptr;
 
+  // Float heads of 16-64 dims take the register-resident kernels of ops/cpu/attention_rows.cpp.
+  const bool rows = std::is_same_v<T, float> && rows_kernel_fits(Lq, Lk, D);
   struct Buffers {  // packed copies of heads BLAS cannot read in place; Sᵀ; per-query max and 1/sum
     std::vector<T> q, k, v, o, st, m, inv;
+    RowsScratch rows;
   };
   auto init = [&] {
     return Buffers{std::vector<T>(Lq * D), std::vector<T>(Lk * D), std::vector<T>(Lk * D), std::vector<T>(Lq * D),
-                   std::vector<T>(Lk * Lq), std::vector<T>(Lq), std::vector<T>(Lq)};
+                   std::vector<T>(rows ? 0 : Lk * Lq), std::vector<T>(Lq), std::vector<T>(Lq), {}};
   };
   for_each_head(dm, init, [&](Buffers& buf, int64_t b, int64_t h) {
     const int64_t bh = b * dm.H + h;
@@ -224,9 +237,20 @@ void forward_typed(const Tensor& q, const Tensor& k, const Tensor& v, const Atte
       zero_head(out_head, Lq, D);
       return;
     }
+    const uint8_t* padded_b = padded.empty() ? nullptr : padded.data() + b * Lk;
+    if constexpr (std::is_same_v<T, float>) {
+      if (rows) {
+        const Mat<T> O = as_matrix(out_head, Lq, D, buf.o, false);
+        rows_forward_head({Q.p, Q.ld}, {K.p, K.ld}, {V.p, V.ld}, {O.p, O.ld}, Lq, Lk, D, static_cast<float>(masks.scale),
+                          masks.causal, padded_b, pp != nullptr ? pp + bh * Lq * Lk : nullptr,  // saves Pᵀ
+                          cls_rows.empty() ? nullptr : cls_rows.data() + bh * Lk, buf.rows);
+        write_back(O, out_head, Lq, D);
+        return;
+      }
+    }
     T* ST = buf.st.data();
     gemm(false, true, Lk, Lq, D, static_cast<T>(masks.scale), K.p, K.ld, Q.p, Q.ld, ST, Lq);  // Sᵀ = k·qᵀ·scale
-    softmax_columns(ST, dm, masks.causal, padded.empty() ? nullptr : padded.data() + b * Lk, buf.m.data(),
+    softmax_columns(ST, Lq, Lq, Lk, masks.causal, padded_b, buf.m.data(),
                     buf.inv.data());
     const Mat<T> O = as_matrix(out_head, Lq, D, buf.o, false);
     gemm(true, false, Lq, D, Lk, T(1), ST, Lq, V.p, V.ld, O.p, O.ld);  // out = P·v, P read as (Pᵀ)ᵀ
@@ -262,12 +286,15 @@ void backward_typed(const Tensor& q, const Tensor& k, const Tensor& v, const Ten
   T* dkp = dk.defined() ? dk.data<T>() : nullptr;
   T* dvp = dv.defined() ? dv.data<T>() : nullptr;
 
+  const bool rows = std::is_same_v<T, float> && rows_kernel_fits(Lq, Lk, D);
   struct Buffers {
     std::vector<T> q, k, v, g, dq, dk, dv, ds;
+    RowsScratch rows;
   };
   auto init = [&] {
     return Buffers{std::vector<T>(Lq * D), std::vector<T>(Lk * D), std::vector<T>(Lk * D), std::vector<T>(Lq * D),
-                   std::vector<T>(Lq * D), std::vector<T>(Lk * D), std::vector<T>(Lk * D), std::vector<T>(Lq * Lk)};
+                   std::vector<T>(Lq * D), std::vector<T>(Lk * D), std::vector<T>(Lk * D),
+                   std::vector<T>(rows ? 0 : Lq * Lk), {}};
   };
   for_each_head(dm, init, [&](Buffers& buf, int64_t b, int64_t h) {
     if (Lq == 0 || Lk == 0) {  // out was empty or constant zeros: no gradient
@@ -281,6 +308,25 @@ void backward_typed(const Tensor& q, const Tensor& k, const Tensor& v, const Ten
     const Mat<T> V = as_matrix(head_of(v, vp, b, h), Lk, D, buf.v);
     const Mat<T> G = as_matrix(head_of(g, gp, b, h), Lq, D, buf.g);
     const T* P = pp + (b * dm.H + h) * Lq * Lk;
+    if constexpr (std::is_same_v<T, float>) {
+      if (rows) {
+        // Gradients are computed into a head's packed buffer when it cannot be written in place.
+        const auto target = [&](T* base, const Tensor& t, int64_t L, std::vector<T>& scratch) {
+          if (base == nullptr) return std::pair{HeadView<T>{nullptr, 0, 0}, Mat<T>{nullptr, 0}};
+          const HeadView<T> head = head_of(t, base, b, h);
+          return std::pair{head, as_matrix(head, L, D, scratch, false)};
+        };
+        const auto [dq_head, DQ] = target(dqp, dq, Lq, buf.dq);
+        const auto [dk_head, DK] = target(dkp, dk, Lk, buf.dk);
+        const auto [dv_head, DV] = target(dvp, dv, Lk, buf.dv);
+        rows_backward_head({Q.p, Q.ld}, {K.p, K.ld}, {V.p, V.ld}, {G.p, G.ld}, /*Pᵀ*/ P, {DQ.p, DQ.ld}, {DK.p, DK.ld},
+                           {DV.p, DV.ld}, Lq, Lk, D, static_cast<float>(masks.scale), buf.rows);
+        if (DQ.p != nullptr) write_back(DQ, dq_head, Lq, D);
+        if (DK.p != nullptr) write_back(DK, dk_head, Lk, D);
+        if (DV.p != nullptr) write_back(DV, dv_head, Lk, D);
+        return;
+      }
+    }
     T* dS = buf.ds.data();
     gemm(false, true, Lq, Lk, D, T(1), G.p, G.ld, V.p, V.ld, dS, Lk);  // dP = g·vᵀ
     softmax_backward_rows(P, dS, Lq, Lk, static_cast<T>(masks.scale));  // dS, the scores' gradient

@@ -7,6 +7,8 @@
 // field to AttentionMasks and sets its masked scores to −∞ in ops/cpu/attention.cpp's softmax_columns.
 #pragma once
 
+#include <cstdint>
+
 #include "core/tensor.h"
 
 namespace sieve::cpu {
@@ -27,5 +29,11 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attentio
 // Any strides for every tensor; an undefined dq/dk/dv is not written.
 void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& probs, const Tensor& g,
                         const AttentionMasks& masks, const Tensor& dq, const Tensor& dk, const Tensor& dv);
+
+// One head's scores transposed, st (Lk, Lq) with rows ld apart → in place, each column (a query)
+// its masked softmax over the keys; m and inv are Lq values of scratch. The reference forward and
+// the row kernels (ops/cpu/attention_rows.cpp) both use it; float and double are instantiated.
+template <typename T>
+void softmax_columns(T* st, int64_t ld, int64_t Lq, int64_t Lk, bool causal, const uint8_t* padded, T* m, T* inv);
 
 }  // namespace sieve::cpu

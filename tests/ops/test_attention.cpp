@@ -90,6 +90,46 @@ TEST_CASE("attention equals matmul → softmax → matmul, forward and backward"
   check_against_composite(q.to(DType::f64), k.to(DType::f64), v.to(DType::f64), {.causal = true}, 1e-12);
 }
 
+// Float heads of D = 16, 32, 48, 64 take ops/cpu/attention_rows.cpp; float64 always takes the
+// BLAS reference. The same inputs through both must agree, for every shape the row kernels cut
+// differently: L = 1, L not a multiple of 16, L above 64 (several 4-vector blocks), output rows
+// not a multiple of 4, Lq ≠ Lk with queries that see no key, fully padded batches, strided qkv.
+TEST_CASE("attention's float row kernels agree with the float64 BLAS reference") {
+  manual_seed(14);
+  struct Case {
+    int64_t B, H, Lq, Lk, D;
+  };
+  for (const Case c : {Case{2, 3, 50, 50, 16}, Case{1, 2, 1, 1, 16}, Case{2, 2, 7, 130, 32}, Case{1, 3, 70, 17, 48},
+                       Case{2, 1, 33, 33, 64}, Case{1, 2, 9, 5, 16}}) {
+    Tensor q = randn({c.B, c.H, c.Lq, c.D}), k = randn({c.B, c.H, c.Lk, c.D}), v = randn({c.B, c.H, c.Lk, c.D});
+    std::vector<int64_t> flags(static_cast<size_t>(c.B * c.Lk), 0);
+    flags[0] = 1;  // batch 0: key 0 padded; the last batch: every key padded when B > 1
+    if (c.B > 1) std::fill(flags.end() - c.Lk, flags.end(), 1);
+    Tensor mask = mask_of(flags, c.B, c.Lk);
+    for (bool causal : {false, true}) {
+      for (bool pad : {false, true}) {
+        INFO("B H Lq Lk D = ", c.B, " ", c.H, " ", c.Lq, " ", c.Lk, " ", c.D, ", causal ", causal, ", padding ", pad);
+        const AttentionOptions o{.causal = causal, .key_padding_mask = pad ? mask : Tensor(), .want_cls_probs = true};
+        Tensor qf = q.detach().requires_grad_(), kf = k.detach().requires_grad_(), vf = v.detach().requires_grad_();
+        Tensor qd = q.to(DType::f64).requires_grad_(), kd = k.to(DType::f64).requires_grad_();
+        Tensor vd = v.to(DType::f64).requires_grad_();
+        AttentionOutput rf = attention(qf, kf, vf, o), rd = attention(qd, kd, vd, o);
+        Tensor g = randn(rf.out.shape());
+        rf.out.backward(g);
+        rd.out.backward(g.to(DType::f64));
+        CHECK_CLOSE(rf.out, rd.out.to(DType::f32), 1e-5, 1e-5);
+        CHECK_CLOSE(rf.cls_probs, rd.cls_probs.to(DType::f32), 1e-6, 1e-5);
+        CHECK_CLOSE(qf.grad(), qd.grad().to(DType::f32), 1e-5, 1e-4);
+        CHECK_CLOSE(kf.grad(), kd.grad().to(DType::f32), 1e-5, 1e-4);
+        CHECK_CLOSE(vf.grad(), vd.grad().to(DType::f32), 1e-5, 1e-4);
+      }
+    }
+  }
+  // Strided q, k, v straight from a fused qkv projection, as nn::MultiheadAttention passes them.
+  auto parts = split_qkv(randn({2, 19, 3, 2, 32}));
+  check_against_composite(parts[0], parts[1], parts[2], {.causal = true}, 2e-5);
+}
+
 TEST_CASE("attention accepts strided q, k, v and returns gradients in their layouts") {
   manual_seed(12);
   const int64_t B = 2, L = 9, H = 3, D = 8;
