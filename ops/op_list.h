@@ -32,6 +32,8 @@ namespace sieve {
   X(layer_norm) X(rms_norm)                                                                   \
   /* attention.cpp: fused softmax(q·kᵀ·scale + mask)·v */                                     \
   X(attention)                                                                                \
+  /* scan.cpp: the selective scan of Mamba */                                                 \
+  X(selective_scan)                                                                           \
   /* index.cpp */                                                                             \
   X(embedding) X(index_select) X(gather) X(scatter_add) X(topk) X(argsort)                    \
   /* shape.cpp */                                                                             \

@@ -18,6 +18,7 @@
 #include "ops/norm.h"
 #include "ops/optim.h"
 #include "ops/reduce.h"
+#include "ops/scan.h"
 #include "ops/shape.h"
 #include "ops/softmax.h"
 #include "tests/helpers.h"
@@ -55,6 +56,8 @@ TEST_CASE("every op in the closed list runs and records itself") {
       {Op::cross_entropy, [&] { return cross_entropy(x, target); }}, {Op::mse_loss, [&] { return mse_loss(x, y); }},
       {Op::layer_norm, [&] { return layer_norm(x, Tensor(), Tensor()); }},
       {Op::rms_norm, [&] { return rms_norm(x, Tensor()); }},
+      {Op::selective_scan,
+       [&] { return selective_scan(img.select(0, 0), img.select(0, 0), sq, img.select(0, 0), img.select(0, 0)); }},
       {Op::attention, [&] { return attention(img, img, img).out; }}, {Op::embedding, [&] { return embedding(sq, ids); }},
       {Op::index_select, [&] { return index_select(sq, 0, ids); }},
       {Op::gather, [&] { return gather(x, 1, from_vector<int64_t>({0, 1, 3, 2}, {2, 2})); }},

@@ -1,0 +1,512 @@
+// ops/cpu/scan.cpp — the selective scan of Mamba on CPU: a reference, and the fast chunked kernels.
+//
+// Per batch b and channel c (legend and recurrence in ops/scan.h), with a_t[n] = exp(Δ_t·A[c,n]):
+//   forward   h_t = a_t ⊙ h_{t−1} + Δ_t·x_t·B_t;   u_t = ⟨C_t, h_t⟩ + D·x_t;   y_t = u_t·silu(z_t)
+//   backward  (g_t = dL/dy_t, walking t from L−1 down to 0, with dh_L = 0)
+//             du_t  = g_t·silu(z_t)                 dz_t = g_t·u_t·σ(z_t)·(1 + z_t·(1 − σ(z_t)))
+//             dh_t  = du_t·C_t + a_{t+1} ⊙ dh_{t+1}            (the adjoint of h_t)
+//             dx_t  = du_t·D + Σ_n dh_t·Δ_t·B_t
+//             dΔ_t  = Σ_n dh_t·(x_t·B_t + A·a_t·h_{t−1})
+//             dA   += dh_t·Δ_t·a_t·h_{t−1}    dB_t += Σ_c dh_t·Δ_t·x_t    dC_t += Σ_c du_t·h_t
+//             dD   += du_t·x_t
+//
+// The reference (first below) is those lines as plain loops, one (b, c) and one step at a time.
+//
+// The fast kernels. Channels are the contiguous axis, so a block of W channels (W = 16 floats or
+// 8 doubles, one 512-bit vector) goes in the vector lanes and the N states are an outer loop: each
+// h[n] is a vector of W channels, Δ_t and x_t are one vector load each, B_t[n] and C_t[n] are
+// broadcast scalars, and ⟨C_t, h_t⟩ is a sum of vectors — no horizontal reduction in the forward.
+// The lane loops have a fixed trip count W and `#pragma omp simd`, so GCC compiles each into one
+// AVX-512 instruction (or several narrower ones without -march=native); exp is fastmath.h's
+// exp_fast for float32 (2 ulp: far below the scan's own rounding) and std::exp for float64. A
+// last block of fewer than W channels is loaded zero-padded (Δ = x = A = 0 keeps its lanes at 0).
+// Tasks are (b, channel block) pairs, run in parallel with a static schedule.
+//
+// Memory. The forward keeps nothing of size (B, L, C, N): it writes h only at the end of every
+// chunk of `chunk` steps (states, (B, K, N, C), K = ⌈L/chunk⌉ − 1). Backward walks the chunks
+// from last to first; for each it recomputes the chunk's h_t and a_t from the saved boundary state
+// into a per-thread buffer (chunk × N × W, 128 KB at chunk 64, N 16, float32) — one exp per
+// element, as in the forward — then runs the reverse recurrence over it. dB and dC sum over
+// channels (a horizontal sum of the lanes per (t, n)) and dA, dD over batch and time: each thread
+// adds into its own buffers (dB, dC for the batches its tasks touch; dA, dD in double, flushed
+// from T once per chunk), and the buffers are summed in thread order — the task partition is
+// fixed, so results are bit-identical run to run for one thread count.
+//
+// What it is not: checks or autograd (ops/scan.cpp). Extend: a variant is a flag threaded through
+// forward_block / backward_block and the reference.
+#include "ops/cpu/scan.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <vector>
+
+#include "ops/cpu/fastmath.h"
+#include "ops/cpu/loops.h"
+#include "ops/dispatch.h"
+
+namespace sieve::cpu {
+
+namespace {
+
+constexpr Op kOp = Op::selective_scan;
+
+template <typename T>
+T sigmoid(T v) {
+  return T(1) / (T(1) + exp_any(-v));
+}
+
+// Raw pointers and sizes of one call; d and z are null when absent.
+template <typename T>
+struct Inputs {
+  const T *x, *dt, *a, *bm, *cm, *d, *z;
+  int64_t B, L, C, N;
+};
+
+template <typename T>
+Inputs<T> inputs_of(const Tensor& x, const Tensor& delta, const Tensor& A, const Tensor& Bm, const Tensor& Cm,
+                    const Tensor& D, const Tensor& z) {
+  return {x.data<T>(),
+          delta.data<T>(),
+          A.data<T>(),
+          Bm.data<T>(),
+          Cm.data<T>(),
+          D.defined() ? D.data<T>() : nullptr,
+          z.defined() ? z.data<T>() : nullptr,
+          x.size(0),
+          x.size(1),
+          x.size(2),
+          A.size(1)};
+}
+
+// ---------------------------------------------------------------- the reference
+
+template <typename T>
+void reference_forward(const Inputs<T>& in, T* y) {
+  const int64_t L = in.L, C = in.C, N = in.N;
+  std::vector<T> h(static_cast<size_t>(N));
+  for (int64_t b = 0; b < in.B; ++b)
+    for (int64_t c = 0; c < C; ++c) {
+      std::fill(h.begin(), h.end(), T(0));
+      for (int64_t t = 0; t < L; ++t) {
+        const int64_t i = (b * L + t) * C + c;  // index of (b, t, c)
+        const T* Bt = in.bm + (b * L + t) * N;
+        const T* Ct = in.cm + (b * L + t) * N;
+        T u = 0;
+        for (int64_t n = 0; n < N; ++n) {
+          h[n] = std::exp(in.dt[i] * in.a[c * N + n]) * h[n] + in.dt[i] * in.x[i] * Bt[n];
+          u += Ct[n] * h[n];
+        }
+        if (in.d) u += in.d[c] * in.x[i];
+        if (in.z) u *= in.z[i] * sigmoid(in.z[i]);
+        y[i] = u;
+      }
+    }
+}
+
+template <typename T>
+struct Grad {
+  T *dx, *ddt, *da, *dbm, *dcm, *dd, *dz;
+};
+
+template <typename T>
+void reference_backward(const Inputs<T>& in, const T* g, const Grad<T>& out) {
+  const int64_t L = in.L, C = in.C, N = in.N;
+  std::fill(out.da, out.da + C * N, T(0));
+  std::fill(out.dbm, out.dbm + in.B * L * N, T(0));
+  std::fill(out.dcm, out.dcm + in.B * L * N, T(0));
+  if (out.dd) std::fill(out.dd, out.dd + C, T(0));
+  std::vector<T> h(static_cast<size_t>((L + 1) * N)), dh(static_cast<size_t>(N));  // h[t+1] is h_t; h[0] = 0
+  for (int64_t b = 0; b < in.B; ++b)
+    for (int64_t c = 0; c < C; ++c) {
+      std::fill(h.begin(), h.end(), T(0));
+      for (int64_t t = 0; t < L; ++t) {
+        const int64_t i = (b * L + t) * C + c;
+        for (int64_t n = 0; n < N; ++n)
+          h[(t + 1) * N + n] = std::exp(in.dt[i] * in.a[c * N + n]) * h[t * N + n] +
+                               in.dt[i] * in.x[i] * in.bm[(b * L + t) * N + n];
+      }
+      std::fill(dh.begin(), dh.end(), T(0));  // holds a_{t+1}·dh_{t+1} between steps
+      for (int64_t t = L - 1; t >= 0; --t) {
+        const int64_t i = (b * L + t) * C + c;
+        const T* Bt = in.bm + (b * L + t) * N;
+        const T* Ct = in.cm + (b * L + t) * N;
+        T du = g[i];
+        if (in.z) {
+          T u = in.d ? in.d[c] * in.x[i] : T(0);
+          for (int64_t n = 0; n < N; ++n) u += Ct[n] * h[(t + 1) * N + n];
+          const T s = sigmoid(in.z[i]);
+          out.dz[i] = g[i] * u * s * (T(1) + in.z[i] * (T(1) - s));
+          du = g[i] * in.z[i] * s;
+        }
+        T dx = in.d ? du * in.d[c] : T(0), ddt = 0;
+        if (in.d) out.dd[c] += du * in.x[i];
+        for (int64_t n = 0; n < N; ++n) {
+          const T a = std::exp(in.dt[i] * in.a[c * N + n]);
+          const T hprev = h[t * N + n];
+          dh[n] += du * Ct[n];  // now dh_t
+          out.dcm[(b * L + t) * N + n] += du * h[(t + 1) * N + n];
+          out.dbm[(b * L + t) * N + n] += dh[n] * in.dt[i] * in.x[i];
+          dx += dh[n] * in.dt[i] * Bt[n];
+          ddt += dh[n] * (in.x[i] * Bt[n] + in.a[c * N + n] * a * hprev);
+          out.da[c * N + n] += dh[n] * in.dt[i] * a * hprev;
+          dh[n] *= a;  // a_t·dh_t, for step t − 1
+        }
+        out.dx[i] = dx;
+        out.ddt[i] = ddt;
+      }
+    }
+}
+
+// ---------------------------------------------------------------- the fast kernels
+
+template <typename T>
+constexpr int kLanes = 64 / static_cast<int>(sizeof(T));  // one 512-bit vector: 16 floats, 8 doubles
+
+// n elements of T, 64-byte aligned, zeroed.
+template <typename T>
+struct Scratch {
+  std::vector<T> storage;
+  T* p;
+  explicit Scratch(int64_t n) : storage(static_cast<size_t>(n) + 64 / sizeof(T), T(0)) {
+    void* q = storage.data();
+    size_t space = storage.size() * sizeof(T);
+    p = static_cast<T*>(std::align(64, static_cast<size_t>(n) * sizeof(T), q, space));
+  }
+};
+
+// W lanes from p (nl of them valid), zero-padded.
+template <typename T, int W>
+inline void load_lanes(const T* __restrict p, int nl, T* __restrict out) {
+  if (nl == W) {
+#pragma omp simd
+    for (int l = 0; l < W; ++l) out[l] = p[l];
+  } else {
+    for (int l = 0; l < W; ++l) out[l] = l < nl ? p[l] : T(0);
+  }
+}
+
+template <typename T, int W>
+inline void store_lanes(const T* __restrict v, int nl, T* __restrict p) {
+  if (nl == W) {
+#pragma omp simd
+    for (int l = 0; l < W; ++l) p[l] = v[l];
+  } else {
+    for (int l = 0; l < nl; ++l) p[l] = v[l];
+  }
+}
+
+// A[c0 + l, n] as a[n·W + l], zero in padded lanes.
+template <typename T, int W>
+void load_a(const Inputs<T>& in, int64_t c0, int nl, T* a) {
+  for (int64_t n = 0; n < in.N; ++n)
+    for (int l = 0; l < W; ++l) a[n * W + l] = l < nl ? in.a[(c0 + l) * in.N + n] : T(0);
+}
+
+// The forward of one (b, channel block c0 .. c0 + nl − 1). h, a: N·W scratch.
+template <typename T, int W>
+void forward_block(const Inputs<T>& in, int64_t b, int64_t c0, int nl, int64_t chunk, T* __restrict y,
+                   T* __restrict states, T* __restrict h, T* __restrict a) {
+  const int64_t L = in.L, C = in.C, N = in.N;
+  load_a<T, W>(in, c0, nl, a);
+  std::fill(h, h + N * W, T(0));
+  alignas(64) T dt[W], xv[W], dtx[W], u[W], dv[W], zv[W];
+  load_lanes<T, W>(in.d ? in.d + c0 : nullptr, in.d ? nl : 0, dv);
+  for (int64_t t = 0; t < L; ++t) {
+    const int64_t row = b * L + t;
+    load_lanes<T, W>(in.dt + row * C + c0, nl, dt);
+    load_lanes<T, W>(in.x + row * C + c0, nl, xv);
+    const T* __restrict Bt = in.bm + row * N;
+    const T* __restrict Ct = in.cm + row * N;
+#pragma omp simd
+    for (int l = 0; l < W; ++l) {
+      dtx[l] = dt[l] * xv[l];
+      u[l] = dv[l] * xv[l];
+    }
+    for (int64_t n = 0; n < N; ++n) {
+      const T bn = Bt[n], cn = Ct[n];
+      T* __restrict hn = h + n * W;
+      const T* __restrict an = a + n * W;
+#pragma omp simd
+      for (int l = 0; l < W; ++l) {
+        hn[l] = exp_any(dt[l] * an[l]) * hn[l] + dtx[l] * bn;
+        u[l] += cn * hn[l];
+      }
+    }
+    if (in.z) {
+      load_lanes<T, W>(in.z + row * C + c0, nl, zv);
+#pragma omp simd
+      for (int l = 0; l < W; ++l) u[l] *= zv[l] * sigmoid(zv[l]);
+    }
+    store_lanes<T, W>(u, nl, y + row * C + c0);
+    if (states && (t + 1) % chunk == 0 && t + 1 < L) {  // h at the end of chunk k = t / chunk
+      const int64_t K = (L + chunk - 1) / chunk - 1;
+      T* s = states + (b * K + t / chunk) * N * C + c0;
+      for (int64_t n = 0; n < N; ++n) store_lanes<T, W>(h + n * W, nl, s + n * C);
+    }
+  }
+}
+
+// Per-thread scratch and partial sums of the backward.
+template <typename T>
+struct BackwardThread {
+  int64_t b_first = 0, b_count = 0;  // the batches this thread's tasks touch
+  std::vector<T> dbm, dcm;           // (b_count, L, N)
+  std::vector<double> da, dd;        // (C, N), (C)
+};
+
+// The backward of one (b, channel block). buf: h and a of one chunk, 2·min(chunk, L)·N·W;
+// small: 4·N·W.
+template <typename T, int W>
+void backward_block(const Inputs<T>& in, const T* __restrict states, const T* __restrict g, int64_t chunk,
+                    int64_t b, int64_t c0, int nl, const Grad<T>& out, BackwardThread<T>& acc, T* __restrict buf,
+                    T* __restrict small) {
+  const int64_t L = in.L, C = in.C, N = in.N, NW = N * W;
+  const int64_t K = (L + chunk - 1) / chunk;  // chunks
+  T* __restrict hs = buf;                     // hs[j·NW + n·W + l]: h at step t0 + j
+  T* __restrict as = buf + std::min(chunk, L) * NW;  // as[...]: a at step t0 + j
+  T* __restrict a = small;                    // A of the block, (N, W)
+  T* __restrict h0 = small + NW;              // h before the chunk
+  T* __restrict carry = small + 2 * NW;       // a_{t+1}·dh_{t+1}
+  T* __restrict dasum = small + 3 * NW;       // this chunk's dA, in T
+  load_a<T, W>(in, c0, nl, a);
+  std::fill(carry, carry + NW, T(0));
+  alignas(64) T dt[W], xv[W], dtx[W], gv[W], zv[W], dv[W], du[W], dxv[W], ddt[W], dzv[W], ddsum[W];
+  load_lanes<T, W>(in.d ? in.d + c0 : nullptr, in.d ? nl : 0, dv);
+  T* dbm = acc.dbm.data() + (b - acc.b_first) * L * N;
+  T* dcm = acc.dcm.data() + (b - acc.b_first) * L * N;
+
+  for (int64_t k = K - 1; k >= 0; --k) {
+    const int64_t t0 = k * chunk, len = std::min(chunk, L - t0);
+    if (k == 0) {
+      std::fill(h0, h0 + NW, T(0));
+    } else {
+      const T* s = states + (b * (K - 1) + k - 1) * N * C + c0;
+      for (int64_t n = 0; n < N; ++n) load_lanes<T, W>(s + n * C, nl, h0 + n * W);
+    }
+    // Recompute the chunk's a_t and h_t.
+    for (int64_t j = 0; j < len; ++j) {
+      const int64_t row = b * L + t0 + j;
+      load_lanes<T, W>(in.dt + row * C + c0, nl, dt);
+      load_lanes<T, W>(in.x + row * C + c0, nl, xv);
+      const T* __restrict Bt = in.bm + row * N;
+      const T* __restrict hp = j > 0 ? hs + (j - 1) * NW : h0;
+      T* __restrict hj = hs + j * NW;
+      T* __restrict aj = as + j * NW;
+      for (int64_t n = 0; n < N; ++n) {
+        const T bn = Bt[n];
+#pragma omp simd
+        for (int l = 0; l < W; ++l) {
+          const T av = exp_any(dt[l] * a[n * W + l]);
+          aj[n * W + l] = av;
+          hj[n * W + l] = av * hp[n * W + l] + dt[l] * xv[l] * bn;
+        }
+      }
+    }
+    // The reverse recurrence over the chunk.
+    std::fill(dasum, dasum + NW, T(0));
+    std::fill(ddsum, ddsum + W, T(0));
+    for (int64_t j = len - 1; j >= 0; --j) {
+      const int64_t t = t0 + j, row = b * L + t;
+      load_lanes<T, W>(in.dt + row * C + c0, nl, dt);
+      load_lanes<T, W>(in.x + row * C + c0, nl, xv);
+      load_lanes<T, W>(g + row * C + c0, nl, gv);
+      const T* __restrict Bt = in.bm + row * N;
+      const T* __restrict Ct = in.cm + row * N;
+      const T* __restrict hj = hs + j * NW;
+      const T* __restrict aj = as + j * NW;
+      const T* __restrict hp = j > 0 ? hs + (j - 1) * NW : h0;
+      if (in.z) {  // u_t = ⟨C_t, h_t⟩ + D·x_t again, for dz
+        load_lanes<T, W>(in.z + row * C + c0, nl, zv);
+        alignas(64) T u[W];
+#pragma omp simd
+        for (int l = 0; l < W; ++l) u[l] = dv[l] * xv[l];
+        for (int64_t n = 0; n < N; ++n) {
+          const T cn = Ct[n];
+#pragma omp simd
+          for (int l = 0; l < W; ++l) u[l] += cn * hj[n * W + l];
+        }
+#pragma omp simd
+        for (int l = 0; l < W; ++l) {
+          const T s = sigmoid(zv[l]);
+          dzv[l] = gv[l] * u[l] * s * (T(1) + zv[l] * (T(1) - s));
+          du[l] = gv[l] * zv[l] * s;
+        }
+        store_lanes<T, W>(dzv, nl, out.dz + row * C + c0);
+      } else {
+#pragma omp simd
+        for (int l = 0; l < W; ++l) du[l] = gv[l];
+      }
+#pragma omp simd
+      for (int l = 0; l < W; ++l) {
+        dtx[l] = dt[l] * xv[l];
+        dxv[l] = du[l] * dv[l];
+        ddt[l] = 0;
+        ddsum[l] += du[l] * xv[l];
+      }
+      T* __restrict dbt = dbm + t * N;
+      T* __restrict dct = dcm + t * N;
+      for (int64_t n = 0; n < N; ++n) {
+        const T bn = Bt[n], cn = Ct[n];
+        T sb = 0, sc = 0;
+#pragma omp simd reduction(+ : sb, sc)
+        for (int l = 0; l < W; ++l) {
+          const int64_t i = n * W + l;
+          const T dh = du[l] * cn + carry[i];
+          const T ah = aj[i] * hp[i];
+          sc += du[l] * hj[i];
+          sb += dh * dtx[l];
+          dxv[l] += dh * dt[l] * bn;
+          ddt[l] += dh * (xv[l] * bn + a[i] * ah);
+          dasum[i] += dh * dt[l] * ah;
+          carry[i] = aj[i] * dh;
+        }
+        dbt[n] += sb;
+        dct[n] += sc;
+      }
+      store_lanes<T, W>(dxv, nl, out.dx + row * C + c0);
+      store_lanes<T, W>(ddt, nl, out.ddt + row * C + c0);
+    }
+    for (int l = 0; l < nl; ++l) {
+      for (int64_t n = 0; n < N; ++n) acc.da[(c0 + l) * N + n] += static_cast<double>(dasum[n * W + l]);
+      acc.dd[c0 + l] += static_cast<double>(ddsum[l]);
+    }
+  }
+}
+
+template <typename T>
+bool worth_threads(const Inputs<T>& in, int64_t tasks) {
+  return tasks > 1 && in.B * in.L * in.C * in.N >= kParallelGrain / 4;
+}
+
+template <typename T>
+void fast_forward(const Inputs<T>& in, T* y, T* states, int64_t chunk) {
+  constexpr int W = kLanes<T>;
+  const int64_t blocks = (in.C + W - 1) / W, tasks = in.B * blocks;
+#pragma omp parallel if (worth_threads(in, tasks))
+  {
+    Scratch<T> h(in.N * W), a(in.N * W);
+#pragma omp for schedule(static)
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int64_t b = task / blocks, c0 = (task % blocks) * W;
+      const int nl = static_cast<int>(std::min<int64_t>(W, in.C - c0));
+      forward_block<T, W>(in, b, c0, nl, chunk, y, states, h.p, a.p);
+    }
+  }
+}
+
+template <typename T>
+void fast_backward(const Inputs<T>& in, const T* states, const T* g, int64_t chunk, const Grad<T>& out) {
+  constexpr int W = kLanes<T>;
+  const int64_t L = in.L, C = in.C, N = in.N;
+  const int64_t blocks = (C + W - 1) / W, tasks = in.B * blocks;
+  const int max_threads = worth_threads(in, tasks) ? omp_get_max_threads() : 1;
+  std::vector<BackwardThread<T>> threads(static_cast<size_t>(max_threads));
+  int used = 1;
+#pragma omp parallel num_threads(max_threads) if (max_threads > 1)
+  {
+    const int id = omp_get_thread_num(), nt = omp_get_num_threads();
+#pragma omp single
+    used = nt;
+    // A fixed contiguous range of tasks per thread (not omp for: the partition must be known to
+    // size the buffers and to reduce them in a fixed order).
+    const int64_t first = tasks * id / nt, last = tasks * (id + 1) / nt;
+    BackwardThread<T>& acc = threads[static_cast<size_t>(id)];
+    if (first < last) {
+      acc.b_first = first / blocks;
+      acc.b_count = (last - 1) / blocks - acc.b_first + 1;
+    }
+    acc.dbm.assign(static_cast<size_t>(acc.b_count * L * N), T(0));
+    acc.dcm.assign(static_cast<size_t>(acc.b_count * L * N), T(0));
+    acc.da.assign(static_cast<size_t>(C * N), 0.0);
+    acc.dd.assign(static_cast<size_t>(C), 0.0);
+    Scratch<T> buf(2 * std::min(chunk, std::max<int64_t>(L, 1)) * N * W), small(4 * N * W);
+    for (int64_t task = first; task < last; ++task) {
+      const int64_t b = task / blocks, c0 = (task % blocks) * W;
+      const int nl = static_cast<int>(std::min<int64_t>(W, C - c0));
+      backward_block<T, W>(in, states, g, chunk, b, c0, nl, out, acc, buf.p, small.p);
+    }
+  }
+  // Sum the threads' partials in thread order.
+  const int64_t rows = in.B * L;
+#pragma omp parallel for schedule(static) if (max_threads > 1 && rows * N >= kParallelGrain)
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t b = r / std::max<int64_t>(L, 1), t = r - b * L;
+    T* dbr = out.dbm + r * N;
+    T* dcr = out.dcm + r * N;
+    std::fill(dbr, dbr + N, T(0));
+    std::fill(dcr, dcr + N, T(0));
+    for (int id = 0; id < used; ++id) {
+      const BackwardThread<T>& acc = threads[static_cast<size_t>(id)];
+      if (b < acc.b_first || b >= acc.b_first + acc.b_count) continue;
+      const T* sb = acc.dbm.data() + ((b - acc.b_first) * L + t) * N;
+      const T* sc = acc.dcm.data() + ((b - acc.b_first) * L + t) * N;
+      for (int64_t n = 0; n < N; ++n) {
+        dbr[n] += sb[n];
+        dcr[n] += sc[n];
+      }
+    }
+  }
+  for (int64_t i = 0; i < C * N; ++i) {
+    double s = 0;
+    for (int id = 0; id < used; ++id) s += threads[static_cast<size_t>(id)].da[static_cast<size_t>(i)];
+    out.da[i] = static_cast<T>(s);
+  }
+  if (out.dd)
+    for (int64_t c = 0; c < C; ++c) {
+      double s = 0;
+      for (int id = 0; id < used; ++id) s += threads[static_cast<size_t>(id)].dd[static_cast<size_t>(c)];
+      out.dd[c] = static_cast<T>(s);
+    }
+}
+
+template <typename T>
+Grad<T> grads_of(const Tensor& dx, const Tensor& ddelta, const Tensor& dA, const Tensor& dBm, const Tensor& dCm,
+                 const Tensor& dD, const Tensor& dz) {
+  return {dx.data<T>(),  ddelta.data<T>(), dA.data<T>(), dBm.data<T>(), dCm.data<T>(),
+          dD.defined() ? dD.data<T>() : nullptr, dz.defined() ? dz.data<T>() : nullptr};
+}
+
+}  // namespace
+
+void selective_scan_forward(const Tensor& x, const Tensor& delta, const Tensor& A, const Tensor& Bm,
+                            const Tensor& Cm, const Tensor& D, const Tensor& z, const Tensor& y,
+                            const Tensor& states, int64_t chunk) {
+  dispatch_float(x.dtype(), kOp, [&]<typename T>() {
+    fast_forward<T>(inputs_of<T>(x, delta, A, Bm, Cm, D, z), y.data<T>(),
+                    states.defined() ? states.data<T>() : nullptr, chunk);
+  });
+}
+
+void selective_scan_backward(const Tensor& x, const Tensor& delta, const Tensor& A, const Tensor& Bm,
+                             const Tensor& Cm, const Tensor& D, const Tensor& z, const Tensor& states,
+                             const Tensor& g, int64_t chunk, const Tensor& dx, const Tensor& ddelta,
+                             const Tensor& dA, const Tensor& dBm, const Tensor& dCm, const Tensor& dD,
+                             const Tensor& dz) {
+  dispatch_float(x.dtype(), kOp, [&]<typename T>() {
+    fast_backward<T>(inputs_of<T>(x, delta, A, Bm, Cm, D, z), states.defined() ? states.data<T>() : nullptr,
+                     g.data<T>(), chunk, grads_of<T>(dx, ddelta, dA, dBm, dCm, dD, dz));
+  });
+}
+
+void selective_scan_reference(const Tensor& x, const Tensor& delta, const Tensor& A, const Tensor& Bm,
+                              const Tensor& Cm, const Tensor& D, const Tensor& z, const Tensor& y) {
+  dispatch_float(x.dtype(), kOp, [&]<typename T>() {
+    reference_forward<T>(inputs_of<T>(x, delta, A, Bm, Cm, D, z), y.data<T>());
+  });
+}
+
+void selective_scan_reference_backward(const Tensor& x, const Tensor& delta, const Tensor& A, const Tensor& Bm,
+                                       const Tensor& Cm, const Tensor& D, const Tensor& z, const Tensor& g,
+                                       const Tensor& dx, const Tensor& ddelta, const Tensor& dA,
+                                       const Tensor& dBm, const Tensor& dCm, const Tensor& dD,
+                                       const Tensor& dz) {
+  dispatch_float(x.dtype(), kOp, [&]<typename T>() {
+    reference_backward<T>(inputs_of<T>(x, delta, A, Bm, Cm, D, z), g.data<T>(),
+                          grads_of<T>(dx, ddelta, dA, dBm, dCm, dD, dz));
+  });
+}
+
+}  // namespace sieve::cpu
