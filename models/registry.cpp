@@ -6,7 +6,11 @@
 
 #include "core/error.h"
 #include "models/ddvit.h"
+#include "models/mamba.h"
 #include "models/mlp.h"
+#include "models/mrss.h"
+#include "models/sequence.h"
+#include "models/transformer.h"
 #include "models/vit.h"
 
 namespace sieve::models {
@@ -98,12 +102,44 @@ static VitConfig vit_config(const ModelConfig& c) {
                    .num_classes = c.get_int("num_classes"), .dropout = c.get_float("dropout")};
 }
 
+// A sequence model's options: its own keys, then the data keys of models/sequence.h.
+static std::vector<ModelOption> with_sequence_options(std::vector<ModelOption> own) {
+  std::vector<ModelOption> all = std::move(own);
+  for (ModelOption& option : sequence_data_options()) all.push_back(std::move(option));
+  return all;
+}
+
 static std::vector<ModelOption> ddvit_options() {
   std::vector<ModelOption> all = vit_options();
   all.push_back({"policy", "exit",
                  "depth per sample at inference: exit (leave when the top softmax probability ≥ threshold), "
                  "entropy (token-entropy rule) or full (every block)"});
   all.push_back({"threshold", 0.9, "τ of the exit policy"});
+  return all;
+}
+
+// Mamba's own keys, shared by MRSS.
+static std::vector<ModelOption> mamba_options() {
+  return {
+      {"dim", 64, "model width D"},
+      {"depth", 4, "residual Mamba blocks"},
+      {"d_state", 16, "SSM state size N per channel"},
+      {"expand", 2, "channels E·D inside a block"},
+      {"d_conv", 4, "taps of the causal depthwise conv"},
+      {"dt_rank", 0, "rank R of the Δ projection (0 = ceil(dim / 16))"},
+  };
+}
+
+static MambaConfig mamba_config(const ModelConfig& c) {
+  return MambaConfig{.io = sequence_io(c), .dim = c.get_int("dim"), .depth = c.get_int("depth"),
+                     .d_state = c.get_int("d_state"), .expand = c.get_int("expand"), .d_conv = c.get_int("d_conv"),
+                     .dt_rank = c.get_int("dt_rank")};
+}
+
+static std::vector<ModelOption> mrss_options() {
+  std::vector<ModelOption> all = mamba_options();
+  all.push_back({"stride", 4, "r: the slow branch scans means of r-step windows (2, 4 or 8)"});
+  all.push_back({"fast_fraction", 0.5, "share of the E·D channels scanned at full rate; the rest go slow"});
   return all;
 }
 
@@ -149,6 +185,52 @@ const std::vector<ModelSpec>& model_specs() {
                 model->threshold = threshold;
                 return model;
               },
+      },
+      {
+          .name = "transformer",
+          .summary = "causal pre-LN Transformer: embed + sinusoidal positions → causal attention blocks → head",
+          .options = with_sequence_options({
+              {"dim", 64, "token width"},
+              {"depth", 2, "transformer blocks"},
+              {"heads", 4, "attention heads (dim must be a multiple)"},
+              {"mlp_hidden", 0, "hidden width of each block's MLP (0 = 4 × dim)"},
+              {"dropout", 0.0, "dropout after attention and in the MLPs"},
+          }),
+          .head_prefix = "head.",
+          .build =
+              [](const ModelConfig& c, Generator* gen) -> ModelPtr {
+                const int64_t dim = c.get_int("dim"), mlp_hidden = c.get_int("mlp_hidden");
+                SIEVE_CHECK(mlp_hidden >= 0, "transformer: mlp_hidden must be ≥ 0, got {}", mlp_hidden);
+                return std::make_shared<CausalTransformer>(
+                    TransformerConfig{.io = sequence_io(c), .dim = dim, .depth = c.get_int("depth"),
+                                      .heads = c.get_int("heads"), .mlp_hidden = mlp_hidden > 0 ? mlp_hidden : 4 * dim,
+                                      .dropout = c.get_float("dropout")},
+                    gen);
+              },
+          .default_task = "induction",
+      },
+      {
+          .name = "mamba",
+          .summary = "Mamba (selective SSM): embed → pre-RMSNorm residual Mamba blocks → head",
+          .options = with_sequence_options(mamba_options()),
+          .head_prefix = "head.",
+          .build = [](const ModelConfig& c, Generator* gen) -> ModelPtr {
+            return std::make_shared<MambaModel>(mamba_config(c), gen);
+          },
+          .default_task = "majority",
+      },
+      {
+          .name = "mrss",
+          .summary = "multi-resolution selective scan: Mamba with a full-rate and a strided, pooled scan, gated",
+          .options = with_sequence_options(mrss_options()),
+          .head_prefix = "head.",
+          .build = [](const ModelConfig& c, Generator* gen) -> ModelPtr {
+            return std::make_shared<MrssModel>(
+                MrssConfig{.mamba = mamba_config(c), .stride = c.get_int("stride"),
+                           .fast_fraction = c.get_float("fast_fraction")},
+                gen);
+          },
+          .default_task = "majority",
       },
   };
   return specs;

@@ -4,7 +4,9 @@
 // JSON object (ModelConfig) with a declared default for every key; the command line turns each key
 // into a flag (`--hidden 512,256`), and a checkpoint stores the whole object in its safetensors
 // `__metadata__`, so `sieve eval ckpt.safetensors` rebuilds the same model with no flags at all.
-// The data decides three keys itself: in_channels, image_size and num_classes.
+// The data decides some keys itself: in_channels, image_size and num_classes for an image model;
+// vocab, in_channels, num_classes and per_token for a sequence model (models/sequence.h), which
+// is one whose ModelSpec names a default_task.
 //
 // What it is not: the training loop (tools/trainer.h), checkpoint files (nn/checkpoint.h).
 // Extend: write models/<name>.{h,cpp} (a thin Module composing nn/ layers), then add one
@@ -50,13 +52,14 @@ struct ModelOption {
   std::string help;
 };
 
-// A classifier: images (B, C, H, W) or tokens → logits (B, classes).
+// A classifier: images (B, C, H, W) → logits (B, classes); or sequences (B, L) / (B, L, C) →
+// logits (B, classes) or, per token, (B, L, classes).
 using ModelPtr = std::shared_ptr<nn::Module>;
 
 // One training step's loss and the logits the trainer reports accuracy from.
 struct StepOutput {
   Tensor loss;    // scalar, what backward() starts from
-  Tensor logits;  // (B, classes)
+  Tensor logits;  // (B, classes), or (B, L, classes) for a per-token sequence model
 };
 
 // A model whose training loss is not cross_entropy(forward(x), y) implements this (DD-ViT: the
@@ -74,6 +77,11 @@ struct ModelSpec {
   std::vector<ModelOption> options;   // the model's own keys, with defaults
   std::string head_prefix;            // parameters named head_prefix + "..." form the classifier head
   std::function<ModelPtr(const ModelConfig&, Generator*)> build;
+  // Empty for an image classifier. A sequence model (models/sequence.h: its options end with the
+  // data keys vocab, in_channels, num_classes, per_token) names the task `sieve train` gives it
+  // when no --task is given: "selective-copy", "induction", "majority" or "smnist".
+  std::string default_task = {};
+  bool is_sequence() const { return !default_task.empty(); }
 };
 
 const std::vector<ModelSpec>& model_specs();

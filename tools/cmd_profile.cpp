@@ -4,6 +4,7 @@
 //   sieve profile vit                             a training step at batch 128 (AdamW), random images
 //   sieve profile vit --dim 128 --mode infer      inference only, eval mode, no gradients
 //   sieve profile --checkpoint runs/ddvit-mnist/checkpoint.safetensors --mode infer --dataset mnist
+//   sieve profile transformer --task induction --seq-len 256     random tokens of the task's shape
 //
 // The model runs --warmup steps, then --steps more under ops/profile.h's Profiler; every figure is
 // per step. "kernels" is the time inside op kernels; the rest of the wall time ("outside kernels")
@@ -13,13 +14,18 @@
 // executed, so a dynamic model (DD-ViT exiting early) is charged for what it really ran.
 //
 // What it is not: a timeline tracer, or a benchmark against a reference (`sieve bench`).
-// Extend: a new table is one more aggregation of Profiler::entries(); a model with non-image
-// inputs needs a case in make_inputs.
+// Image models get random N(0, 1) images (or --dataset's first test images); sequence models get
+// random inputs of their task's shape (--task, default the model's own; --seq-len, --vocab,
+// --num-memorize as `sieve train`): uniform tokens (B, L) or N(0, 1) floats (B, L, C), and random
+// targets (B, L) or (B,).
+// Extend: a new table is one more aggregation of Profiler::entries(); a model with another kind
+// of input needs a case in make_inputs.
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 
 #include "autograd/grad_mode.h"
 #include "core/error.h"
@@ -37,15 +43,26 @@ namespace {
 using profile::Phase;
 
 struct ProfileFlags {
-  std::string checkpoint, mode = "train", csv, dataset, data_dir = "data";
+  std::string checkpoint, mode = "train", csv, dataset, data_dir = "data", task;
   int64_t batch_size = 128, steps = 5, warmup = 2, depth = 0, top = 20;
+  int64_t seq_len = 0, vocab = 0, num_memorize = 0;
   uint64_t seed = 0;
 };
 
 struct Inputs {
-  Tensor images;  // (B, C, H, W)
-  Tensor labels;  // (B) int64
+  Tensor images;  // (B, C, H, W); sequence models: (B, L) int64 tokens or (B, L, C) floats
+  Tensor labels;  // (B) int64; per-token sequence tasks: (B, L)
 };
+
+// Random inputs and targets of a sequence task's shape.
+Inputs make_sequence_inputs(const SequenceTask& task, const ProfileFlags& f) {
+  Generator gen(f.seed + 1);
+  const int64_t B = f.batch_size, L = task.input_length();
+  Tensor inputs = task.vocab > 0 ? randint(0, task.vocab, {B, L}, {.dtype = DType::i64}, &gen)
+                                 : randn({B, L, task.in_channels}, {}, &gen);
+  const Shape target_shape = task.per_token ? Shape{B, L} : Shape{B};
+  return {inputs, randint(0, task.classes, target_shape, {.dtype = DType::i64}, &gen)};
+}
 
 // Random N(0, 1) images and labels of the model's data shape, or the first test images of --dataset.
 Inputs make_inputs(const models::ModelConfig& config, const ProfileFlags& f) {
@@ -161,17 +178,40 @@ int run_profile(const models::ModelSpec* spec, const ProfileFlags& f, const Mode
   models::ModelPtr model;
   models::ModelConfig config;
   std::string name;
+  std::optional<SequenceTask> task;  // set for a sequence model
+  auto check_kind = [&](bool sequence) {
+    if (sequence)
+      SIEVE_CHECK(f.dataset.empty(), "--dataset: '{}' is a sequence model; profile it on random inputs of a --task",
+                  name);
+    else
+      SIEVE_CHECK(f.task.empty() && f.seq_len == 0 && f.vocab == 0 && f.num_memorize == 0,
+                  "--task, --seq-len, --vocab, --num-memorize: '{}' is an image model", name);
+  };
   if (!f.checkpoint.empty()) {
     SIEVE_CHECK(spec == nullptr, "profile: give a model name or --checkpoint, not both");
     const nn::Checkpoint ck = nn::load_checkpoint(f.checkpoint);
     model = model_from_checkpoint(ck, f.checkpoint);
     config = models::complete_config(models::find_model(ck.model), ck.config);
     name = ck.model;
+    check_kind(SequenceTask::describes_task(ck.data));
+    if (SequenceTask::describes_task(ck.data)) {
+      SIEVE_CHECK(f.task.empty() && f.vocab == 0 && f.num_memorize == 0,
+                  "--checkpoint: the task comes from the checkpoint; only --seq-len may change it");
+      const SequenceTask trained = SequenceTask::from_json(ck.data);
+      task = resolve_task(trained.name, f.seq_len > 0 ? f.seq_len : trained.seq_len, trained.vocab,
+                          trained.num_memorize, trained.train_size, trained.test_size, trained.seed);
+    }
   } else {
+    name = spec->name;
+    check_kind(spec->is_sequence());
     config = models::complete_config(*spec, parse_model_flags(*spec, texts));
+    if (spec->is_sequence()) {
+      task = resolve_task(f.task.empty() ? spec->default_task : f.task, f.seq_len, f.vocab, f.num_memorize, 0, 0,
+                          f.seed);
+      set_task_keys(config, *task);
+    }
     Generator gen(f.seed);
     model = spec->build(config, &gen);
-    name = spec->name;
   }
   // The CSV is opened first: a path that cannot be written fails before minutes of profiling.
   const std::string csv = f.csv.empty() ? "runs/profile-" + name + ".csv" : f.csv;
@@ -183,7 +223,7 @@ int run_profile(const models::ModelSpec* spec, const ProfileFlags& f, const Mode
 
   const bool train = f.mode == "train";
   model->train(train);
-  const Inputs inputs = make_inputs(config, f);
+  const Inputs inputs = task ? make_sequence_inputs(*task, f) : make_inputs(config, f);
   std::unique_ptr<nn::AdamW> optimizer;
   if (train) optimizer = std::make_unique<nn::AdamW>(model->parameters());
   const std::function<void()> step = make_step(*model, inputs, train, optimizer.get());
@@ -197,12 +237,14 @@ int run_profile(const models::ModelSpec* spec, const ProfileFlags& f, const Mode
   const double kernels = profiler.total_seconds() * per;
   const double flops = static_cast<double>(profiler.total_flops()) * per;
 
-  fmt::print("sieve profile {} — {} step, batch {}, {} threads; per step, mean of {} after {} warm-up\n", name,
-             train ? "training" : "inference", f.batch_size, current_threads(), f.steps, f.warmup);
+  fmt::print("sieve profile {} — {} step, batch {}{}, {} threads; per step, mean of {} after {} warm-up\n", name,
+             train ? "training" : "inference", f.batch_size,
+             task ? fmt::format(" of {} sequences of length {}", task->name, task->input_length()) : std::string(),
+             current_threads(), f.steps, f.warmup);
   fmt::print("wall {:.2f} ms = kernels {:.2f} ms ({:.0f}%) + outside kernels {:.2f} ms (allocation, autograd, checks)\n",
              wall * 1e3, kernels * 1e3, 100.0 * kernels / wall, (wall - kernels) * 1e3);
-  fmt::print("{:.3f} GFLOP per step ({:.4f} per image): {:.1f} GFLOP/s over the wall time, {:.1f} inside kernels\n\n",
-             flops * 1e-9, flops * 1e-9 / static_cast<double>(f.batch_size), flops * 1e-9 / wall,
+  fmt::print("{:.3f} GFLOP per step ({:.4f} per {}): {:.1f} GFLOP/s over the wall time, {:.1f} inside kernels\n\n",
+             flops * 1e-9, flops * 1e-9 / static_cast<double>(f.batch_size), task ? "sequence" : "image", flops * 1e-9 / wall,
              kernels > 0 ? flops * 1e-9 / kernels : 0.0);
 
   auto share = [](double part, double whole) { return whole > 0 ? 100.0 * part / whole : 0.0; };
@@ -276,7 +318,14 @@ void add_profile_command(CLI::App& app, Runner* run) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--top", f->top, "op rows printed (0: all; the CSV has all)")->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--dataset", f->dataset, "use this dataset's first test images (default: random images)");
+  cmd->add_option("--dataset", f->dataset, "image models: use this dataset's first test images (default: random images)");
+  cmd->add_option("--task", f->task, "sequence models: random inputs of this task's shape (default: the model's own): " +
+                                         fmt::format("{}", fmt::join(task_names(), ", ")));
+  cmd->add_option("--seq-len", f->seq_len, "sequence models: length L (0: the task's default)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--vocab", f->vocab, "selective-copy, induction: tokens (0: 16)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--num-memorize", f->num_memorize, "selective-copy: tokens to recall (0: 16)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--data-dir", f->data_dir, "where datasets live")->capture_default_str();
   cmd->add_option("--seed", f->seed, "seed of the weights and random inputs")->capture_default_str();
   cmd->add_option("--csv", f->csv, "CSV of every row (default: runs/profile-MODEL.csv, replaced)");

@@ -4,7 +4,12 @@
 //   sieve train mlp --hidden 1024 --epochs 5 --out runs/wide
 //   sieve train mlp --resume runs/mlp-mnist/checkpoint.safetensors --epochs 5
 //   sieve train mlp --init runs/mlp-mnist/checkpoint-headless.safetensors --dataset fashion-mnist
+//   sieve train transformer --task induction --seq-len 64      a sequence model on a sequence task
+//   sieve train transformer                                    its spec's default task (induction)
 //
+// Image models train on --dataset (with --augment, --image-size, --channels); sequence models
+// (ModelSpec::default_task set) on --task with --seq-len, --vocab, --num-memorize, --train-size,
+// --test-size (tools/data.h: the tasks and their defaults). A flag of the other kind is an error.
 // Run options (dataset, epochs, lr, ...) sit on `train` and apply to every model; each model
 // subcommand adds its own hyper-parameters as flags, generated from its ModelSpec options.
 // --resume takes the architecture and run options from the checkpoint; only --epochs,
@@ -45,7 +50,29 @@ struct TrainFlags {
   bool quiet = false, overwrite = false;
   std::vector<CLI::Option*> run_flags;        // every run option, to find what was given
   std::vector<CLI::Option*> resumable_flags;  // those a resumed run may change
+  std::vector<CLI::Option*> image_flags;      // image models only: --dataset, --augment, --image-size, --channels
+  std::vector<CLI::Option*> task_flags;       // sequence models only: --task, --seq-len, ...
 };
+
+// Refuses flags of the other kind of model, and settles the data of a new run: a sequence
+// model's task with its defaults filled in (stored so --resume and `sieve eval` see them).
+void settle_data(const models::ModelSpec& spec, const TrainFlags& flags, RunOptions& options) {
+  const std::vector<CLI::Option*>& wrong = spec.is_sequence() ? flags.image_flags : flags.task_flags;
+  for (CLI::Option* flag : wrong)
+    SIEVE_CHECK(flag->count() == 0, "{}: '{}' is {}", flag->get_name(), spec.name,
+                spec.is_sequence()
+                    ? fmt::format("a sequence model; it trains on --task ({}), not on images", fmt::join(task_names(), ", "))
+                    : std::string("an image model; --task and its sizes are for sequence models"));
+  if (!spec.is_sequence()) return;
+  options.dataset = "";
+  if (options.task.empty()) options.task = spec.default_task;
+  const SequenceTask task = run_task(options);
+  options.seq_len = task.seq_len;
+  options.vocab = task.vocab;
+  options.num_memorize = task.num_memorize;
+  options.train_size = task.train_size;
+  options.test_size = task.test_size;
+}
 
 int run_train(const models::ModelSpec& spec, TrainFlags& flags, const ModelFlagTexts& model_flags) {
   check_device(flags.device);
@@ -91,12 +118,13 @@ int run_train(const models::ModelSpec& spec, TrainFlags& flags, const ModelFlagT
     SIEVE_CHECK(given.empty(), "--init: the architecture comes from the checkpoint; drop --{}", given.begin().key());
     given = init->config;
   }
+  if (!resume) settle_data(spec, flags, options);
   // A run never overwrites another's files: the default directory is the first free one of
   // runs/MODEL-DATASET, runs/MODEL-DATASET-2, ...; an --out that holds another run needs --overwrite.
   std::string resumed_dir = resume ? std::filesystem::path(flags.resume).parent_path().string() : "";
   if (resume && resumed_dir.empty()) resumed_dir = ".";
   if (flags.out.empty()) {
-    const std::string base = "runs/" + spec.name + "-" + options.dataset;
+    const std::string base = "runs/" + spec.name + "-" + (options.task.empty() ? options.dataset : options.task);
     flags.out = base;
     for (int n = 2; holds_run(flags.out); ++n) flags.out = base + "-" + std::to_string(n);
   } else if (!flags.overwrite && holds_run(flags.out) && !same_directory(flags.out, resumed_dir)) {
@@ -108,8 +136,9 @@ int run_train(const models::ModelSpec& spec, TrainFlags& flags, const ModelFlagT
   models::ModelConfig config = models::complete_config(spec, given);
   const TrainResult r = train(spec, config, options, flags.out, resume.get(), init.get(), flags.quiet);
   if (r.test.samples > 0)
-    std::printf("test accuracy: %.2f%% (loss %.4f, %lld images) after epoch %lld\n", 100.0 * r.test.accuracy,
-                r.test.loss, static_cast<long long>(r.test.samples), static_cast<long long>(r.test_epoch));
+    std::printf("test accuracy: %.2f%% (loss %.4f, %lld %s) after epoch %lld\n", 100.0 * r.test.accuracy,
+                r.test.loss, static_cast<long long>(r.test.samples), options.task.empty() ? "images" : "targets",
+                static_cast<long long>(r.test_epoch));
   std::printf("%lld step%s in all%s\n", static_cast<long long>(r.steps), r.steps == 1 ? "" : "s",
               options.max_steps > 0 && r.steps == options.max_steps ? " (stopped by --max-steps)" : "");
   std::printf("checkpoint: %s\n", r.checkpoint.c_str());
@@ -128,14 +157,36 @@ void add_train_command(CLI::App& app, Runner* run) {
     if (resumable) flags->resumable_flags.push_back(opt);
     return opt;
   };
-  add(train_cmd->add_option("--dataset", o.dataset, "dataset: " + fmt::format("{}", fmt::join(dataset_names(), ", ")))
-          ->capture_default_str());
+  auto image = [&](CLI::Option* opt) {
+    flags->image_flags.push_back(opt);
+    return opt;
+  };
+  auto seq = [&](CLI::Option* opt) {
+    flags->task_flags.push_back(opt);
+    return opt;
+  };
+  add(image(train_cmd->add_option("--dataset", o.dataset,
+                                  "image models: dataset: " + fmt::format("{}", fmt::join(dataset_names(), ", ")))
+                ->capture_default_str()));
+  add(seq(train_cmd->add_option("--task", o.task,
+                                "sequence models: task: " + fmt::format("{}", fmt::join(task_names(), ", ")) +
+                                    " (default: the model's own)")));
+  add(seq(train_cmd->add_option("--seq-len", o.seq_len, "sequence models: length L (0: the task's default)")
+              ->check(CLI::NonNegativeNumber)));
+  add(seq(train_cmd->add_option("--vocab", o.vocab, "selective-copy, induction: tokens (0: 16)")
+              ->check(CLI::NonNegativeNumber)));
+  add(seq(train_cmd->add_option("--num-memorize", o.num_memorize, "selective-copy: tokens to recall (0: 16)")
+              ->check(CLI::NonNegativeNumber)));
+  add(seq(train_cmd->add_option("--train-size", o.train_size, "sequence models: training samples (0: the task's default)")
+              ->check(CLI::NonNegativeNumber)));
+  add(seq(train_cmd->add_option("--test-size", o.test_size, "sequence models: test samples (0: the task's default)")
+              ->check(CLI::NonNegativeNumber)));
   add(train_cmd->add_option("--data-dir", o.data_dir, "where datasets live (tools/fetch-data writes there)")
           ->capture_default_str(), true);
-  add(train_cmd->add_option("--image-size", o.image_size, "--dataset folder: resize images to this square size")
-          ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{4096})));
-  add(train_cmd->add_option("--channels", o.channels, "--dataset folder: 1 grey, 3 RGB (2, 4: with alpha)")
-          ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{4})));
+  add(image(train_cmd->add_option("--image-size", o.image_size, "--dataset folder: resize images to this square size")
+                ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{4096}))));
+  add(image(train_cmd->add_option("--channels", o.channels, "--dataset folder: 1 grey, 3 RGB (2, 4: with alpha)")
+                ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{4}))));
   add(train_cmd->add_option("--epochs", o.epochs, "epochs over the training set")->capture_default_str()
           ->check(CLI::Range(int64_t{1}, int64_t{1000000})), true);
   add(train_cmd->add_option("--batch-size", o.batch_size, "training batch size")->capture_default_str()
@@ -150,7 +201,7 @@ void add_train_command(CLI::App& app, Runner* run) {
           ->check(CLI::NonNegativeNumber));
   add(train_cmd->add_option("--seed", o.seed, "seed of initialisation, shuffling, augmentation and dropout")
           ->capture_default_str());
-  add(train_cmd->add_flag("--augment", o.augment, "random crop (pad 2; plus horizontal flip, except on digits)"));
+  add(image(train_cmd->add_flag("--augment", o.augment, "random crop (pad 2; plus horizontal flip, except on digits)")));
   add(train_cmd->add_option("--max-steps", o.max_steps, "stop after this many steps in all (0: run every epoch)")
           ->capture_default_str()->check(CLI::NonNegativeNumber), true);
   add(train_cmd->add_option("--checkpoint-every", o.checkpoint_every, "also checkpoint every N steps (0: epoch ends)")

@@ -34,7 +34,7 @@ json parse_model_flag(const models::ModelOption& option, const std::string& text
 }  // namespace
 
 bool is_data_key(const std::string& key) {
-  return key == "in_channels" || key == "image_size" || key == "num_classes";
+  return key == "in_channels" || key == "image_size" || key == "num_classes" || key == "vocab" || key == "per_token";
 }
 
 void add_model_flags(CLI::App* cmd, const models::ModelSpec& spec, const std::shared_ptr<ModelFlagTexts>& texts) {

@@ -15,7 +15,9 @@
 
 namespace sieve::tools {
 
-// Keys the data decides (in_channels, image_size, num_classes); they are not flags.
+// Keys the data decides (in_channels, image_size, num_classes for images; vocab, in_channels,
+// num_classes, per_token for sequence models, set from the task); they are not model flags.
+// (`sieve train --vocab` is a run flag: the task's vocabulary, which then sets the model's.)
 bool is_data_key(const std::string& key);
 
 // The flag texts given, by option key, as the command line collected them.

@@ -31,6 +31,14 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RunOptions, dataset, data_dir, image_size, ch
 json RunOptions::to_json() const {
   json j;
   sieve::tools::to_json(j, *this);
+  if (!task.empty()) {  // image runs keep the JSON they always had (studies compare it)
+    j["task"] = task;
+    j["seq_len"] = seq_len;
+    j["vocab"] = vocab;
+    j["num_memorize"] = num_memorize;
+    j["train_size"] = train_size;
+    j["test_size"] = test_size;
+  }
   return j;
 }
 
@@ -38,10 +46,34 @@ RunOptions RunOptions::from_json(const json& j) {
   RunOptions o;
   try {
     sieve::tools::from_json(j, o);
+    if (j.contains("task")) {
+      o.task = j.at("task").get<std::string>();
+      o.seq_len = j.at("seq_len").get<int64_t>();
+      o.vocab = j.at("vocab").get<int64_t>();
+      o.num_memorize = j.at("num_memorize").get<int64_t>();
+      o.train_size = j.at("train_size").get<int64_t>();
+      o.test_size = j.at("test_size").get<int64_t>();
+    }
   } catch (const json::exception& e) {
     fail("checkpoint's run options are incomplete: {}", e.what());
   }
   return o;
+}
+
+SequenceTask run_task(const RunOptions& o) {
+  SIEVE_CHECK(!o.task.empty(), "a sequence model needs a --task ({})", fmt::join(task_names(), ", "));
+  return resolve_task(o.task, o.seq_len, o.vocab, o.num_memorize, o.train_size, o.test_size, o.seed);
+}
+
+void set_task_keys(models::ModelConfig& config, const SequenceTask& task) {
+  config.values()["vocab"] = task.vocab;
+  config.values()["in_channels"] = task.in_channels;
+  config.values()["num_classes"] = task.classes;
+  config.values()["per_token"] = task.per_token;
+}
+
+int64_t sequence_eval_batch(int64_t requested, int64_t length) {
+  return std::max<int64_t>(1, std::min(requested, (int64_t{1} << 18) / std::max<int64_t>(length, 1)));
 }
 
 // Correct predictions among targets that count (not ignore_index): logits (..., C), targets (...).
@@ -105,6 +137,35 @@ EvalResult evaluate(nn::Module& model, const ImageSet& set, const DatasetInfo& d
   const double n = static_cast<double>(std::max<int64_t>(r.samples, 1));
   r.loss = cross_entropy(logits.reshape({-1, logits.size(-1)}), set.labels.reshape({-1}), -100, 0.0, Reduction::sum)
                .item() / n;
+  r.accuracy = static_cast<double>(correct) / n;
+  r.seconds = seconds_since(start);
+  return r;
+}
+
+EvalResult evaluate_sequences(nn::Module& model, const SequenceSplit& set, int64_t batch_size, bool quiet) {
+  const auto start = Clock::now();
+  const bool was_training = model.is_training();
+  model.eval();
+  NoGradGuard no_grad;
+  Loader loader(set.inputs, set.targets, {.batch_size = batch_size, .shuffle = false});
+  loader.start_epoch(0);
+  ProgressBar bar("evaluate", loader.batches_per_epoch(), quiet);
+  EvalResult r;
+  int64_t correct = 0;
+  double loss_sum = 0;
+  while (auto batch = loader.next()) {
+    const Tensor logits = model.forward(batch->inputs);
+    int64_t n = 0;
+    correct += count_correct(logits, batch->targets, &n);
+    r.samples += n;
+    loss_sum += cross_entropy(logits.reshape({-1, logits.size(-1)}), batch->targets.reshape({-1}), -100, 0.0,
+                              Reduction::sum).item();
+    bar.update(batch->index + 1, {});
+  }
+  bar.finish();
+  model.train(was_training);
+  const double n = static_cast<double>(std::max<int64_t>(r.samples, 1));
+  r.loss = loss_sum / n;
   r.accuracy = static_cast<double>(correct) / n;
   r.seconds = seconds_since(start);
   return r;
@@ -180,13 +241,47 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
                   const std::string& out_dir, const nn::Checkpoint* resume, const nn::Checkpoint* init, bool quiet) {
   SIEVE_CHECK(options.epochs >= 1 && options.batch_size >= 1 && options.eval_batch_size >= 1,
               "--epochs, --batch-size and --eval-batch-size must be at least 1");
-  const LoadedData loaded = load_dataset(options.dataset, options.data_dir, options.image_size, options.channels);
-  const DatasetInfo& data = loaded.info;
-  const ImageSet& train_set = loaded.train;
-  const ImageSet& test_set = loaded.test;
-  config.values()["in_channels"] = data.channels;
-  config.values()["image_size"] = data.image_size;
-  config.values()["num_classes"] = data.classes;
+  const bool sequence = !options.task.empty();
+  if (sequence)
+    SIEVE_CHECK(spec.is_sequence(), "--task: '{}' is an image model; train it on a --dataset", spec.name);
+  else
+    SIEVE_CHECK(!spec.is_sequence(), "--dataset: '{}' is a sequence model; train it on a --task ({})", spec.name,
+                fmt::join(task_names(), ", "));
+
+  // The data: an image dataset (normalised, maybe augmented, by the loader) or a sequence task.
+  DatasetInfo data;
+  ImageSet train_set, test_set;
+  SequenceTask task;
+  SequenceSplit train_seqs, test_seqs;
+  std::string data_name, data_line;
+  LoaderOptions train_loader;
+  if (sequence) {
+    task = run_task(options);
+    train_seqs = make_task_split(task, options.data_dir, true);
+    test_seqs = make_task_split(task, options.data_dir, false);
+    set_task_keys(config, task);
+    data_name = task.name;
+    data_line = fmt::format("{}: {} training and {} test sequences of length {}, {}, {} classes{}", task.name,
+                            train_seqs.inputs.size(0), test_seqs.inputs.size(0), task.input_length(),
+                            task.vocab > 0 ? fmt::format("vocab {}", task.vocab) : std::string("float inputs"),
+                            task.classes, task.per_token ? ", per token" : ", at the last position");
+    train_loader = {.batch_size = options.batch_size, .shuffle = true, .seed = options.seed, .drop_last = true};
+  } else {
+    LoadedData loaded = load_dataset(options.dataset, options.data_dir, options.image_size, options.channels);
+    data = loaded.info;
+    train_set = loaded.train;
+    test_set = loaded.test;
+    config.values()["in_channels"] = data.channels;
+    config.values()["image_size"] = data.image_size;
+    config.values()["num_classes"] = data.classes;
+    data_name = data.name;
+    data_line = fmt::format("{}: {} training and {} test images of {}×{}×{}, {} classes", data.name,
+                            train_set.images.size(0), test_set.images.size(0), data.channels, data.image_size,
+                            data.image_size, data.classes);
+    train_loader = loader_options(data, options.batch_size, options.seed, true, options.augment);
+  }
+  const Tensor& train_inputs = sequence ? train_seqs.inputs : train_set.images;
+  const Tensor& train_targets = sequence ? train_seqs.targets : train_set.labels;
 
   std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);
@@ -196,19 +291,15 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
   models::ModelPtr model = spec.build(config, &init_gen);
   model->no_weight_decay_for_biases_and_norms();
   if (!quiet)
-    std::printf("%s: %lld parameters; %s: %lld training and %lld test images of %lld×%lld×%lld, %lld classes\n",
-                spec.name.c_str(), static_cast<long long>(model->num_parameters()), data.name.c_str(),
-                static_cast<long long>(train_set.images.size(0)), static_cast<long long>(test_set.images.size(0)),
-                static_cast<long long>(data.channels), static_cast<long long>(data.image_size),
-                static_cast<long long>(data.image_size), static_cast<long long>(data.classes));
+    std::printf("%s: %lld parameters; %s\n", spec.name.c_str(), static_cast<long long>(model->num_parameters()),
+                data_line.c_str());
   nn::AdamW optimizer(nn::weight_decay_groups(*model, options.weight_decay),
                       {.lr = options.lr, .weight_decay = options.weight_decay});
 
-  Loader loader(train_set.images, train_set.labels,
-                loader_options(data, options.batch_size, options.seed, true, options.augment));
+  Loader loader(train_inputs, train_targets, train_loader);
   const int64_t per_epoch = loader.batches_per_epoch();
-  SIEVE_CHECK(per_epoch > 0, "--batch-size {} is larger than the {} training images", options.batch_size,
-              loader.size());
+  SIEVE_CHECK(per_epoch > 0, "--batch-size {} is larger than the {} training {}", options.batch_size, loader.size(),
+              sequence ? "sequences" : "images");
   const int64_t total_steps = options.epochs * per_epoch;
   const int64_t stop_step = options.max_steps > 0 ? std::min(options.max_steps, total_steps) : total_steps;
   // A run shorter than its warmup warms up over all but its last step.
@@ -227,7 +318,12 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
   nn::Checkpoint checkpoint;
   checkpoint.model = spec.name;
   checkpoint.config = config.values();
-  checkpoint.data = data.to_json();
+  checkpoint.data = sequence ? task.to_json() : data.to_json();
+  auto evaluate_test = [&] {
+    return sequence ? evaluate_sequences(*model, test_seqs,
+                                         sequence_eval_batch(options.eval_batch_size, task.input_length()), true)
+                    : evaluate(*model, test_set, data, options.eval_batch_size, true);
+  };
   const std::string checkpoint_path = (std::filesystem::path(out_dir) / "checkpoint.safetensors").string();
   auto save = [&] {
     checkpoint.weights = model->state_dict();
@@ -277,7 +373,7 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
     if (pos.batch < per_epoch) break;  // stopped by --max-steps inside the epoch
 
     // Epoch finished: evaluate, log, plot, checkpoint at the start of the next epoch.
-    result.test = evaluate(*model, test_set, data, options.eval_batch_size, true);
+    result.test = evaluate_test();
     result.test_epoch = pos.epoch + 1;
     const double seen = static_cast<double>(std::max<int64_t>(pos.seen, 1));
     metrics.append({static_cast<double>(pos.epoch + 1), static_cast<double>(pos.step), schedule.lr(pos.step - 1),
@@ -288,7 +384,7 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
                   static_cast<long long>(pos.epoch + 1), static_cast<long long>(options.epochs), pos.loss_sum / seen,
                   100.0 * static_cast<double>(pos.correct) / seen, result.test.loss, 100.0 * result.test.accuracy,
                   pos.seconds);
-    const std::string why = plot_curves(metrics.path(), png, spec.name + " on " + data.name);
+    const std::string why = plot_curves(metrics.path(), png, spec.name + " on " + data_name);
     if (!why.empty() && !plot_note_shown && !quiet) {
       std::printf("note: no %s: %s\n", png.c_str(), why.c_str());
       plot_note_shown = true;

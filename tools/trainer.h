@@ -1,8 +1,11 @@
 // tools/trainer.h — the training loop behind `sieve train`, and evaluation behind `sieve eval`.
 //
-// One run: build the model from its registry spec and a seed, AdamW (no decay on biases, norms
-// and flagged parameters) with linear warmup + cosine decay, cross-entropy (or the model's own
-// loss, models::HasTrainingLoss: DD-ViT sums one per exit), gradient clipping;
+// One run: build the model from its registry spec and a seed; train it on an image dataset
+// (--dataset) or, for a sequence model (ModelSpec::default_task set), on a sequence task (--task,
+// tools/data.h) with AdamW (no decay on biases, norms and flagged parameters), linear warmup +
+// cosine decay, cross-entropy (or the model's own loss, models::HasTrainingLoss: DD-ViT sums one
+// per exit; per-token logits (B, L, K) are flattened against targets (B, L), -100 ignored) and
+// gradient clipping;
 // after every epoch the test split is evaluated, a row goes to metrics.csv, curves.png is redrawn
 // and a training checkpoint is written (checkpoint.safetensors: weights, optimizer state, step,
 // position in the epoch, RNG). Everything random is a function of --seed, the epoch and the
@@ -39,6 +42,11 @@ struct RunOptions {
   int64_t max_steps = 0;        // stop (and checkpoint) after this many steps in total; 0: all
   int64_t checkpoint_every = 0; // also checkpoint every N steps; 0: at epoch ends only
   int64_t eval_batch_size = 1000;
+  // Sequence models only (tools/data.h's task table); task empty: an image run on `dataset`.
+  // Stored resolved (no 0 left: `sieve train` fills the task's defaults in before the run), and
+  // written to JSON only when task is set, so image runs' stored options are as before.
+  std::string task;
+  int64_t seq_len = 0, vocab = 0, num_memorize = 0, train_size = 0, test_size = 0;  // 0: the task's default
 
   nlohmann::json to_json() const;
   static RunOptions from_json(const nlohmann::json& j);
@@ -46,7 +54,7 @@ struct RunOptions {
 
 struct EvalResult {
   double loss = 0, accuracy = 0;  // mean cross-entropy; fraction correct
-  int64_t samples = 0;
+  int64_t samples = 0;            // images, or counted targets (per-token tasks: positions that are not -100)
   double seconds = 0;
 };
 
@@ -73,6 +81,19 @@ Tensor predict_logits(nn::Module& model, const Tensor& images, const DatasetInfo
 // Mean loss and accuracy of `model` over a labelled set (predict_logits, then cross-entropy).
 EvalResult evaluate(nn::Module& model, const ImageSet& set, const DatasetInfo& data, int64_t batch_size,
                     bool quiet);
+
+// ---- sequence models ----
+
+// The task a run's options describe (options.task set), defaults filled in.
+SequenceTask run_task(const RunOptions& options);
+// Sets a sequence model's data keys (vocab, in_channels, num_classes, per_token) from the task.
+void set_task_keys(models::ModelConfig& config, const SequenceTask& task);
+// The evaluation batch for sequences of length L: at most `requested`, and at most 2^18 / L
+// sequences (at least 1), so activations stay near 2^18 tokens whatever the length.
+int64_t sequence_eval_batch(int64_t requested, int64_t length);
+// Mean loss and accuracy over the targets that count (not -100), in eval mode without gradients,
+// batch by batch; samples = the targets counted.
+EvalResult evaluate_sequences(nn::Module& model, const SequenceSplit& set, int64_t batch_size, bool quiet);
 
 // Rebuilds the model a checkpoint describes (registry name + config) and loads its weights, in
 // eval mode. path is for messages. A stripped head or weights that do not fit are errors.
