@@ -30,7 +30,7 @@ Tensor PatchConv2d::forward(const Tensor& x) {
               in_channels, out_channels, patch, x.describe(), in_channels);
   // unfold flattens each patch as (c, i, j), the order of weight's last three dims.
   Tensor w = weight.view({out_channels, in_channels * patch * patch});
-  return matmul(unfold_patches(x, patch), w.t()) + bias;
+  return matmul(unfold_patches(x, patch), w.t(), bias);
 }
 
 PatchEmbed::PatchEmbed(int64_t in_channels, int64_t patch, int64_t dim, Generator* gen) : Module("PatchEmbed") {
@@ -55,8 +55,9 @@ MultiHeadAttention::MultiHeadAttention(int64_t dim_, int64_t heads_, double drop
 Tensor MultiHeadAttention::project(const Tensor& x, int64_t part) const {
   const ModuleScope scope(qkv.get());  // qkv's weight is used here, so its ops are qkv's
   const int64_t B = x.size(0), L = x.size(1);
-  Tensor y = matmul(x, qkv->weight.narrow(0, part * dim, dim).t());  // rows of W: a view, BLAS-readable
-  if (qkv->bias.defined()) y = y + qkv->bias.narrow(0, part * dim, dim);
+  // Rows of W and entries of the bias: views, BLAS-readable; the bias is added inside the product.
+  const Tensor bias = qkv->bias.defined() ? qkv->bias.narrow(0, part * dim, dim) : Tensor();
+  Tensor y = matmul(x, qkv->weight.narrow(0, part * dim, dim).t(), bias);
   return y.view({B, L, heads, head_dim}).permute({0, 2, 1, 3});
 }
 

@@ -30,9 +30,9 @@ Tensor Linear::forward(const Tensor& x) {
   const ModuleScope scope(this);
   SIEVE_CHECK(x.ndim() >= 1 && x.size(-1) == in_features, "Linear({}, {}): input {} does not end in {}",
               in_features, out_features, x.describe(), in_features);
-  // weight.t() is a transposed view: matmul hands it to BLAS as a transpose flag, no copy.
-  Tensor y = x.ndim() == 1 ? matmul(x.unsqueeze(0), weight.t()).squeeze(0) : matmul(x, weight.t());
-  return bias.defined() ? y + bias : y;
+  // weight.t() is a transposed view: matmul hands it to BLAS as a transpose flag, no copy. The bias
+  // (undefined without one) is added inside the product, one op and one graph node.
+  return x.ndim() == 1 ? matmul(x.unsqueeze(0), weight.t(), bias).squeeze(0) : matmul(x, weight.t(), bias);
 }
 
 Embedding::Embedding(int64_t num, int64_t dim, Generator* gen) : Module("Embedding") {

@@ -36,8 +36,9 @@ TEST_CASE("profile: a block's kernels are charged to its modules, forward and ba
   };
   using profile::Phase;
   const int64_t tokens = 2 * 5;
-  CHECK(flops_of("attn.qkv", Op::matmul, Phase::forward) == 2 * tokens * 8 * 24);  // three 8→8 products
-  CHECK(flops_of("mlp.fc1", Op::matmul, Phase::forward) == 2 * tokens * 8 * 16);
+  // three 8→8 products, each with its bias fused in (one add per output)
+  CHECK(flops_of("attn.qkv", Op::matmul, Phase::forward) == 2 * tokens * 8 * 24 + tokens * 24);
+  CHECK(flops_of("mlp.fc1", Op::matmul, Phase::forward) == 2 * tokens * 8 * 16 + tokens * 16);
   CHECK(flops_of("mlp.fc1", Op::matmul, Phase::backward) == 2 * 2 * tokens * 8 * 16);  // dx and dW
   CHECK(flops_of("attn", Op::attention, Phase::forward) == 2 * 2 * 5 * 5 * (4 * 4 + 5));
   CHECK(flops_of("attn", Op::attention, Phase::backward) == 2 * 2 * 5 * 5 * (8 * 4 + 4));

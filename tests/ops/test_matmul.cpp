@@ -1,10 +1,14 @@
 // tests/ops/test_matmul.cpp — matmul: values (hand-computed, naive loops, PyTorch goldens), every
 // layout path of the BLAS kernel (plain, transposed, copied, folded batch, looped batch),
-// gradients by finite differences, error messages, and no hidden copies of transposed inputs.
+// gradients by finite differences, error messages, and no hidden copies of transposed inputs; the
+// fused bias (matmul(a, b, bias)) on every one of those paths, against matmul + add.
 #include <string>
 
 #include "core/allocator.h"
+#include "ops/elementwise.h"
 #include "ops/matmul.h"
+#include "ops/profile.h"
+#include "ops/reduce.h"
 #include "tests/golden/golden.h"
 #include "tests/helpers.h"
 
@@ -37,6 +41,13 @@ Tensor naive_matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor randn_f32(const Shape& shape, uint64_t seed) { return test::randn_leaf(shape, seed, false, DType::f32); }
+
+// The fused bias against both references: the unfused matmul + add, and naive loops + add.
+void check_bias(const Tensor& a, const Tensor& b, const Tensor& bias, double atol = 1e-5, double rtol = 1e-5) {
+  Tensor fused = matmul(a, b, bias);
+  CHECK_CLOSE(fused, matmul(a, b) + bias, atol, rtol);
+  CHECK_CLOSE(fused, naive_matmul(a, b) + bias.to(a.dtype()), atol, rtol);
+}
 
 }  // namespace
 
@@ -140,6 +151,82 @@ TEST_CASE("matmul: every layout path of the kernel agrees with naive loops") {
   }
 }
 
+TEST_CASE("matmul: a fused bias equals matmul + add on every layout path") {
+  SUBCASE("hand-computed 2-D, float32 and float64") {
+    for (DType dt : {DType::f32, DType::f64}) {
+      Tensor a = from_vector<double>({1, 2, 3, 4, 5, 6}, {2, 3}).to(dt);
+      Tensor b = from_vector<double>({7, 8, 9, 10, 11, 12}, {3, 2}).to(dt);
+      Tensor bias = from_vector<double>({0.5, -1}, {2}).to(dt);
+      CHECK_CLOSE(matmul(a, b, bias), from_vector<double>({58.5, 63, 139.5, 153}, {2, 2}).to(dt), 0.0, 0.0);
+    }
+  }
+  SUBCASE("2-D, plain and transposed operands") {
+    Tensor a = randn_f32({5, 7}, 50), b = randn_f32({7, 3}, 51), bias = randn_f32({3}, 52);
+    check_bias(a, b, bias);
+    check_bias(randn_f32({7, 5}, 53).t(), randn_f32({3, 7}, 54).t(), bias);  // both transposed views
+  }
+  SUBCASE("batched (B, T, K)·(K, N) with a shared weight: folded into one product") {
+    Tensor x = randn_f32({3, 6, 8}, 55), w = randn_f32({4, 8}, 56), bias = randn_f32({4}, 57);
+    check_bias(x, w.t(), bias);  // a Linear: x·Wᵀ + b, Wᵀ a transposed view
+    check_bias(x, randn_f32({8, 4}, 58), bias);
+  }
+  SUBCASE("batched products that loop (per-batch b, broadcast batch, a's batch not collapsible)") {
+    check_bias(randn_f32({2, 3, 4}, 59), randn_f32({2, 4, 5}, 60), randn_f32({5}, 61));
+    check_bias(randn_f32({4, 1, 3, 6, 5}, 62), randn_f32({7, 1, 5, 2}, 63), randn_f32({2}, 64));
+    check_bias(randn_f32({3, 9, 8}, 65).narrow(1, 2, 5), randn_f32({8, 4}, 66), randn_f32({4}, 67));
+    check_bias(randn_f32({2, 150, 140}, 68), randn_f32({2, 140, 130}, 69), randn_f32({130}, 70), 1e-4, 1e-4);
+  }
+  SUBCASE("bias views: a narrowed slice (qkv's per-part bias) and a strided one (copied)") {
+    Tensor x = randn_f32({2, 5, 8}, 71), w = randn_f32({12, 8}, 72), all = randn_f32({12}, 73);
+    check_bias(x, w.narrow(0, 4, 4).t(), all.narrow(0, 4, 4));
+    check_bias(x, w.narrow(0, 0, 6).t(), all.slice(0, 0, 12, 2));  // stride 2
+  }
+  SUBCASE("long products the kernel cuts itself: row blocks, K slices") {
+    // As the split test above: with 2+ threads the first two go in row blocks (the bias filled per
+    // block), the others in K slices (the bias added with the partial sums).
+    Tensor x = randn_f32({1100, 64}, 74), w = randn_f32({192, 64}, 75), bias = randn_f32({192}, 76);
+    check_bias(x, w.t(), bias, 1e-4, 1e-4);
+    check_bias(x.narrow(0, 3, 1031), w.t(), bias, 1e-4, 1e-4);
+    check_bias(randn_f32({128, 50, 64}, 77), w.t(), bias, 1e-4, 1e-4);  // the ViT's qkv at batch 128
+    Tensor a = randn_f32({4300, 64}, 78), g = randn_f32({4300, 96}, 79), bias_k = randn_f32({96}, 80);
+    check_bias(a.t(), g, bias_k, 1e-3, 1e-4);  // (64, 4300)·(4300, 96)
+    check_bias(a.t().narrow(0, 5, 40), g, bias_k, 1e-3, 1e-4);
+    check_bias(randn_f32({64, 4300}, 81), randn_f32({96, 4300}, 82).t(), bias_k, 1e-3, 1e-4);
+  }
+  SUBCASE("a product BLAS threads itself (N over the split limit)") {
+    check_bias(randn_f32({300, 40}, 83), randn_f32({40, 1100}, 84), randn_f32({1100}, 85), 1e-4, 1e-4);
+  }
+  SUBCASE("float64") {
+    Tensor a = test::randn_leaf({2, 4, 3}, 86, false), b = test::randn_leaf({3, 5}, 87, false);
+    Tensor bias = test::randn_leaf({5}, 88, false);
+    check_bias(a, b, bias, 1e-12, 1e-12);
+    check_bias(test::randn_leaf({1100, 64}, 89, false), test::randn_leaf({64, 96}, 90, false),
+               test::randn_leaf({96}, 91, false), 1e-12, 1e-12);
+  }
+  SUBCASE("empty dims: K = 0 gives the bias alone") {
+    Tensor bias = randn_f32({4}, 92);
+    CHECK_CLOSE(matmul(randn_f32({3, 0}, 93), randn_f32({0, 4}, 94), bias), bias.expand({3, 4}), 0.0, 0.0);
+    CHECK(matmul(randn_f32({0, 3}, 95), randn_f32({3, 4}, 96), bias).shape() == Shape{0, 4});
+  }
+  SUBCASE("no extra allocation: the bias costs neither a copy nor a second output") {
+    Tensor x = randn_f32({4, 64, 32}, 97), w = randn_f32({16, 32}, 98), bias = randn_f32({16}, 99);
+    const int64_t before = memory_stats(kCPU).allocations;
+    Tensor out = matmul(x, w.t(), bias);
+    CHECK(memory_stats(kCPU).allocations - before == 1);
+  }
+}
+
+TEST_CASE("matmul: with a bias, one kernel of 2·M·N·K + M·N FLOPs that also reads the bias") {
+  const Tensor a = randn_f32({4, 5, 3}, 100), w = randn_f32({7, 3}, 101), bias = randn_f32({7}, 102);
+  profile::Profiler profiler;
+  matmul(a, w.t(), bias);
+  REQUIRE(profiler.entries().size() == 1);  // no separate add
+  const profile::Entry& e = profiler.entries()[0];
+  CHECK(e.op == Op::matmul);
+  CHECK(e.flops == 2 * 20 * 7 * 3 + 20 * 7);
+  CHECK(e.bytes == (20 * 3 + 7 * 3 + 7 + 20 * 7) * 4);
+}
+
 TEST_CASE("matmul: a transposed input reaches BLAS without a copy") {
   Tensor a = randn_f32({64, 32}, 40), b = randn_f32({64, 16}, 41);
   Tensor ab = randn_f32({4, 64, 32}, 42);
@@ -205,6 +292,31 @@ TEST_CASE("matmul: gradients by finite differences (float64)") {
     CHECK_CLOSE(a.grad(), naive_matmul(ones({3, 5}, {.dtype = DType::f64}), b.t()), 1e-12, 1e-12);
     CHECK_CLOSE(b.grad(), naive_matmul(a.t(), ones({3, 5}, {.dtype = DType::f64})), 1e-12, 1e-12);
   }
+  SUBCASE("with a bias: 2-D, batched (shared weight), transposed, broadcast, narrowed bias") {
+    auto mmb = [](const std::vector<Tensor>& in) { return matmul(in[0], in[1], in[2]); };
+    CHECK_GRADCHECK(mmb, {test::randn_leaf({3, 4}, 30), test::randn_leaf({4, 5}, 31), test::randn_leaf({5}, 32)});
+    CHECK_GRADCHECK(mmb, {test::randn_leaf({2, 3, 4}, 33), test::randn_leaf_transposed({4, 5}, 34),
+                          test::randn_leaf({5}, 35)});
+    CHECK_GRADCHECK(mmb, {test::randn_leaf({2, 1, 3, 4}, 36), test::randn_leaf({3, 4, 2}, 37),
+                          test::randn_leaf({2}, 38)});
+    // The bias a narrowed view of a larger parameter, as MultiHeadAttention's q, k and v parts.
+    auto part = [](const std::vector<Tensor>& in) {
+      return matmul(in[0], in[1].narrow(0, 2, 3).t(), in[2].narrow(0, 2, 3));
+    };
+    CHECK_GRADCHECK(part, {test::randn_leaf({2, 3, 4}, 39), test::randn_leaf({7, 4}, 40), test::randn_leaf({7}, 41)});
+    // Only the bias, or everything but the bias, requires grad.
+    CHECK_GRADCHECK(mmb, {test::randn_leaf({2, 3, 4}, 42, false), test::randn_leaf({4, 5}, 43, false),
+                          test::randn_leaf({5}, 44)});
+    CHECK_GRADCHECK(mmb, {test::randn_leaf({2, 3, 4}, 45), test::randn_leaf({4, 5}, 46),
+                          test::randn_leaf({5}, 47, false)});
+  }
+  SUBCASE("the bias gradient is g summed over every dim but the last") {
+    Tensor a = test::randn_leaf({2, 3, 4}, 48, false), b = test::randn_leaf({4, 5}, 49, false);
+    Tensor bias = test::randn_leaf({5}, 50);
+    Tensor g = test::randn_leaf({2, 3, 5}, 51, false);
+    matmul(a, b, bias).backward(g);
+    CHECK_CLOSE(bias.grad(), sum(g, {0, 1}), 1e-12, 1e-12);
+  }
   SUBCASE("only one input requires grad") {
     CHECK_GRADCHECK(mm, {test::randn_leaf({3, 4}, 21), test::randn_leaf({4, 2}, 22, false)});
     CHECK_GRADCHECK(mm, {test::randn_leaf({3, 4}, 23, false), test::randn_leaf({2, 4, 2}, 24)});
@@ -235,4 +347,25 @@ TEST_CASE("matmul: errors name the op, the shapes and the dtypes") {
   CHECK(msg.find("(3,)") != std::string::npos);
 
   CHECK(error_of([&] { matmul(Tensor(), b); }).find("undefined") != std::string::npos);
+}
+
+TEST_CASE("matmul: a bias of the wrong shape or dtype is an error naming the op and the shapes") {
+  Tensor a = zeros({2, 3}), b = zeros({3, 5});
+  std::string msg = error_of([&] { matmul(a, b, zeros({4})); });
+  CHECK(contains(msg, "matmul"));
+  CHECK(contains(msg, "(4,)"));
+  CHECK(contains(msg, "(2, 3)"));
+  CHECK(contains(msg, "(3, 5)"));
+  CHECK(contains(msg, "(5,)"));
+  msg = error_of([&] { matmul(a, b, zeros({1, 5})); });  // 2-D: not broadcast, rejected
+  CHECK(contains(msg, "matmul"));
+  CHECK(contains(msg, "(1, 5)"));
+  msg = error_of([&] { matmul(zeros({4, 2, 3}), b, zeros({2, 5})); });
+  CHECK(contains(msg, "(2, 5)"));
+  CHECK(contains(msg, "(4, 2, 3)"));
+  msg = error_of([&] { matmul(a, b, zeros({5}, {.dtype = DType::f64})); });
+  CHECK(contains(msg, "matmul"));
+  CHECK(contains(msg, "float32"));
+  CHECK(contains(msg, "float64"));
+  CHECK(contains(error_of([&] { matmul(a, b, zeros({}, {.dtype = DType::f32})); }), "matmul"));
 }
