@@ -97,7 +97,7 @@ inline T apply_unary(T x, const UnaryParams& p) {
   if constexpr (K == UnaryKind::silu) return x * sigmoid_of(x);
   if constexpr (K == UnaryKind::softplus) {
     const T bx = static_cast<T>(p.beta) * x;
-    return bx > static_cast<T>(p.threshold) ? x : std::log1p(std::exp(bx)) / static_cast<T>(p.beta);
+    return bx > static_cast<T>(p.threshold) ? x : softplus_any(bx) / static_cast<T>(p.beta);
   }
 }
 
