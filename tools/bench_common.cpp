@@ -215,4 +215,16 @@ void print_table(const std::string& title, const std::vector<Row>& rows) {
   }
 }
 
+void print_parameter_counts(int64_t params, TorchSession* torch) {
+  if (torch == nullptr || !torch->header().contains("params")) {
+    fmt::print("parameters: sieve {}\n", params);
+    return;
+  }
+  const int64_t torch_params = torch->header()["params"].get<int64_t>();
+  fmt::print("parameters: sieve {}, PyTorch {}\n", params, torch_params);
+  if (torch_params != params)
+    std::fprintf(stderr, "bench: warning: the PyTorch model has %lld parameters, sieve's %lld: not the same model\n",
+                 static_cast<long long>(torch_params), static_cast<long long>(params));
+}
+
 }  // namespace sieve::tools::bench

@@ -141,6 +141,10 @@ std::pair<std::optional<double>, double> median_alternating(const Settings& s, T
 }
 
 // Opened before measuring, so a bad path fails in a moment rather than after a minute.
+// "parameters: sieve N, PyTorch M" (PyTorch's from the session's header, when there is one), and
+// a warning on stderr when they differ: then the two sides are not the same model.
+void print_parameter_counts(int64_t params, TorchSession* torch);
+
 std::ofstream open_csv(const std::string& path);
 void write_csv(std::ofstream& out, const std::string& path, const std::vector<Row>& rows);
 

@@ -132,15 +132,7 @@ int run_vit(const VitBenchOptions& o) {
   fmt::print("epoch = {} steps (60000 images / batch {}, drop_last as `sieve train`) × the step time\n",
              steps_per_epoch, o.batch);
   if (torch_step) fmt::print("train step: sieve/torch = {:.2f}× (target ≤ 0.35×)\n", step / *torch_step);
-  if (torch && torch->header().contains("params")) {
-    const int64_t torch_params = torch->header()["params"].get<int64_t>();
-    fmt::print("parameters: sieve {}, PyTorch {}\n", params, torch_params);
-    if (torch_params != params)
-      std::fprintf(stderr, "bench: warning: the PyTorch model has %lld parameters, sieve's %lld: not the same model\n",
-                   static_cast<long long>(torch_params), static_cast<long long>(params));
-  } else {
-    fmt::print("parameters: sieve {}\n", params);
-  }
+  print_parameter_counts(params, torch.get());
   if (!o.csv.empty()) write_csv(out, o.csv, rows);
   return 0;
 }

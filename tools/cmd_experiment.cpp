@@ -4,7 +4,8 @@
 //
 // What it is not: the studies themselves; each lives in tools/study_<name>.cpp.
 // Extend: write tools/study_<name>.cpp with an add_<name>_study(experiment, run), declare it in
-// tools/study.h, call it below, add the file to tools/meson.build and a case to tests/tools/test_study.py.
+// tools/study.h, call it below, add the file to tools/meson.build and a case to tests/tools/test_study.py
+// (a sequence study: tests/tools/test_sequence_studies.py).
 #include "tools/commands.h"
 #include "tools/study.h"
 
@@ -15,6 +16,9 @@ void add_experiment_command(CLI::App& app, Runner* run) {
   experiment->require_subcommand(1);
   experiment->footer("Each study: sieve experiment NAME --help. Results go to runs/experiment-NAME-...");
   add_ddvit_study(experiment, run);
+  add_induction_study(experiment, run);
+  add_selective_copy_study(experiment, run);
+  add_mrss_study(experiment, run);
 }
 
 }  // namespace sieve::tools

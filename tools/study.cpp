@@ -1,11 +1,13 @@
 // tools/study.cpp — training/reuse, measurement and tables shared by the studies (see study.h).
 #include "tools/study.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
 #include "autograd/grad_mode.h"
 #include "core/error.h"
+#include "nn/optim.h"
 #include "ops/profile.h"
 #include "ops/reduce.h"
 #include "tools/progress.h"
@@ -93,6 +95,61 @@ void write_csv(const std::string& path, const std::vector<std::string>& header,
     if (!out) fail("{}: cannot write the table", tmp);
   }
   std::filesystem::rename(tmp, path);
+}
+
+void make_study_dir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  SIEVE_CHECK(!ec, "--out {}: cannot create the directory: {}", dir, ec.message());
+}
+
+SequenceTask task_at_length(const nn::Checkpoint& checkpoint, int64_t seq_len, int64_t size) {
+  SIEVE_CHECK(SequenceTask::describes_task(checkpoint.data), "the checkpoint is not a sequence model's");
+  const SequenceTask trained = SequenceTask::from_json(checkpoint.data);
+  return resolve_task(trained.name, seq_len > 0 ? seq_len : trained.seq_len, trained.vocab, trained.num_memorize,
+                      trained.train_size, size > 0 ? size : trained.test_size, trained.seed);
+}
+
+StepTime time_training_step(nn::Module& model, const SequenceSplit& set, int64_t batch, int64_t steps) {
+  SIEVE_CHECK(steps >= 1 && batch >= 1, "time_training_step: needs a batch and a step");
+  batch = std::min(batch, set.inputs.size(0));
+  const Tensor inputs = set.inputs.narrow(0, 0, batch).contiguous();
+  const Tensor targets = set.targets.narrow(0, 0, batch).contiguous();
+  const bool was_training = model.is_training();
+  model.train();
+  // lr 0 and no decay: the update runs (and is timed) but leaves the weights as they were.
+  nn::AdamW optimizer(model.parameters(), {.lr = 0.0, .weight_decay = 0.0});
+  auto step = [&] {
+    auto [loss, logits] = training_loss(model, inputs, targets);
+    loss.backward();
+    nn::clip_grad_norm(model.parameters(), 1.0);
+    optimizer.step();
+    optimizer.zero_grad();
+    (void)loss.item();
+  };
+  step();  // warm-up: first-touch allocations
+  std::vector<double> times;
+  for (int64_t i = 0; i < steps; ++i) {
+    const auto start = profile::Clock::now();
+    step();
+    times.push_back(profile::seconds_since(start));
+  }
+  std::sort(times.begin(), times.end());
+  StepTime t;
+  t.batch = batch;
+  t.length = inputs.size(1);
+  t.step_ms = 1e3 * times[times.size() / 2];
+  {
+    profile::Profiler profiler;
+    for (int64_t i = 0; i < steps; ++i) step();
+    double scan = 0;
+    for (const profile::Entry& e : profiler.entries())
+      if (e.op == Op::selective_scan) scan += e.seconds;
+    t.scan_ms = 1e3 * scan / static_cast<double>(steps);
+    t.kernel_ms = 1e3 * profiler.total_seconds() / static_cast<double>(steps);
+  }
+  model.train(was_training);
+  return t;
 }
 
 }  // namespace sieve::tools

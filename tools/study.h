@@ -9,6 +9,9 @@
 //   latency b1     mean milliseconds per image, one image at a time, over the first images
 //   throughput     images/s at batch 256 over the split, timed in its own pass without the profiler
 //
+// Sequence studies: task_at_length redraws a checkpoint's test set at another length (length
+// generalisation); time_training_step times a training step and the selective scan's share of it.
+//
 // What it is not: the studies themselves (tools/study_<name>.cpp) or the training loop (trainer.h).
 // Extend: a new figure every study reports goes in Measured and measure_classifier.
 #pragma once
@@ -54,7 +57,30 @@ Measured measure_classifier(nn::Module& model, const ImageSet& test, const Datas
 void write_csv(const std::string& path, const std::vector<std::string>& header,
                const std::vector<std::vector<std::string>>& rows);
 
+// Creates a study's --out directory (one-line error when it cannot).
+void make_study_dir(const std::string& dir);
+
+// ---- sequence studies ----
+
+// The task a sequence checkpoint trained on, redrawn at seq_len (0: its own) with `size` test
+// sequences (0: its own test size) from the run's test seed — what `sieve eval --seq-len` draws.
+SequenceTask task_at_length(const nn::Checkpoint& checkpoint, int64_t seq_len, int64_t size);
+
+// Time of one training step on the first `batch` sequences of `set`: forward, loss, backward,
+// clipping (max norm 1) and an AdamW step at lr 0 (the weights stay as they are), after one
+// warm-up step. step_ms: the median wall time of `steps` steps without the profiler; scan_ms: the
+// selective_scan op's kernel time (forward + backward) per step, from `steps` more under the
+// profiler (ops/profile.h); kernel_ms: all kernels' time per step in that pass.
+struct StepTime {
+  double step_ms = 0, scan_ms = 0, kernel_ms = 0;
+  int64_t batch = 0, length = 0;
+};
+StepTime time_training_step(nn::Module& model, const SequenceSplit& set, int64_t batch, int64_t steps);
+
 // ---- the studies, one tools/study_<name>.cpp each; cmd_experiment.cpp registers them ----
-void add_ddvit_study(CLI::App* experiment, Runner* run);  // `sieve experiment ddvit`
+void add_ddvit_study(CLI::App* experiment, Runner* run);           // `sieve experiment ddvit`
+void add_induction_study(CLI::App* experiment, Runner* run);       // `sieve experiment induction`
+void add_selective_copy_study(CLI::App* experiment, Runner* run);  // `sieve experiment selective-copy`
+void add_mrss_study(CLI::App* experiment, Runner* run);            // `sieve experiment mrss`
 
 }  // namespace sieve::tools
