@@ -32,7 +32,6 @@
 #include "core/random.h"
 #include "models/registry.h"
 #include "nn/optim.h"
-#include "ops/loss.h"
 #include "ops/scan.h"
 #include "tools/bench_common.h"
 #include "tools/commands.h"
@@ -151,11 +150,8 @@ int run_mamba(const MambaBenchOptions& o) {
   model->train();
   double loss_value = 0;
   const auto train_step = [&] {
-    Tensor loss = cross_entropy(model->forward(tokens), labels);
-    loss.backward();
-    nn::clip_grad_norm(model->parameters(), run.clip);
-    optimizer.step();
-    optimizer.zero_grad();
+    const Tensor loss = training_loss(*model, tokens, labels).loss;
+    apply_gradients(loss, *model, optimizer, run.clip);
     loss_value = loss.item();  // the trainer reads it every step too
   };
   progress(fmt::format("training step, batch {}, length {}{}", o.batch, o.length,

@@ -34,7 +34,6 @@
 #include "core/random.h"
 #include "models/registry.h"
 #include "nn/optim.h"
-#include "ops/loss.h"
 #include "tools/bench_common.h"
 #include "tools/commands.h"
 #include "tools/trainer.h"
@@ -100,11 +99,8 @@ int run_vit(const VitBenchOptions& o) {
   model->train();
   double loss_value = 0;
   const auto [torch_step, step] = median_alternating(s, torch.get(), "train", [&] {
-    Tensor loss = cross_entropy(model->forward(images), labels);
-    loss.backward();
-    nn::clip_grad_norm(model->parameters(), clip);
-    optimizer.step();
-    optimizer.zero_grad();
+    const Tensor loss = training_loss(*model, images, labels).loss;
+    apply_gradients(loss, *model, optimizer, clip);
     loss_value = loss.item();  // the trainer reads it every step too
   });
   SIEVE_CHECK(std::isfinite(loss_value), "bench vit: the training loss is not finite ({})", loss_value);

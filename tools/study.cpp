@@ -121,10 +121,7 @@ StepTime time_training_step(nn::Module& model, const SequenceSplit& set, int64_t
   nn::AdamW optimizer(model.parameters(), {.lr = 0.0, .weight_decay = 0.0});
   auto step = [&] {
     auto [loss, logits] = training_loss(model, inputs, targets);
-    loss.backward();
-    nn::clip_grad_norm(model.parameters(), 1.0);
-    optimizer.step();
-    optimizer.zero_grad();
+    apply_gradients(loss, model, optimizer, 1.0);
     (void)loss.item();
   };
   step();  // warm-up: first-touch allocations

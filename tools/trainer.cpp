@@ -110,6 +110,13 @@ models::StepOutput training_loss(nn::Module& model, const Tensor& inputs, const 
   return {cross_entropy(logits.reshape({-1, logits.size(-1)}), targets.reshape({-1})), logits};
 }
 
+void apply_gradients(const Tensor& loss, nn::Module& model, nn::Optimizer& optimizer, double clip) {
+  loss.backward();
+  if (clip > 0) nn::clip_grad_norm(model.parameters(), clip);
+  optimizer.step();
+  optimizer.zero_grad();
+}
+
 Tensor predict_logits(nn::Module& model, const Tensor& images, const DatasetInfo& data, int64_t batch_size,
                       bool quiet) {
   const bool was_training = model.is_training();
@@ -350,10 +357,7 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
       const double lr = schedule.lr(pos.step);
       optimizer.set_lr(lr);
       auto [loss, logits] = training_loss(*model, batch->inputs, batch->targets);
-      loss.backward();
-      if (options.clip > 0) nn::clip_grad_norm(model->parameters(), options.clip);
-      optimizer.step();
-      optimizer.zero_grad();
+      apply_gradients(loss, *model, optimizer, options.clip);
 
       int64_t n = 0;
       pos.correct += count_correct(logits, batch->targets, &n);

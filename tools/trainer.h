@@ -21,6 +21,7 @@
 
 #include "models/registry.h"
 #include "nn/checkpoint.h"
+#include "nn/optim.h"
 #include "tools/data.h"
 
 namespace sieve::tools {
@@ -73,6 +74,10 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
 // One training step's loss and logits: the model's own (models::HasTrainingLoss) or
 // cross_entropy(model.forward(inputs), targets).
 models::StepOutput training_loss(nn::Module& model, const Tensor& inputs, const Tensor& targets);
+
+// What follows the loss in every training step — the trainer's, the benchmarks' and the studies'
+// timed ones: backward, gradient clipping to `clip` (0: none), the optimizer's step, zero_grad.
+void apply_gradients(const Tensor& loss, nn::Module& model, nn::Optimizer& optimizer, double clip);
 
 // The logits (N, ...) of `model` over images (N, C, H, W) in [0, 1], normalised as `data` says,
 // in eval mode without gradients, batch by batch.

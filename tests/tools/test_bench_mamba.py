@@ -14,26 +14,16 @@ import subprocess
 import sys
 import tempfile
 
-SIEVE = None
-failures = []
-checks = 0
+import test_cli
+from test_cli import expect
 
 HEADER = ["bench", "figure", "unit", "reference", "reference_figure", "ratio"]
 PARAMS = 132554  # models/mamba.h at dim 64, depth 4, d_state 16, expand 2, vocab 16, 10 classes
 
 
-def run(*args, env=None, timeout=900):
-    full_env = dict(os.environ, **(env or {}))
-    p = subprocess.run([SIEVE, *args], capture_output=True, text=True, env=full_env, timeout=timeout)
-    return p.returncode, p.stdout, p.stderr
-
-
-def expect(cond, what, detail=""):
-    global checks
-    checks += 1
-    if not cond:
-        failures.append(what + (("\n    " + detail.strip().replace("\n", "\n    ")) if detail else ""))
-        print("FAIL:", what, file=sys.stderr)
+def run(*args, env=None):
+    """test_cli.run with a longer limit: the PyTorch side's long scans are slow on 2 cores."""
+    return test_cli.run(*args, env=env, timeout=900)
 
 
 def csv_rows(path, names):
@@ -94,21 +84,14 @@ def check_with_torch(tmp):
 
 
 def main():
-    global SIEVE
     if len(sys.argv) != 2:
         print("usage: test_bench_mamba.py PATH/TO/sieve", file=sys.stderr)
         return 2
-    SIEVE = os.path.abspath(sys.argv[1])
+    test_cli.SIEVE = os.path.abspath(sys.argv[1])
     with tempfile.TemporaryDirectory(prefix="sieve-bench-mamba-") as tmp:
         check_without_torch(tmp)
         check_with_torch(tmp)
-    if failures:
-        print(f"{len(failures)} of {checks} checks failed:", file=sys.stderr)
-        for f in failures:
-            print("  " + f, file=sys.stderr)
-        return 1
-    print(f"bench_mamba: all {checks} checks passed")
-    return 0
+    return test_cli.report("bench_mamba")
 
 
 if __name__ == "__main__":
