@@ -27,9 +27,10 @@
 // from last to first; for each it recomputes the chunk's h_t and a_t from the saved boundary state
 // into a per-thread buffer (chunk × N × W, 128 KB at chunk 64, N 16, float32) — one exp per
 // element, as in the forward — then runs the reverse recurrence over it. dB and dC sum over
-// channels (a horizontal sum of the lanes per (t, n)) and dA, dD over batch and time: each thread
-// adds into its own buffers (dB, dC for the batches its tasks touch; dA, dD in double, flushed
-// from T once per chunk), and the buffers are summed in thread order — the task partition is
+// channels (each step stores its N·W lane terms, and lanes.h sums all N vectors' lanes at once as
+// a transpose-and-add tree) and dA, dD over batch and time: each thread adds into its own
+// buffers (dB, dC for the batches its tasks touch; dA, dD in double, flushed from T once per
+// chunk), and the buffers are summed in thread order — the task partition is
 // fixed, so results are bit-identical run to run for one thread count.
 //
 // What it is not: checks or autograd (ops/scan.cpp). Extend: a variant is a flag threaded through
@@ -44,6 +45,7 @@
 #include <vector>
 
 #include "ops/cpu/fastmath.h"
+#include "ops/cpu/lanes.h"
 #include "ops/cpu/loops.h"
 #include "ops/dispatch.h"
 
@@ -162,42 +164,6 @@ void reference_backward(const Inputs<T>& in, const T* g, const Grad<T>& out) {
 
 // ---------------------------------------------------------------- the fast kernels
 
-template <typename T>
-constexpr int kLanes = 64 / static_cast<int>(sizeof(T));  // one 512-bit vector: 16 floats, 8 doubles
-
-// n elements of T, 64-byte aligned, zeroed.
-template <typename T>
-struct Scratch {
-  std::vector<T> storage;
-  T* p;
-  explicit Scratch(int64_t n) : storage(static_cast<size_t>(n) + 64 / sizeof(T), T(0)) {
-    void* q = storage.data();
-    size_t space = storage.size() * sizeof(T);
-    p = static_cast<T*>(std::align(64, static_cast<size_t>(n) * sizeof(T), q, space));
-  }
-};
-
-// W lanes from p (nl of them valid), zero-padded.
-template <typename T, int W>
-inline void load_lanes(const T* __restrict p, int nl, T* __restrict out) {
-  if (nl == W) {
-#pragma omp simd
-    for (int l = 0; l < W; ++l) out[l] = p[l];
-  } else {
-    for (int l = 0; l < W; ++l) out[l] = l < nl ? p[l] : T(0);
-  }
-}
-
-template <typename T, int W>
-inline void store_lanes(const T* __restrict v, int nl, T* __restrict p) {
-  if (nl == W) {
-#pragma omp simd
-    for (int l = 0; l < W; ++l) p[l] = v[l];
-  } else {
-    for (int l = 0; l < nl; ++l) p[l] = v[l];
-  }
-}
-
 // A[c0 + l, n] as a[n·W + l], zero in padded lanes.
 template <typename T, int W>
 void load_a(const Inputs<T>& in, int64_t c0, int nl, T* a) {
@@ -258,7 +224,7 @@ struct BackwardThread {
 };
 
 // The backward of one (b, channel block). buf: h and a of one chunk, 2·min(chunk, L)·N·W;
-// small: 4·N·W.
+// small: 6·N·W.
 template <typename T, int W>
 void backward_block(const Inputs<T>& in, const T* __restrict states, const T* __restrict g, int64_t chunk,
                     int64_t b, int64_t c0, int nl, const Grad<T>& out, BackwardThread<T>& acc, T* __restrict buf,
@@ -271,6 +237,8 @@ void backward_block(const Inputs<T>& in, const T* __restrict states, const T* __
   T* __restrict h0 = small + NW;              // h before the chunk
   T* __restrict carry = small + 2 * NW;       // a_{t+1}·dh_{t+1}
   T* __restrict dasum = small + 3 * NW;       // this chunk's dA, in T
+  T* __restrict db_lanes = small + 4 * NW;    // step t's dB_t and dC_t terms, one per lane
+  T* __restrict dc_lanes = small + 5 * NW;
   load_a<T, W>(in, c0, nl, a);
   std::fill(carry, carry + NW, T(0));
   alignas(64) T dt[W], xv[W], dtx[W], gv[W], zv[W], dv[W], du[W], dxv[W], ddt[W], dzv[W], ddsum[W];
@@ -346,26 +314,24 @@ void backward_block(const Inputs<T>& in, const T* __restrict states, const T* __
         ddt[l] = 0;
         ddsum[l] += du[l] * xv[l];
       }
-      T* __restrict dbt = dbm + t * N;
-      T* __restrict dct = dcm + t * N;
       for (int64_t n = 0; n < N; ++n) {
         const T bn = Bt[n], cn = Ct[n];
-        T sb = 0, sc = 0;
-#pragma omp simd reduction(+ : sb, sc)
+#pragma omp simd
         for (int l = 0; l < W; ++l) {
           const int64_t i = n * W + l;
           const T dh = du[l] * cn + carry[i];
           const T ah = aj[i] * hp[i];
-          sc += du[l] * hj[i];
-          sb += dh * dtx[l];
+          dc_lanes[i] = du[l] * hj[i];
+          db_lanes[i] = dh * dtx[l];
           dxv[l] += dh * dt[l] * bn;
           ddt[l] += dh * (xv[l] * bn + a[i] * ah);
           dasum[i] += dh * dt[l] * ah;
           carry[i] = aj[i] * dh;
         }
-        dbt[n] += sb;
-        dct[n] += sc;
       }
+      // dB_t, dC_t sum over channels: the lanes of all N vectors summed at once (lanes.h).
+      add_lane_sums<T, W>(db_lanes, N, dbm + t * N);
+      add_lane_sums<T, W>(dc_lanes, N, dcm + t * N);
       store_lanes<T, W>(dxv, nl, out.dx + row * C + c0);
       store_lanes<T, W>(ddt, nl, out.ddt + row * C + c0);
     }
@@ -422,7 +388,7 @@ void fast_backward(const Inputs<T>& in, const T* states, const T* g, int64_t chu
     acc.dcm.assign(static_cast<size_t>(acc.b_count * L * N), T(0));
     acc.da.assign(static_cast<size_t>(C * N), 0.0);
     acc.dd.assign(static_cast<size_t>(C), 0.0);
-    Scratch<T> buf(2 * std::min(chunk, std::max<int64_t>(L, 1)) * N * W), small(4 * N * W);
+    Scratch<T> buf(2 * std::min(chunk, std::max<int64_t>(L, 1)) * N * W), small(6 * N * W);
     for (int64_t task = first; task < last; ++task) {
       const int64_t b = task / blocks, c0 = (task % blocks) * W;
       const int nl = static_cast<int>(std::min<int64_t>(W, C - c0));
