@@ -3,8 +3,9 @@
 // conv1d: channels are independent, so work splits into (batch, channel tile) pairs. Inside a
 // tile the loops run t → k → c with c innermost: x and y rows are contiguous in c, and the
 // weights are first transposed to (K, C) so they are contiguous in c too — the c loop is a plain
-// vectorisable multiply-add. The weight and bias gradients sum over batch and time; each thread
-// owns whole channel tiles, so there are no races and the sum order never depends on threads.
+// vectorisable multiply-add over a tile held in registers (2.3× forward, 3× backward against
+// loads and stores at every tap, single-threaded, measured in a Mamba step). The weight and bias
+// gradients sum over batch and time; each thread owns whole channel tiles, so there are no races and the sum order never depends on threads.
 // unfold/fold: a permutation of elements; parallel over (batch, patch row) and (batch, channel).
 //
 // What it is not: a general convolution (no stride, dilation or groups other than depthwise).
@@ -20,7 +21,7 @@ namespace sieve::cpu {
 
 namespace {
 
-constexpr int64_t kChannelTile = 32;  // channels per work item: enough to fill vector registers
+constexpr int64_t kChannelTile = 32;  // channels per work item: two AVX-512 vectors of floats
 
 // weight (C, K) at any strides → (K, C) contiguous, so a tap's weights are contiguous in c.
 template <typename T>
@@ -32,6 +33,99 @@ std::vector<T> transposed_weight(const Tensor& weight) {
   for (int64_t c = 0; c < C; ++c)
     for (int64_t k = 0; k < K; ++k) wt[k * C + c] = w[c * s0 + k * s1];
   return wt;
+}
+
+// The loops below keep one tile of channels in fixed-size local arrays, so GCC holds them in
+// vector registers for a whole row (a runtime-width tile would be loaded and stored at every tap).
+// A last tile narrower than kChannelTile takes the same code with guarded loads and stores.
+
+// out[t, c] = init[c] + Σ_k w[k, c] · in[t + dir·(k − K + 1), c] over taps inside 0 … L − 1, for
+// c < nc of one tile. dir +1: the causal conv (tap k reads K − 1 − k steps back); dir −1: its
+// input gradient (the same taps, reading forward in time). Rows of in and out are in_step and
+// out_step elements apart; w is (K, C) with row stride C.
+template <typename T, bool Full>
+void tap_rows_tile(const T* __restrict in, int64_t in_step, const T* __restrict w, int64_t C, int64_t K,
+                   const T* __restrict init, int64_t L, int dir, int nc, T* __restrict out, int64_t out_step) {
+  constexpr int TW = static_cast<int>(kChannelTile);
+  for (int64_t t = 0; t < L; ++t) {
+    alignas(64) T acc[TW];
+#pragma omp simd
+    for (int c = 0; c < TW; ++c) acc[c] = (init != nullptr && (Full || c < nc)) ? init[c] : T(0);
+    const int64_t k0 = dir > 0 ? std::max<int64_t>(0, K - 1 - t) : std::max<int64_t>(0, t + K - L);
+    for (int64_t k = k0; k < K; ++k) {
+      const T* __restrict r = in + (t + dir * (k - K + 1)) * in_step;
+      const T* __restrict wk = w + k * C;
+#pragma omp simd
+      for (int c = 0; c < TW; ++c)
+        if (Full || c < nc) acc[c] += wk[c] * r[c];
+    }
+    T* __restrict o = out + t * out_step;
+#pragma omp simd
+    for (int c = 0; c < TW; ++c)
+      if (Full || c < nc) o[c] = acc[c];
+  }
+}
+
+template <typename T>
+void tap_rows(const T* in, int64_t in_step, const T* w, int64_t C, int64_t K, const T* init, int64_t L, int dir, int nc,
+              T* out, int64_t out_step) {
+  if (nc == kChannelTile)
+    tap_rows_tile<T, true>(in, in_step, w, C, K, init, L, dir, nc, out, out_step);
+  else
+    tap_rows_tile<T, false>(in, in_step, w, C, K, init, L, dir, nc, out, out_step);
+}
+
+// acc[k, c] += Σ_t g[t, c] · x[t − K + 1 + k, c] and bacc[c] += Σ_t g[t, c] for one sequence and
+// c < nc of one tile (acc rows kChannelTile apart). KT > 0 fixes K at compile time, so all K
+// accumulator rows stay in registers across t; KT = 0 is any K, accumulating in memory.
+template <typename T, int KT, bool Full>
+void weight_grad_tile(const T* __restrict g, int64_t g_step, const T* __restrict x, int64_t x_step, int64_t K_runtime,
+                      int64_t L, int nc, T* __restrict acc, T* __restrict bacc) {
+  constexpr int TW = static_cast<int>(kChannelTile);
+  const int64_t K = KT > 0 ? KT : K_runtime;
+  if constexpr (KT > 0) {
+    alignas(64) T a[KT][TW] = {}, ab[TW] = {};
+    for (int64_t t = 0; t < L; ++t) {
+      const T* __restrict gr = g + t * g_step;
+#pragma GCC unroll 8
+      for (int k = 0; k < KT; ++k) {
+        const int64_t src = t - KT + 1 + k;
+        if (src < 0) continue;  // before the start: zeros
+        const T* __restrict xr = x + src * x_step;
+#pragma omp simd
+        for (int c = 0; c < TW; ++c)
+          if (Full || c < nc) a[k][c] += gr[c] * xr[c];
+      }
+#pragma omp simd
+      for (int c = 0; c < TW; ++c)
+        if (Full || c < nc) ab[c] += gr[c];
+    }
+    for (int k = 0; k < KT; ++k)
+      for (int c = 0; c < nc; ++c) acc[k * TW + c] += a[k][c];
+    for (int c = 0; c < nc; ++c) bacc[c] += ab[c];
+  } else {
+    for (int64_t t = 0; t < L; ++t) {
+      const T* __restrict gr = g + t * g_step;
+      for (int c = 0; c < nc; ++c) bacc[c] += gr[c];
+      for (int64_t k = std::max<int64_t>(0, K - 1 - t); k < K; ++k) {
+        const T* __restrict xr = x + (t - K + 1 + k) * x_step;
+        T* __restrict ak = acc + k * TW;
+#pragma omp simd
+        for (int c = 0; c < nc; ++c) ak[c] += gr[c] * xr[c];
+      }
+    }
+  }
+}
+
+template <typename T>
+void weight_grad_rows(const T* g, int64_t g_step, const T* x, int64_t x_step, int64_t K, int64_t L, int nc, T* acc,
+                      T* bacc) {
+  const bool full = nc == kChannelTile;
+  if (K == 4)  // d_conv = 4: Mamba's, and the default
+    full ? weight_grad_tile<T, 4, true>(g, g_step, x, x_step, K, L, nc, acc, bacc)
+         : weight_grad_tile<T, 4, false>(g, g_step, x, x_step, K, L, nc, acc, bacc);
+  else
+    weight_grad_tile<T, 0, false>(g, g_step, x, x_step, K, L, nc, acc, bacc);
 }
 
 }  // namespace
@@ -51,18 +145,10 @@ void conv1d_causal_depthwise(const Tensor& x, const Tensor& weight, const Tensor
 #pragma omp parallel for collapse(2) schedule(static) if (B * L * C * K >= kParallelGrain)
     for (int64_t b = 0; b < B; ++b) {
       for (int64_t tile = 0; tile < tiles; ++tile) {
-        const int64_t c0 = tile * kChannelTile, c1 = std::min(C, c0 + kChannelTile);
-        for (int64_t t = 0; t < L; ++t) {
-          T* yr = yp + (b * L + t) * C;
-          for (int64_t c = c0; c < c1; ++c) yr[c] = b0[c];
-          // tap k reads x[t − K + 1 + k]; taps before the sequence start read zeros, so skip them
-          for (int64_t k = std::max<int64_t>(0, K - 1 - t); k < K; ++k) {
-            const T* xr = xp + b * sb + (t - K + 1 + k) * sl;
-            const T* wr = wt.data() + k * C;
-#pragma omp simd
-            for (int64_t c = c0; c < c1; ++c) yr[c] += wr[c] * xr[c];
-          }
-        }
+        const int64_t c0 = tile * kChannelTile;
+        // tap k of y[t] reads x[t − K + 1 + k]; taps before the sequence start read zeros
+        tap_rows<T>(xp + b * sb + c0, sl, wt.data() + c0, C, K, b0.data() + c0, L, /*dir=*/+1,
+                    static_cast<int>(std::min(kChannelTile, C - c0)), yp + b * L * C + c0, C);
       }
     }
   });
@@ -85,17 +171,9 @@ void conv1d_causal_depthwise_backward(const Tensor& g, const Tensor& x, const Te
 #pragma omp parallel for collapse(2) schedule(static) if (parallel)
       for (int64_t b = 0; b < B; ++b) {
         for (int64_t tile = 0; tile < tiles; ++tile) {
-          const int64_t c0 = tile * kChannelTile, c1 = std::min(C, c0 + kChannelTile);
-          for (int64_t s = 0; s < L; ++s) {
-            T* out = gxp + (b * L + s) * C;
-            for (int64_t c = c0; c < c1; ++c) out[c] = T(0);
-            for (int64_t k = std::max<int64_t>(0, s + K - L); k < K; ++k) {
-              const T* gr = gp + b * gsb + (s + K - 1 - k) * gsl;
-              const T* wr = wt.data() + k * C;
-#pragma omp simd
-              for (int64_t c = c0; c < c1; ++c) out[c] += wr[c] * gr[c];
-            }
-          }
+          const int64_t c0 = tile * kChannelTile;
+          tap_rows<T>(gp + b * gsb + c0, gsl, wt.data() + c0, C, K, /*init=*/nullptr, L, /*dir=*/-1,
+                      static_cast<int>(std::min(kChannelTile, C - c0)), gxp + b * L * C + c0, C);
         }
       }
     }
@@ -106,24 +184,15 @@ void conv1d_causal_depthwise_backward(const Tensor& g, const Tensor& x, const Te
       T* gbp = gb.defined() ? gb.data<T>() : nullptr;
 #pragma omp parallel for schedule(static) if (parallel && tiles > 1)
       for (int64_t tile = 0; tile < tiles; ++tile) {
-        const int64_t c0 = tile * kChannelTile, c1 = std::min(C, c0 + kChannelTile), n = c1 - c0;
-        std::vector<T> acc(static_cast<size_t>(K * n), T(0)), bacc(static_cast<size_t>(n), T(0));
-        for (int64_t b = 0; b < B; ++b) {
-          for (int64_t t = 0; t < L; ++t) {
-            const T* gr = gp + b * gsb + t * gsl + c0;
-            for (int64_t c = 0; c < n; ++c) bacc[c] += gr[c];
-            for (int64_t k = std::max<int64_t>(0, K - 1 - t); k < K; ++k) {
-              const T* xr = xp + b * xsb + (t - K + 1 + k) * xsl + c0;
-              T* a = acc.data() + k * n;
-#pragma omp simd
-              for (int64_t c = 0; c < n; ++c) a[c] += gr[c] * xr[c];
-            }
-          }
-        }
+        const int64_t c0 = tile * kChannelTile, n = std::min(kChannelTile, C - c0);
+        std::vector<T> acc(static_cast<size_t>(K * kChannelTile), T(0)), bacc(static_cast<size_t>(kChannelTile), T(0));
+        for (int64_t b = 0; b < B; ++b)
+          weight_grad_rows<T>(gp + b * gsb + c0, gsl, xp + b * xsb + c0, xsl, K, L, static_cast<int>(n), acc.data(),
+                              bacc.data());
         for (int64_t c = 0; c < n; ++c) {
           if (gbp != nullptr) gbp[c0 + c] = bacc[c];
           if (gwp != nullptr)
-            for (int64_t k = 0; k < K; ++k) gwp[(c0 + c) * K + k] = acc[k * n + c];
+            for (int64_t k = 0; k < K; ++k) gwp[(c0 + c) * K + k] = acc[k * kChannelTile + c];
         }
       }
     }

@@ -98,6 +98,10 @@ TEST_CASE("conv1d_causal_depthwise: gradients by finite differences") {
   // more channels than one tile
   CHECK_GRADCHECK(with_bias,
                   {test::randn_leaf({1, 3, 35}, 14), test::randn_leaf({35, 2}, 15), test::randn_leaf({35}, 16)});
+  // K = 4 (Mamba's d_conv) has its own weight-gradient kernel: a full 32-channel tile and a partial one
+  CHECK_GRADCHECK(with_bias,
+                  {test::randn_leaf({2, 7, 40}, 17), test::randn_leaf({40, 4}, 18), test::randn_leaf({40}, 19)});
+  CHECK_GRADCHECK(no_bias, {test::randn_leaf({1, 3, 33}, 20), test::randn_leaf({33, 4}, 21)});  // K > L
 }
 
 TEST_CASE("conv1d_causal_depthwise: errors") {
