@@ -1,4 +1,4 @@
-// models/mamba.cpp — MambaModel, its mixer and the SelectiveSSM part MRSS reuses (see mamba.h).
+// models/mamba.cpp — MambaModel, its mixer (MRSS reuses it at its own widths), SelectiveSSM (see mamba.h).
 #include "models/mamba.h"
 
 #include <cmath>
@@ -85,8 +85,10 @@ Tensor SelectiveSSM::scan(const Tensor& x, const Tensor& z, bool with_skip) cons
 
 // ---- MambaMixer ----
 
-MambaMixer::MambaMixer(const MambaConfig& c, Generator* gen)
-    : SelectiveSSM("MambaMixer", c.channels(), c.d_state, c.rank(), gen) {
+MambaMixer::MambaMixer(const MambaConfig& c, Generator* gen) : MambaMixer(c, c.channels(), gen) {}
+
+MambaMixer::MambaMixer(const MambaConfig& c, int64_t ch, Generator* gen)
+    : SelectiveSSM("MambaMixer", ch, c.d_state, c.rank(), gen) {
   SIEVE_CHECK(c.dim > 0 && c.expand > 0 && c.d_conv > 0, "mamba: dim, expand and d_conv must be positive, got {}, {}, {}",
               c.dim, c.expand, c.d_conv);
   in_proj = register_module("in_proj", std::make_shared<nn::Linear>(c.dim, 2 * channels, /*bias=*/false, gen));

@@ -30,8 +30,9 @@
 // recomputes them once more. MambaModel::state_updates(B, L) returns the forward count.
 //
 // What it is not: a recurrent step-by-step generator (no inference cache), or the scan kernel
-// (ops/scan.h). Extend: a variant mixer (MRSS, bidirectional) derives from SelectiveSSM for the
-// x_proj/dt_proj/A_log/D part and keeps these names.
+// (ops/scan.h). Extend: a variant mixer either derives from SelectiveSSM for the
+// x_proj/dt_proj/A_log/D part and keeps these names (a bidirectional one), or composes whole
+// MambaMixers of its own channel count (MRSS: a fast and a slow one).
 #pragma once
 
 #include "models/sequence.h"
@@ -79,9 +80,11 @@ class SelectiveSSM : public nn::Module {
 };
 
 // u (B, L, D) → (B, L, D): the Mamba block without its norm and residual (see the legend above).
+// The second constructor sets C directly instead of E·D (MRSS's branches: C_f and C_s channels).
 class MambaMixer : public SelectiveSSM {
  public:
   MambaMixer(const MambaConfig& config, Generator* gen = nullptr);
+  MambaMixer(const MambaConfig& config, int64_t channels, Generator* gen = nullptr);
   Tensor forward(const Tensor& u) override;
   std::shared_ptr<nn::Linear> in_proj, out_proj;
   std::shared_ptr<CausalConv1d> conv1d;

@@ -18,11 +18,6 @@ int64_t MrssConfig::fast_channels() const {
   return fast;
 }
 
-MrssBranch::MrssBranch(int64_t c, int64_t dim, int64_t n, int64_t r, Generator* gen)
-    : SelectiveSSM("MrssBranch", c, n, r, gen) {
-  out_proj = register_module("out_proj", std::make_shared<nn::Linear>(c, dim, /*bias=*/false, gen));
-}
-
 // x: (B, L, C) → (B, W, C), W = floor(L / r)
 Tensor window_mean(const Tensor& x, int64_t r) {
   const int64_t B = x.size(0), W = x.size(1) / r, C = x.size(2);
@@ -44,41 +39,24 @@ Tensor causal_upsample(const Tensor& y, int64_t r, int64_t length) {
 MrssMixer::MrssMixer(const MrssConfig& c, Generator* gen)
     : Module("MrssMixer"), channels(c.mamba.channels()), fast_channels(c.fast_channels()),
       slow_channels(channels - fast_channels), stride(c.stride) {
-  const MambaConfig& m = c.mamba;
   SIEVE_CHECK(c.stride >= 2, "mrss: stride must be ≥ 2, got {}", c.stride);
-  SIEVE_CHECK(m.dim > 0 && m.expand > 0 && m.d_conv > 0, "mrss: dim, expand and d_conv must be positive, got {}, {}, {}",
-              m.dim, m.expand, m.d_conv);
-  in_proj = register_module("in_proj", std::make_shared<nn::Linear>(m.dim, 2 * channels, /*bias=*/false, gen));
-  conv1d = register_module("conv1d", std::make_shared<CausalConv1d>(channels, m.d_conv, gen));
-  fast = register_module("fast", std::make_shared<MrssBranch>(fast_channels, m.dim, m.d_state, m.rank(), gen));
-  slow = register_module("slow", std::make_shared<MrssBranch>(slow_channels, m.dim, m.d_state, m.rank(), gen));
-  gate_proj = register_module("gate_proj", std::make_shared<nn::Linear>(m.dim, m.dim, /*bias=*/true, gen));
+  fast = register_module("fast", std::make_shared<MambaMixer>(c.mamba, fast_channels, gen));
+  slow = register_module("slow", std::make_shared<MambaMixer>(c.mamba, slow_channels, gen));
+  gate_proj = register_module("gate_proj", std::make_shared<nn::Linear>(c.mamba.dim, c.mamba.dim, /*bias=*/true, gen));
 }
 
 Tensor MrssMixer::forward(const Tensor& u) {
   const nn::ModuleScope scope(this);
-  const int64_t length = u.size(1);
-  const Tensor xz = in_proj->forward(u);                               // (B, L, 2C)
-  const Tensor x = silu(conv1d->forward(xz.narrow(2, 0, channels)));  // (B, L, C)
-  const Tensor z = xz.narrow(2, channels, channels);
+  const int64_t batch = u.size(0), length = u.size(1), dim = u.size(2);
+  const Tensor f = fast->forward(u);  // (B, L, D): all of it at L steps
 
-  // Fast: the Mamba mixer's scan on the first C_f channels, L steps.
-  const Tensor y_fast = fast->scan(x.narrow(2, 0, fast_channels), z.narrow(2, 0, fast_channels));
+  // Slow: the whole mixer on window means, W = floor(L / r) steps; nothing of it runs at L.
+  const Tensor s = length >= stride ? slow->forward(window_mean(u, stride))                      // (B, W, D)
+                                    : zeros({batch, 0, dim}, {.dtype = u.dtype(), .device = u.device()});
+  const Tensor s_up = causal_upsample(s, stride, length);  // (B, L, D)
 
-  // Slow: W = floor(L / r) steps over window means; skip and gate at full rate.
-  const Tensor x_slow = x.narrow(2, fast_channels, slow_channels);
-  Tensor s;
-  if (length >= stride) {
-    s = slow->scan(window_mean(x_slow, stride), /*z=*/Tensor(), /*with_skip=*/false);  // (B, W, C_s)
-  } else {
-    s = zeros({u.size(0), 0, slow_channels}, {.dtype = u.dtype(), .device = u.device()});
-  }
-  const Tensor y_slow =
-      (causal_upsample(s, stride, length) + x_slow * slow->D) * silu(z.narrow(2, fast_channels, slow_channels));
-
-  const Tensor out_fast = fast->out_proj->forward(y_fast), out_slow = slow->out_proj->forward(y_slow);  // (B, L, D)
   const Tensor g = sigmoid(gate_proj->forward(u));
-  return out_slow + g * (out_fast - out_slow);  // g ⊙ fast + (1 − g) ⊙ slow
+  return s_up + g * (f - s_up);  // g ⊙ fast + (1 − g) ⊙ slow
 }
 
 MrssModel::MrssModel(const MrssConfig& c, Generator* gen) : MambaModel("MrssModel", c.mamba, gen), mrss(c) {

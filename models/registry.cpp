@@ -138,7 +138,7 @@ static MambaConfig mamba_config(const ModelConfig& c) {
 
 static std::vector<ModelOption> mrss_options() {
   std::vector<ModelOption> all = mamba_options();
-  all.push_back({"stride", 4, "r: the slow branch scans means of r-step windows (2, 4 or 8)"});
+  all.push_back({"stride", 4, "r: the slow branch runs on means of r-step windows (2, 4 or 8)"});
   all.push_back({"fast_fraction", 0.5, "share of the E·D channels scanned at full rate; the rest go slow"});
   return all;
 }
@@ -221,7 +221,7 @@ const std::vector<ModelSpec>& model_specs() {
       },
       {
           .name = "mrss",
-          .summary = "multi-resolution selective scan: Mamba with a full-rate and a strided, pooled scan, gated",
+          .summary = "multi-resolution selective scan: a full-rate Mamba mixer and one on r-step window means, gated",
           .options = with_sequence_options(mrss_options()),
           .head_prefix = "head.",
           .build = [](const ModelConfig& c, Generator* gen) -> ModelPtr {

@@ -1,8 +1,9 @@
 // tests/models/test_mrss.cpp — MRSS: the window mean and causal upsampling on numbers by hand, the
-// slow branch's information arriving exactly when its window ends, causality at window boundaries
-// for every stride, outputs independent of where the sequence ends, names, the count of
-// parameters and state updates by hand, init and no decay, gradients to every parameter, a
-// checkpoint round trip and a few steps that learn.
+// slow branch's information arriving exactly when its window ends, the whole slow mixer (its
+// projections and conv too) running on W = floor(L / r) steps by the profiler's FLOP counts,
+// causality at window boundaries for every stride, outputs independent of where the sequence
+// ends, names, the count of parameters and state updates by hand, init and no decay, gradients to
+// every parameter, a checkpoint round trip and a few steps that learn.
 //
 // Sizes are tiny (dim 16 → 32 channels split 16/16, d_state 4, depth 2, L ≤ 17). Extend: another
 // upsampling rule gets its own by-hand case next to the causal_upsample one.
@@ -17,6 +18,7 @@
 #include "models/registry.h"
 #include "nn/checkpoint.h"
 #include "nn/init.h"
+#include "ops/profile.h"
 #include "tests/models/sgd.h"
 #include "ops/loss.h"
 #include "ops/reduce.h"
@@ -96,16 +98,20 @@ TEST_CASE("mrss: names, options, output shapes; a bad stride or split is an erro
   const auto state = m->state_dict();
   const std::map<std::string, Shape> expected = {
       {"layers.0.norm.weight", {16}},
-      {"layers.0.mixer.in_proj.weight", {64, 16}},
-      {"layers.0.mixer.conv1d.weight", {32, 1, 4}},
+      {"layers.0.mixer.fast.in_proj.weight", {2 * 16, 16}},
+      {"layers.0.mixer.fast.conv1d.weight", {16, 1, 4}},
+      {"layers.0.mixer.fast.conv1d.bias", {16}},
       {"layers.0.mixer.fast.x_proj.weight", {1 + 2 * 4, 16}},
       {"layers.0.mixer.fast.dt_proj.weight", {16, 1}},
       {"layers.0.mixer.fast.A_log", {16, 4}},
       {"layers.0.mixer.fast.D", {16}},
       {"layers.0.mixer.fast.out_proj.weight", {16, 16}},
+      {"layers.1.mixer.slow.in_proj.weight", {2 * 16, 16}},
+      {"layers.1.mixer.slow.conv1d.weight", {16, 1, 4}},
       {"layers.1.mixer.slow.x_proj.weight", {1 + 2 * 4, 16}},
       {"layers.1.mixer.slow.dt_proj.bias", {16}},
       {"layers.1.mixer.slow.A_log", {16, 4}},
+      {"layers.1.mixer.slow.D", {16}},
       {"layers.1.mixer.slow.out_proj.weight", {16, 16}},
       {"layers.1.mixer.gate_proj.weight", {16, 16}},
       {"layers.1.mixer.gate_proj.bias", {16}},
@@ -117,6 +123,9 @@ TEST_CASE("mrss: names, options, output shapes; a bad stride or split is an erro
     REQUIRE(state.contains(name));
     CHECK(state.at(name).shape() == shape);
   }
+  // Nothing shared between the branches at full rate: no mixer-level in_proj or conv any more.
+  CHECK_FALSE(state.contains("layers.0.mixer.in_proj.weight"));
+  CHECK_FALSE(state.contains("layers.0.mixer.conv1d.weight"));
 
   const models::ModelSpec& spec = models::find_model("mrss");
   CHECK(spec.is_sequence());
@@ -148,10 +157,18 @@ TEST_CASE("mrss: parameters and state updates by hand") {
   const MrssConfig c = tiny_config();
   const int64_t D = c.mamba.dim, C = c.mamba.channels(), N = c.mamba.d_state, R = c.mamba.rank(), K = c.mamba.d_conv;
   const int64_t Cf = 16, Cs = 16, V = 5, classes = 3;
-  auto branch = [&](int64_t ch) { return ch * (R + 2 * N) + R * ch + ch + ch * N + ch + ch * D; };
-  const int64_t per_layer = D * 2 * C + C * K + C + branch(Cf) + branch(Cs) + D * D + D + D;
+  // A Mamba mixer over ch channels: in_proj, conv (weight, bias), x_proj, dt_proj (weight, bias),
+  // A_log, D, out_proj.
+  auto mixer = [&](int64_t ch) {
+    return D * 2 * ch + ch * K + ch + ch * (R + 2 * N) + R * ch + ch + ch * N + ch + ch * D;
+  };
+  const int64_t per_layer = mixer(Cf) + mixer(Cs) + D * D + D + D;  // + gate_proj, + norm
   auto m = tiny_model();
   CHECK(m->num_parameters() == V * D + c.mamba.depth * per_layer + D + classes * D + classes);
+  // Every mixer term is linear in its channels, so the split costs nothing: Mamba's count plus the gate.
+  Generator gen0(1);
+  CHECK(m->num_parameters() == models::MambaModel(c.mamba, &gen0).num_parameters() + c.mamba.depth * (D * D + D));
+  CHECK(C == Cf + Cs);
 
   // depth · B · N · (L · C_f + floor(L / r) · C_s)
   CHECK(m->state_updates(3, 10) == 2 * 3 * N * (10 * Cf + 2 * Cs));
@@ -221,8 +238,9 @@ TEST_CASE("mrss: the output at t does not depend on where the sequence ends") {
 }
 
 TEST_CASE("mrss: the slow branch hears of step t exactly when t's window ends") {
-  // Gate closed on the fast branch (g = σ(−1000) = 0 exactly) and the slow skip D_s = 0: what is left
-  // of a change at step t is the slow scan's (at the end of t's window) and the SiLU(z) gate's (at t).
+  // Gate closed on the fast branch (g = σ(−1000) = 0 exactly): what is left is the slow mixer, which
+  // runs only on window means, so a change at step t shows nowhere before the end of t's window —
+  // not even at t itself — and arrives there (through the slow skip and z gate at once).
   Generator gen(9);
   const MrssConfig c = tiny_config(4);
   models::MrssMixer mixer(c, &gen);
@@ -230,7 +248,6 @@ TEST_CASE("mrss: the slow branch hears of step t exactly when t's window ends") 
     NoGradGuard no_grad;
     nn::init::zeros_(mixer.gate_proj->weight);
     nn::init::constant_(mixer.gate_proj->bias, -1000.0);
-    nn::init::zeros_(mixer.slow->D);
   }
   const int64_t L = 16;
   const Tensor u = test::randn_leaf({1, L, 16}, 10, false, DType::f32);
@@ -241,14 +258,54 @@ TEST_CASE("mrss: the slow branch hears of step t exactly when t's window ends") 
     std::vector<float> v = u.to_vector<float>();
     for (int64_t d = 0; d < 16; ++d) v[static_cast<size_t>(t * 16 + d)] += 0.5f;
     const Tensor changed = mixer.forward(from_vector(v, {1, L, 16}));
-    if (t > 0) CHECK_CLOSE(changed.narrow(1, 0, t), out.narrow(1, 0, t), 0.0, 0.0);
-    // z's gate at t itself — once a window has ended, before that the slow output is zeros anyway.
-    if (t >= 3) CHECK(max_abs(changed.select(1, t) - out.select(1, t)) > 0);
-    if (end > t + 1) CHECK_CLOSE(changed.narrow(1, t + 1, end - t - 1), out.narrow(1, t + 1, end - t - 1), 0.0, 0.0);
-    // The window's summary arrives. (Small at init: Δ starts in [1e-3, 1e-1] and the state at 0,
-    // so the slow scan's output is ~1e-5 here; exact zeros above make any change a signal.)
-    CHECK(max_abs(changed.select(1, end) - out.select(1, end)) > 0);
+    CHECK_CLOSE(changed.narrow(1, 0, end), out.narrow(1, 0, end), 0.0, 0.0);
+    CHECK(max_abs(changed.select(1, end) - out.select(1, end)) > 1e-4);
   }
+}
+
+TEST_CASE("mrss: the whole slow mixer runs on W = floor(L / r) steps (the profiler's FLOPs)") {
+  // B = 2, L = 18, r = 4: W = 4 windows (steps 16, 17 are not pooled). The slow branch's kernels —
+  // in_proj, conv, x_proj, dt_proj, scan, out_proj, forward and backward — must cost exactly what a
+  // C_s-channel Mamba mixer costs on a (2, 4, D) input; the fast branch's in_proj runs on all L.
+  const int64_t B = 2, L = 18, W = 4, D = 16, Cf = 16, Cs = 16, N = 4;
+  Generator gen(5);
+  const MrssConfig c = tiny_config(4);
+  models::MrssMixer mixer(c, &gen);
+  models::MambaMixer reference(c.mamba, Cs, &gen);
+  using Key = std::pair<Op, profile::Phase>;
+  auto flops_under = [](nn::Module& root, const std::string& prefix, const Tensor& x) {
+    std::map<Key, int64_t> flops;
+    const auto paths = nn::module_paths(root);
+    profile::Profiler profiler;
+    sum(root.forward(x)).backward();
+    for (const profile::Entry& e : profiler.entries()) {
+      if (e.scope == nullptr || !paths.contains(e.scope)) continue;
+      const std::string& path = paths.at(e.scope);
+      if (path == prefix || path.starts_with(prefix + ".") || prefix.empty()) flops[{e.op, e.phase}] += e.flops;
+    }
+    return flops;
+  };
+  const std::map<Key, int64_t> slow =
+      flops_under(mixer, "slow", test::randn_leaf({B, L, D}, 1, /*requires_grad=*/true, DType::f32));
+  const std::map<Key, int64_t> alone =
+      flops_under(reference, "", test::randn_leaf({B, W, D}, 2, /*requires_grad=*/true, DType::f32));
+  CHECK(slow == alone);
+  using profile::Phase;
+  CHECK(slow.at({Op::matmul, Phase::forward}) == 2 * B * W * (D * 2 * Cs + Cs * (1 + 2 * N) + 1 * Cs + Cs * D) + B * W * Cs);
+  CHECK(slow.at({Op::selective_scan, Phase::forward}) == B * W * Cs * (6 * N + 8));
+
+  // The fast mixer's in_proj at full rate, for contrast.
+  const auto paths = nn::module_paths(mixer);
+  profile::Profiler profiler;
+  mixer.forward(test::randn_leaf({B, L, D}, 3, false, DType::f32));
+  int64_t fast_in = 0, slow_in = 0;
+  for (const profile::Entry& e : profiler.entries()) {
+    if (e.op != Op::matmul || !paths.contains(e.scope)) continue;
+    if (paths.at(e.scope) == "fast.in_proj") fast_in += e.flops;
+    if (paths.at(e.scope) == "slow.in_proj") slow_in += e.flops;
+  }
+  CHECK(fast_in == 2 * B * L * D * 2 * Cf);
+  CHECK(slow_in == 2 * B * W * D * 2 * Cs);
 }
 
 TEST_CASE("mrss: gradients reach every parameter") {
