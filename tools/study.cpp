@@ -15,7 +15,7 @@
 namespace sieve::tools {
 
 nn::Checkpoint train_or_reuse(const models::ModelSpec& spec, const nlohmann::json& config, const RunOptions& options,
-                              const std::string& dir, bool retrain, bool quiet) {
+                              const std::string& dir, bool retrain, bool quiet, const nn::Checkpoint* init) {
   const std::string path = (std::filesystem::path(dir) / "checkpoint.safetensors").string();
   std::unique_ptr<nn::Checkpoint> previous;
   if (std::filesystem::exists(path) && !retrain) {
@@ -35,7 +35,7 @@ nn::Checkpoint train_or_reuse(const models::ModelSpec& spec, const nlohmann::jso
     std::printf("%s: training into %s\n", spec.name.c_str(), dir.c_str());
   }
   train(spec, models::complete_config(spec, previous ? previous->config : config), options, dir, previous.get(),
-        nullptr, quiet);
+        previous ? nullptr : init, quiet);
   return nn::load_checkpoint(path);
 }
 

@@ -29,8 +29,9 @@ namespace sieve::tools {
 // Trains spec/config under `options` into dir, or continues the run found there (same model and
 // options: an interrupted experiment resumes bit-identically; a finished one is reused as is).
 // A run there with other options is an error unless `retrain`. Returns the finished checkpoint.
+// init: weights a new run starts from (`sieve train --init`; a study's earlier stage).
 nn::Checkpoint train_or_reuse(const models::ModelSpec& spec, const nlohmann::json& config, const RunOptions& options,
-                              const std::string& dir, bool retrain, bool quiet);
+                              const std::string& dir, bool retrain, bool quiet, const nn::Checkpoint* init = nullptr);
 
 struct Measured {
   double accuracy = 0;       // fraction correct

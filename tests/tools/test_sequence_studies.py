@@ -49,7 +49,7 @@ def check_help():
            out)
 
 
-INDUCTION = ["--train-len", "16", "--min-len", "8", "--max-len", "64", "--attention-max-len", "32", "--test-size",
+INDUCTION = ["--train-len", "16", "--warmup-len", "8", "--warmup-epochs", "1", "--min-len", "8", "--max-len", "64", "--attention-max-len", "32", "--test-size",
              "16", "--train-size", "128", "--epochs", "1", "--batch-size", "32", "--quiet", "--threads", "2"]
 
 
@@ -78,10 +78,14 @@ def check_induction(tmp):
     expect("←" in text and "—" in text, "the text table marks the training length and the lengths not run", text)
     for name in ("mamba", "mrss", "transformer"):
         expect(os.path.exists(os.path.join(out, name, "checkpoint.safetensors")), f"the {name} run is kept in OUT/{name}")
+        expect(os.path.exists(os.path.join(out, name, "stage1", "checkpoint.safetensors")),
+               f"the {name} first stage (--warmup-len) is kept in OUT/{name}/stage1")
+    expect("first stage at L = 8" in text, "the first stage's length is printed", text)
 
     before = stamps(out, ("mamba", "mrss", "transformer"))
     code, text, err = run(*args)
-    expect(code == 0 and text.count("reusing") == 3, "a second run reuses the three runs", text + err)
+    expect(code == 0 and text.count("reusing") == 6, "a second run reuses the three runs and their first stages",
+           text + err)
     expect(before == stamps(out, ("mamba", "mrss", "transformer")), "a second run leaves the checkpoints untouched")
     one_line_error(with_flag(args, "--epochs", "2"), ["--retrain"],
                    "induction: runs with other settings are refused")
@@ -89,6 +93,8 @@ def check_induction(tmp):
                    "induction: an unknown model")
     one_line_error(["experiment", "induction", "--out", out, "--min-len", "128", "--max-len", "64"], ["--min-len"],
                    "induction: --min-len above --max-len")
+    one_line_error(["experiment", "induction", "--out", out, "--warmup-len", "2"], ["--warmup-len"],
+                   "induction: a first stage too short for the task")
 
     # --quick: trains at 64 and tests from 32 (sizes overridden to stay tiny), into runs/experiment-induction-quick.
     code, text, err = run("experiment", "induction", "--quick", "--models", "mamba", "--train-size", "32",
