@@ -1,5 +1,5 @@
 // core/allocator.cpp — aligned CPU allocations with counters, and a cache of large blocks;
-// CUDA goes to cuda/.
+// CUDA memory comes from cuda/ (its own caching allocator, cuda/runtime.cpp), counted here alike.
 //
 // Why a cache: glibc serves big blocks with a fresh mmap and returns them to the OS on free, so
 // every large tensor would pay a page fault per 4 KiB on first touch — a 64 MB output costs more
@@ -122,12 +122,17 @@ MemoryStats memory_stats(Device device) {
   if (device.is_cpu()) {
     std::lock_guard<std::mutex> lock(cpu_cache().mutex);
     stats.cached_bytes = static_cast<int64_t>(cpu_cache().cached_bytes);
+  } else {
+    stats.cached_bytes = cuda::cached_bytes();  // cuda/runtime.cpp's caching allocator (0 in the stub)
   }
   return stats;
 }
 
 void empty_cache(Device device) {
-  if (device.is_cpu()) cpu_cache().release_all();
+  if (device.is_cpu())
+    cpu_cache().release_all();
+  else
+    cuda::empty_cache();
 }
 
 void reset_peak_memory(Device device) {

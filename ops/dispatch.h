@@ -4,9 +4,13 @@
 //
 //   SIEVE_DISPATCH(Op::exp, x.device(), /*flops=*/x.numel(), unary, UnaryKind::exp, x, out);
 //
-// which runs sieve::cpu::unary(...) on CPU tensors, and, while a profiler is active, charges the
-// kernel's time, FLOPs and bytes to the op (ops/profile.h). Without a CUDA kernel the CUDA branch throws
-// "no CUDA kernel for exp"; the CUDA backend issue fills that branch with sieve::cuda::<kernel>.
+// which runs sieve::cpu::unary(...) on CPU tensors and sieve::cuda::unary(...) (cuda/kernels.h,
+// the same signature) on CUDA tensors, and, while a profiler is active, charges the kernel's time,
+// FLOPs and bytes to the op (ops/profile.h). CUDA kernels are queued on a stream and return at
+// once, so only while a profiler is active does the CUDA branch wait for the GPU before and after
+// the kernel (its time is then the GPU's). A kernel cuda/kernels.h lists as missing throws
+// "<op>: no cuda:0 kernel" (no_kernel_for_device), as does every CUDA branch of a build without
+// CUDA (SIEVE_CUDA undefined; no CUDA tensor can exist there anyway).
 // Inside a kernel, dispatch_float / dispatch_all turn the runtime dtype into a C++ type:
 //
 //   dispatch_float(x.dtype(), Op::exp, [&]<typename T>() { ...T is float or double... });
@@ -21,29 +25,54 @@
 #include "core/tensor.h"
 #include "ops/op_list.h"
 #include "ops/profile.h"
+#include "cuda/backend.h"  // plain declarations: synchronize() for the profiler
+#ifdef SIEVE_CUDA
+#include "cuda/kernels.h"
+#endif
 
 namespace sieve {
 
 [[noreturn]] void no_kernel_for_device(Op op, Device device);
 
+// Runs `call(args...)`, timed and charged to the active profiler when there is one. sync: wait
+// for the GPU before starting the clock and after the call (CUDA kernels only).
+#define SIEVE_RUN_KERNEL_(op, flops, sync, call, args)                                          \
+  do {                                                                                         \
+    if (::sieve::profile::Profiler* sieve_profiler_ = ::sieve::profile::active()) {            \
+      const int64_t sieve_bytes_ = ::sieve::profile::bytes_of(args...);                        \
+      if (sync) ::sieve::cuda::synchronize();                                                  \
+      const auto sieve_start_ = ::sieve::profile::Clock::now();                                \
+      call(args...);                                                                           \
+      if (sync) ::sieve::cuda::synchronize();                                                  \
+      sieve_profiler_->add((op), static_cast<int64_t>(flops), sieve_bytes_,                    \
+                           ::sieve::profile::seconds_since(sieve_start_));                     \
+    } else {                                                                                   \
+      call(args...);                                                                           \
+    }                                                                                          \
+  } while (0)
+
+#ifdef SIEVE_CUDA
+#define SIEVE_DISPATCH_CUDA_(op, device, flops, kernel, args)                                   \
+  do {                                                                                         \
+    if constexpr (::sieve::cuda::is_missing<decltype(::sieve::cuda::kernel(args...))>)         \
+      ::sieve::no_kernel_for_device((op), (device));                                           \
+    else                                                                                       \
+      SIEVE_RUN_KERNEL_(op, flops, true, ::sieve::cuda::kernel, args);                         \
+  } while (0)
+#else
+#define SIEVE_DISPATCH_CUDA_(op, device, flops, kernel, args) ::sieve::no_kernel_for_device((op), (device))
+#endif
+
 // flops: the op's FLOP formula on these shapes (ops/README.md lists them). It is evaluated only
 // while a profiler is active (ops/profile.h), which also times the kernel and counts its bytes.
-// The arguments are evaluated once, before the clock starts.
+// The arguments are evaluated once, before the clock starts (they become the lambda's parameters).
 #define SIEVE_DISPATCH(op, device, flops, kernel, ...)                                              \
-  do {                                                                                             \
-    if (!(device).is_cpu()) ::sieve::no_kernel_for_device((op), (device));                        \
-    if (::sieve::profile::Profiler* sieve_profiler_ = ::sieve::profile::active()) {                \
-      [&](auto&&... sieve_args_) {                                                                 \
-        const int64_t sieve_bytes_ = ::sieve::profile::bytes_of(sieve_args_...);                   \
-        const auto sieve_start_ = ::sieve::profile::Clock::now();                                  \
-        ::sieve::cpu::kernel(sieve_args_...);                                                      \
-        sieve_profiler_->add((op), static_cast<int64_t>(flops), sieve_bytes_,                      \
-                             ::sieve::profile::seconds_since(sieve_start_));                       \
-      }(__VA_ARGS__);                                                                              \
-    } else {                                                                                       \
-      ::sieve::cpu::kernel(__VA_ARGS__);                                                           \
-    }                                                                                              \
-  } while (0)
+  [&](auto&&... sieve_args_) {                                                                     \
+    if ((device).is_cpu())                                                                         \
+      SIEVE_RUN_KERNEL_(op, flops, false, ::sieve::cpu::kernel, sieve_args_);                      \
+    else                                                                                           \
+      SIEVE_DISPATCH_CUDA_(op, device, flops, kernel, sieve_args_);                                \
+  }(__VA_ARGS__)
 
 template <typename F>
 void dispatch_float(DType dtype, Op op, F&& body) {

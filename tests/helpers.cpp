@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <set>
+#include <string>
 
 #include "cuda/backend.h"
 
@@ -20,6 +22,13 @@ std::vector<Device> test_devices() {
     told = true;
   }
   return devices;
+}
+
+std::vector<Device> cpu_only_until_cuda(const char* family) {
+  static std::set<std::string> told;
+  if (cuda::available() && told.insert(family).second)
+    std::printf("[sieve tests] %s: no CUDA kernels yet, CUDA cases skipped\n", family);
+  return {kCPU};
 }
 
 Tensor randn_leaf(const Shape& shape, uint64_t seed, bool requires_grad, DType dtype) {

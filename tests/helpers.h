@@ -4,6 +4,8 @@
 // One test body per op runs on every device present:
 //   for (Device dev : test_devices()) { SUBCASE(dev.str().c_str()) { ... } }
 // CUDA appears in test_devices() only when a GPU is present; otherwise the skip is printed once.
+// A family whose CUDA kernels have not landed yet loops over cpu_only_until_cuda("family") instead,
+// which says so once on a GPU machine; when its kernels land, its tests switch to test_devices().
 //
 // Extend: add a helper here only when two test files need it.
 #pragma once
@@ -22,6 +24,7 @@
 namespace sieve::test {
 
 std::vector<Device> test_devices();
+std::vector<Device> cpu_only_until_cuda(const char* family);
 
 // A float64 (or dtype) leaf of N(0,1) values from its own seed; requires grad when asked.
 Tensor randn_leaf(const Shape& shape, uint64_t seed, bool requires_grad = true, DType dtype = DType::f64);

@@ -40,25 +40,15 @@
 #include <vector>
 
 #include "ops/dispatch.h"
+#include "ops/matmul_layout.h"
 
 namespace sieve::cpu {
 
 namespace {
 
-// How BLAS reads one strided rows × cols matrix with strides (rs, cs).
-struct BlasMatrix {
-  bool ok = false;     // false: BLAS cannot read this layout; copy it first
-  bool trans = false;  // stored transposed: element (i, j) at j·ld + i
-  int64_t ld = 0;      // leading dimension
-};
-
-BlasMatrix blas_view(int64_t rows, int64_t cols, int64_t rs, int64_t cs) {
-  // Row-major, (i, j) at i·rs + j. With one row rs is never used, but BLAS still wants ld ≥ cols.
-  if ((cols == 1 || cs == 1) && (rows == 1 || rs >= cols)) return {true, false, rows == 1 ? cols : rs};
-  // Column-major (a transposed view), (i, j) at i + j·cs.
-  if ((rows == 1 || rs == 1) && (cols == 1 || cs >= rows)) return {true, true, cols == 1 ? rows : cs};
-  return {};
-}
+using matmul_layout::batch_strides;
+using matmul_layout::folded_row_stride;
+using BlasMatrix = matmul_layout::Matrix;
 
 // C := op(A)·op(B) + beta·C; beta is 0 (C is overwritten, its old values never read) or 1.
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
@@ -157,44 +147,6 @@ void split_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, i
   gemm_bias(ta, tb, M, N, K, A, lda, B, ldb, bias, C, ldc);
 }
 
-// t's strides for the batch dims of the output (right-aligned), 0 where t is broadcast.
-Shape batch_strides(const Tensor& t, const Shape& batch) {
-  Shape s(batch.size(), 0);
-  const size_t own = static_cast<size_t>(t.ndim() - 2);
-  const size_t lead = batch.size() - own;
-  for (size_t i = 0; i < own; ++i) s[lead + i] = t.shape()[i] == 1 ? 0 : t.strides()[i];
-  return s;
-}
-
-// The matrix layout of t's last two dims; t is replaced by a contiguous copy when BLAS cannot
-// read it as it is.
-BlasMatrix matrix_layout(Tensor& t) {
-  const int nd = t.ndim();
-  BlasMatrix m = blas_view(t.shape()[nd - 2], t.shape()[nd - 1], t.strides()[nd - 2], t.strides()[nd - 1]);
-  if (m.ok) return m;
-  t = t.detach().contiguous();
-  return blas_view(t.shape()[nd - 2], t.shape()[nd - 1], t.strides()[nd - 2], t.strides()[nd - 1]);
-}
-
-// The single row stride of a's (batch..., M) dims when they collapse into one dim, else -1.
-int64_t folded_row_stride(const Shape& batch, const Shape& a_batch_strides, int64_t M, int64_t rs) {
-  int64_t stride = -1, span = 1;  // stride of the innermost non-trivial dim, elements it covers
-  auto visit = [&](int64_t size, int64_t st) {
-    if (size == 1) return true;
-    if (stride < 0) {
-      stride = st;
-    } else if (st != stride * span) {
-      return false;
-    }
-    span *= size;
-    return true;
-  };
-  if (!visit(M, rs)) return -1;
-  for (size_t d = batch.size(); d-- > 0;)
-    if (!visit(batch[d], a_batch_strides[d])) return -1;
-  return stride < 0 ? 0 : stride;
-}
-
 template <typename T>
 void matmul_typed(Tensor a, Tensor b, const Tensor& bias_tensor, const Tensor& out) {
   const int nd = out.ndim();
@@ -212,8 +164,8 @@ void matmul_typed(Tensor a, Tensor b, const Tensor& bias_tensor, const Tensor& o
     }
     return;
   }
-  const BlasMatrix la = matrix_layout(a);
-  const BlasMatrix lb = matrix_layout(b);
+  const BlasMatrix la = matmul_layout::of(a);
+  const BlasMatrix lb = matmul_layout::of(b);
   SIEVE_CHECK(M <= INT_MAX && N <= INT_MAX && K <= INT_MAX && la.ld <= INT_MAX && lb.ld <= INT_MAX,
               "matmul: {} · {} exceeds BLAS's 32-bit sizes", a.describe(), b.describe());
 
@@ -237,7 +189,7 @@ void matmul_typed(Tensor a, Tensor b, const Tensor& bias_tensor, const Tensor& o
     const int64_t rs = folded_row_stride(batch, sa, M, a.strides()[a.ndim() - 2]);
     const int64_t rows = count * M;
     if (rs >= 0 && rows <= INT_MAX) {
-      const BlasMatrix fa = blas_view(rows, K, rs, a.strides()[a.ndim() - 1]);
+      const BlasMatrix fa = matmul_layout::view(rows, K, rs, a.strides()[a.ndim() - 1]);
       if (fa.ok && !fa.trans) {
         split_gemm(false, lb.trans, rows, N, K, pa, fa.ld, pb, lb.ld, bias, c, N);
         return;

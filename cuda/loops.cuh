@@ -1,0 +1,59 @@
+// cuda/loops.cuh — what every .cu file in cuda/ shares: the launch shape of an elementwise grid,
+// the grid-stride loop, the dtype switch for launchers, and float/double overloads of the math
+// functions so one templated formula serves both precisions.
+//
+// Kernels are written as grid-stride loops: a capped grid whose threads each step through the
+// elements by the grid's size, so one launch shape serves every size and no index overflows.
+//
+// Extend: a math function a new kernel needs gets its float/double pair in namespace dmath.
+#pragma once
+
+#include <cstdint>
+
+#include "cuda/runtime.h"
+#include "cuda/tensor_arg.h"
+
+namespace sieve::cuda {
+
+constexpr int kBlock = 256;          // threads per block of an elementwise kernel
+constexpr int64_t kMaxBlocks = 8192;  // 132 SMs × 2048 threads is ~1056 blocks; a few waves more hide tails
+
+inline unsigned grid_for(int64_t n) {
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+  return static_cast<unsigned>(blocks < 1 ? 1 : (blocks > kMaxBlocks ? kMaxBlocks : blocks));
+}
+
+#define SIEVE_GRID_STRIDE(i, n)                                                          \
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+
+// Calls f(T{}) with T the C++ type of dtype (the caller writes `using T = decltype(tag);`).
+template <typename F>
+void with_dtype(DType dtype, F&& f) {
+  switch (dtype) {
+    case DType::f32: f(float{}); return;
+    case DType::f64: f(double{}); return;
+    case DType::i64: f(int64_t{}); return;
+  }
+}
+
+namespace dmath {
+__device__ inline float exp(float x) { return ::expf(x); }
+__device__ inline double exp(double x) { return ::exp(x); }
+__device__ inline float log(float x) { return ::logf(x); }
+__device__ inline double log(double x) { return ::log(x); }
+__device__ inline float log1p(float x) { return ::log1pf(x); }
+__device__ inline double log1p(double x) { return ::log1p(x); }
+__device__ inline float sqrt(float x) { return ::sqrtf(x); }
+__device__ inline double sqrt(double x) { return ::sqrt(x); }
+__device__ inline float pow(float x, float y) { return ::powf(x, y); }
+__device__ inline double pow(double x, double y) { return ::pow(x, y); }
+__device__ inline float abs(float x) { return ::fabsf(x); }
+__device__ inline double abs(double x) { return ::fabs(x); }
+__device__ inline float tanh(float x) { return ::tanhf(x); }
+__device__ inline double tanh(double x) { return ::tanh(x); }
+__device__ inline float erfc(float x) { return ::erfcf(x); }
+__device__ inline double erfc(double x) { return ::erfc(x); }
+}  // namespace dmath
+
+}  // namespace sieve::cuda
