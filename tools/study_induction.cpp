@@ -15,7 +15,8 @@
 // found the copy mechanism, and the paper's runs are far longer than 2 cores allow). At L = 64 it
 // finds it within ~1000 steps. So every model first trains --warmup-epochs at --warmup-len
 // (default 2 epochs at L = 64; OUT/MODEL/stage1), then the run above at --train-len starts from
-// those weights (`sieve train --init`). --warmup-len 0 trains at --train-len only.
+// those weights (`sieve train --init`) for --epochs (default 2: 512 steps; Mamba is at 100% after
+// the first). --warmup-len 0 trains at --train-len only.
 // Then each model is evaluated on one test set per length (drawn from the runs' test seed, the
 // same sequences for every model): accuracy of the one answer per sequence.
 // Attention's time and memory grow as L²: the Transformer is run up to --attention-max-len only
@@ -145,7 +146,7 @@ int run_induction_study(const InductionFlags& f) {
   run.num_memorize = 0;
   run.train_size = pick(f.train_size, 16384, 16384, f.quick);
   run.test_size = test_size;
-  run.epochs = pick(f.epochs, 8, 4, f.quick);
+  run.epochs = pick(f.epochs, 2, 4, f.quick);
   run.batch_size = f.batch_size;
   run.lr = f.lr;
   run.warmup_steps = 100;
@@ -280,7 +281,7 @@ void add_induction_study(CLI::App* experiment, Runner* run) {
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   cmd->add_option("--train-size", f->train_size, "training sequences (default 16384)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
-  cmd->add_option("--epochs", f->epochs, "epochs per model (default 8; 4 with --quick)")
+  cmd->add_option("--epochs", f->epochs, "epochs per model at --train-len (default 2 after the first stage; 4 with --quick)")
       ->check(CLI::Range(int64_t{1}, int64_t{1000}));
   cmd->add_option("--warmup-len", f->warmup_len,
                   "first train --warmup-epochs at this length, then at --train-len from those weights "
