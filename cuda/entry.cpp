@@ -23,6 +23,10 @@ TensorArg fill_arg(const Tensor& t, const Shape& shape, const Shape& strides, co
 
 TensorArg tensor_arg(const Tensor& t, const char* op) { return fill_arg(t, t.shape(), t.strides(), op); }
 
+TensorArg optional_tensor_arg(const Tensor& t, const char* op) {
+  return t.defined() ? tensor_arg(t, op) : TensorArg{};
+}
+
 TensorArg tensor_arg_as(const Tensor& t, const Shape& shape, const char* op) {
   return fill_arg(t, shape, cpu::stretched_strides(t.shape(), t.strides(), shape), op);
 }

@@ -22,6 +22,7 @@
 #include "core/tensor.h"
 #include "ops/cpu/elementwise.h"
 #include "ops/cpu/reduce.h"
+#include "ops/optim.h"
 
 namespace sieve::cuda {
 
@@ -48,27 +49,32 @@ void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& o
 // ---- matmul (cuda/matmul.cpp: cuBLAS, no kernel of its own) ----
 void matmul(const Tensor& a, const Tensor& b, const Tensor& bias, const Tensor& out);
 
-// ---- reduce (cuda/reduce.cu, cuda/reduce.cpp): sum/max/min so far ----
+// ---- reduce (cuda/reduce.cu, cuda/reduce.cpp) ----
 void reduce(cpu::ReduceKind kind, const Tensor& x, const std::vector<bool>& reduce, const Tensor& out,
             double scale);
-SIEVE_CUDA_MISSING(var);
-SIEVE_CUDA_MISSING(argmax);
-SIEVE_CUDA_MISSING(equal_mask);
-SIEVE_CUDA_MISSING(cumsum);
+void var(const Tensor& x, const std::vector<bool>& reduce, int64_t correction, const Tensor& out);
+void argmax(const Tensor& x, int dim, const Tensor& out);
+void equal_mask(const Tensor& x, const Tensor& value, const Tensor& out);
+void cumsum(const Tensor& x, int dim, bool reverse, const Tensor& out);
 
-// ---- softmax ----
-SIEVE_CUDA_MISSING(softmax);
-SIEVE_CUDA_MISSING(softmax_backward);
+// ---- softmax (cuda/softmax.cu, cuda/softmax.cpp) ----
+void softmax(const Tensor& x, int dim, bool log, const Tensor& out);
+void softmax_backward(const Tensor& y, const Tensor& g, int dim, bool log, const Tensor& dx);
 
-// ---- loss ----
-SIEVE_CUDA_MISSING(cross_entropy);
-SIEVE_CUDA_MISSING(cross_entropy_backward);
-SIEVE_CUDA_MISSING(mse_loss);
-SIEVE_CUDA_MISSING(mse_loss_backward);
+// ---- loss (cuda/loss.cu, cuda/loss.cpp) ----
+void cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index, double smoothing, bool reduce,
+                   double divisor, const Tensor& out, const Tensor& lse);
+void cross_entropy_backward(const Tensor& logits, const Tensor& target, const Tensor& lse, const Tensor& g,
+                            int64_t ignore_index, double smoothing, double divisor, const Tensor& dlogits);
+void mse_loss(const Tensor& a, const Tensor& b, bool reduce, double scale, const Tensor& out);
+void mse_loss_backward(const Tensor& a, const Tensor& b, const Tensor& g, double scale, const Tensor& da,
+                       const Tensor& db);
 
-// ---- norm ----
-SIEVE_CUDA_MISSING(norm_forward);
-SIEVE_CUDA_MISSING(norm_backward);
+// ---- norm (cuda/norm.cu, cuda/norm.cpp) ----
+void norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps, const Tensor& y,
+                  const Tensor& mean, const Tensor& rstd);
+void norm_backward(const Tensor& x, const Tensor& weight, const Tensor& mean, const Tensor& rstd, const Tensor& g,
+                   const Tensor& dx, const Tensor& dweight, const Tensor& dbias);
 
 // ---- attention ----
 SIEVE_CUDA_MISSING(attention);
@@ -95,9 +101,13 @@ SIEVE_CUDA_MISSING(conv1d_causal_depthwise_backward);
 SIEVE_CUDA_MISSING(unfold_patches);
 SIEVE_CUDA_MISSING(fold_patches);
 
-// ---- optim ----
-SIEVE_CUDA_MISSING(adamw_step);
-SIEVE_CUDA_MISSING(sgd_step);
+// ---- optim (cuda/optim.cu, cuda/optim.cpp) ----
+void adamw_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                const std::vector<Tensor>& exp_avg, const std::vector<Tensor>& exp_avg_sq,
+                const std::vector<AdamParamHyper>& hyper, const AdamOptions& options);
+void sgd_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+              const std::vector<Tensor>& momentum_buf, const std::vector<SgdParamHyper>& hyper,
+              const SgdOptions& options);
 
 #undef SIEVE_CUDA_MISSING
 

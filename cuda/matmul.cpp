@@ -22,6 +22,7 @@
 // Extend: a half-precision product would call cublasGemmStridedBatchedEx with its own types here.
 #include <climits>
 
+#include "cuda/backend.h"
 #include "cuda/blas.h"
 #include "cuda/entry.h"
 #include "cuda/kernels.h"
@@ -171,6 +172,15 @@ void matmul_typed(Tensor a, Tensor b, const Tensor& bias, const Tensor& out) {
 
 void matmul(const Tensor& a, const Tensor& b, const Tensor& bias, const Tensor& out) {
   dispatch_float(out.dtype(), Op::matmul, [&]<typename T>() { matmul_typed<T>(a, b, bias, out); });
+}
+
+// The bench's reference (backend.h): the one cuBLAS call a hand-written program would make.
+void reference_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                     const float* B, int64_t ldb, float* C, int64_t ldc) {
+  const float one = 1.0f, zero = 0.0f;
+  SIEVE_CUBLAS_CHECK(cublasSgemm(blas_handle(), op_of(trans_b), op_of(trans_a), static_cast<int>(N),
+                                 static_cast<int>(M), static_cast<int>(K), &one, B, static_cast<int>(ldb), A,
+                                 static_cast<int>(lda), &zero, C, static_cast<int>(ldc)));
 }
 
 }  // namespace sieve::cuda

@@ -24,6 +24,10 @@ void device_free(void*) { no_cuda("freeing CUDA memory"); }
 int64_t cached_bytes() { return 0; }
 void empty_cache() {}
 void memcpy(void*, const void*, size_t, int) { no_cuda("copying to or from CUDA memory"); }
+void reference_sgemm(bool, bool, int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, float*,
+                     int64_t) {
+  no_cuda("cuda::reference_sgemm");
+}
 void synchronize() { no_cuda("cuda::synchronize"); }
 void set_tf32(bool) {}
 bool tf32_enabled() { return false; }

@@ -2,8 +2,8 @@
 //
 // These are ops without autograd: they write parameters and optimizer state in place and record
 // nothing. Each takes parallel lists (entry i: one parameter, its gradient, its state and its
-// hyper-parameters), so an optimizer step over all groups is a single kernel launch (on CUDA, a
-// single multi-tensor launch) instead of a dozen small ops per parameter.
+// hyper-parameters), so an optimizer step over all groups is one kernel call (on CUDA, one fused
+// launch per tensor) instead of a dozen small ops per parameter.
 // Shapes: param[i], grad[i] and each state tensor [i] share one shape and dtype (float32/64);
 // params and state must be contiguous (they are allocated so); a non-contiguous grad is copied.
 //

@@ -11,6 +11,10 @@
 //   layer_norm  threads); ratio = torch ms ÷ sieve ms                       (target > 1)
 // Figures are medians of several repetitions after warm-up, timed with std::chrono::steady_clock;
 // sieve and its BLAS/memcpy reference are timed in alternation, so drift and load hit both alike.
+// --device cuda: the same rows on the GPU, sizes that fill it, the references a raw cublasSgemm on
+// the same device buffers (TF32 off in both) and a device-to-device copy (cudaMemcpyAsync) of the
+// same bytes (targets: matmul ≥ 0.9×, elementwise ≥ 0.7×); each repetition ends with a
+// synchronisation, so the host clock measures the GPU's work. softmax/layer_norm are CPU rows.
 // bench loader: MNIST-sized synthetic data (60000 × 1 × 28 × 28) through datasets/loader.h with
 // crop + flip + normalise, batch 128, prefetch 0 and 2. "offered" rows take each batch at once
 // (the loader's own rate); "step" rows spend a fixed busy time per batch, like a training step,
@@ -30,6 +34,7 @@
 #include <vector>
 
 #include "autograd/grad_mode.h"
+#include "cuda/backend.h"
 #include "core/random.h"
 #include "datasets/loader.h"
 #include "ops/elementwise.h"
@@ -69,6 +74,74 @@ Row matmul_row(const std::string& label, const Tensor& a, const Tensor& b, const
       },
       [&] { Tensor out = matmul(a, b); });
   return {"matmul_" + label, flops / ours * 1e-9, "GFLOP/s", "cblas_sgemm", flops / ref * 1e-9};
+}
+
+// ---- the same on the GPU: matmul vs raw cublasSgemm, add / gelu vs a device-to-device copy ----
+
+// body, then a wait for the GPU: each timed repetition measures the GPU's work, not the queueing.
+template <typename F>
+auto synced(F body) {
+  return [body] {
+    body();
+    cuda::synchronize();
+  };
+}
+
+Row cuda_matmul_row(const std::string& label, const Tensor& a, const Tensor& b, const Settings& s) {
+  progress("cuda matmul " + label + " (M x K x N)");
+  const int64_t M = a.size(0), K = a.size(1), N = b.size(1);
+  const bool ta = !a.is_contiguous(), tb = !b.is_contiguous();  // contiguous or a .t() view
+  const int64_t lda = ta ? a.stride(1) : a.stride(0), ldb = tb ? b.stride(1) : b.stride(0);
+  Tensor c = empty({M, N}, {.device = kCUDA});
+  const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
+  NoGradGuard no_grad;
+  const auto [ref, ours] = median_interleaved(
+      s,
+      synced([&] {
+        cuda::reference_sgemm(ta, tb, M, N, K, a.data<float>(), lda, b.data<float>(), ldb, c.data<float>(), N);
+      }),
+      synced([&] { Tensor out = matmul(a, b); }));
+  return {"cuda_matmul_" + label, flops / ours * 1e-9, "GFLOP/s", "cublasSgemm", flops / ref * 1e-9};
+}
+
+std::vector<Row> cuda_bandwidth_rows(const Settings& s) {
+  constexpr int64_t n = int64_t{64} << 20;  // 64M float32 = 256 MiB per tensor: far beyond L2
+  const size_t bytes = static_cast<size_t>(n) * sizeof(float);
+  const Tensor a = randn_f32({n}, 1).to(kCUDA), b = randn_f32({n}, 2).to(kCUDA);
+  Tensor dst = empty({n}, {.device = kCUDA});
+  const auto copy = synced([&] { cuda::memcpy(dst.data<float>(), a.data<float>(), bytes, 2); });
+  NoGradGuard no_grad;
+  const auto gbps = [&](double moved, double seconds) { return moved * static_cast<double>(bytes) / seconds * 1e-9; };
+  progress("cuda add 64M float32 (vs a device copy of 256 MiB)");
+  const auto [copy_add, t_add] = median_interleaved(s, copy, synced([&] { Tensor out = add(a, b); }));
+  progress("cuda gelu 64M float32 (vs a device copy of 256 MiB)");
+  const auto [copy_gelu, t_gelu] = median_interleaved(s, copy, synced([&] { Tensor out = gelu(a); }));
+  return {
+      {"cuda_add_64M_f32", gbps(3, t_add), "GB/s", "device copy", gbps(2, copy_add)},
+      {"cuda_gelu_64M_f32", gbps(2, t_gelu), "GB/s", "device copy", gbps(2, copy_gelu)},
+  };
+}
+
+int run_ops_cuda(const std::string& csv, bool quick) {
+  SIEVE_CHECK(cuda::available(), "bench ops --device cuda: no usable GPU ({})", cuda::unavailable_reason());
+  std::ofstream out = open_csv(csv);
+  Settings s;
+  if (quick) s = {10, 5};
+  cuda::set_tf32(false);
+  progress(fmt::format("GPU, {} warm-up + {} timed repetitions per figure, TF32 off", s.warmup, s.reps));
+  std::vector<Row> rows;
+  const Tensor a = randn_f32({8192, 8192}, 7).to(kCUDA), b = randn_f32({8192, 8192}, 8).to(kCUDA);
+  rows.push_back(cuda_matmul_row("8192x8192x8192", a, b, s));
+  // The ViT-shaped products at batch 512 (512 images × 50 tokens = 25600 rows) and their backward's.
+  const Tensor x = randn_f32({25600, 64}, 9).to(kCUDA), W = randn_f32({64, 192}, 10).to(kCUDA);
+  const Tensor g = randn_f32({25600, 192}, 11).to(kCUDA);
+  rows.push_back(cuda_matmul_row("25600x64x192", x, W, s));
+  rows.push_back(cuda_matmul_row("25600x192x64_Bt", g, W.t(), s));
+  rows.push_back(cuda_matmul_row("64x25600x192_At", x.t(), g, s));
+  for (Row& r : cuda_bandwidth_rows(s)) rows.push_back(r);
+  print_table("sieve bench ops --device cuda", rows);
+  if (!csv.empty()) write_csv(out, csv, rows);
+  return 0;
 }
 
 // ---- add / gelu vs memcpy bandwidth ----
@@ -244,7 +317,13 @@ void add_bench_command(CLI::App& app, Runner* run) {
   auto quick = std::make_shared<bool>(false);
   ops->add_option("--csv", *csv, "also write rows bench,figure,unit,reference,reference_figure,ratio to FILE");
   ops->add_flag("--quick", *quick, "5 timed repetitions instead of 15, after the same 10 warm-ups (smoke runs)");
-  ops->callback([run, csv, quick] { *run = [csv, quick] { return run_ops(*csv, *quick); }; });
+  auto device = std::make_shared<std::string>("cpu");
+  ops->add_option("--device", *device, "cpu, or cuda: matmul vs cublasSgemm, add/gelu vs a device copy")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
+  ops->callback([run, csv, quick, device] {
+    *run = [csv, quick, device] { return *device == "cuda" ? run_ops_cuda(*csv, *quick) : run_ops(*csv, *quick); };
+  });
 
   CLI::App* loader = bench->add_subcommand(
       "loader", "batches/s the data loader offers, and whether a simulated training step waits for data");

@@ -1,6 +1,7 @@
 // tests/cuda/test_cuda.cpp — the CUDA backend against the CPU reference: device copies, the
-// caching allocator, and every CUDA kernel family so far (copy/fill, elementwise, matmul, the
-// sum/max/min reductions), forward and backward, in float32 and float64.
+// caching allocator, and every CUDA kernel family so far (copy/fill, elementwise, matmul, reduce,
+// softmax, loss, norm, optim), forward and backward, in float32 and float64; and a small MLP
+// trained for a few AdamW steps on both devices.
 //
 // check_parity runs one function on CPU leaves and on CUDA copies of them, then compares the
 // outputs and, after backpropagating the same upstream gradient on both devices, every input's
@@ -17,11 +18,16 @@
 #include "autograd/grad_mode.h"
 #include "cuda/backend.h"
 #include "nn/layers.h"
+#include "nn/optim.h"
 #include "ops/copy.h"
 #include "ops/elementwise.h"
+#include "ops/loss.h"
 #include "ops/matmul.h"
+#include "ops/norm.h"
+#include "ops/optim.h"
 #include "ops/profile.h"
 #include "ops/reduce.h"
+#include "ops/softmax.h"
 #include "tests/helpers.h"
 
 namespace sieve {
@@ -356,6 +362,193 @@ TEST_CASE("cuda: Linear + ReLU forward and backward equal the CPU's") {
       return mean(relu(linear.forward(in[0])) * 2.0);
     }, {leaf({2, 3, 6}, 71, dtype), w, b});
   }
+}
+
+TEST_CASE("cuda: var, argmax, cumsum and the max/min backward (reduce kernels)") {
+  if (!gpu_or_skip()) return;
+  for (DType dtype : kFloatTypes) {
+    const Tensor x = leaf({4, 130, 7}, 41, dtype);
+    check_parity("var all", [](const std::vector<Tensor>& in) { return var(in[0]); }, {x});
+    check_parity("var dim 1", [](const std::vector<Tensor>& in) { return var(in[0], {1}); }, {x});
+    check_parity("var dims 0, 2 of a transpose, population", [](const std::vector<Tensor>& in) {
+      return var(in[0].transpose(0, 1), {0, 2}, 0, true);
+    }, {x});
+    for (int dim : {0, 1, 2})
+      check_parity(fmt::format("argmax dim {}", dim), [dim](const std::vector<Tensor>& in) { return argmax(in[0], dim); },
+                   {x}, false);
+    check_parity("argmax of a transpose", [](const std::vector<Tensor>& in) { return argmax(in[0].t(), 0); },
+                 {leaf({7, 1000}, 42, dtype)}, false);
+    for (int dim : {0, 1, -1})
+      check_parity(fmt::format("cumsum dim {}", dim), [dim](const std::vector<Tensor>& in) { return cumsum(in[0], dim); },
+                   {x});
+    check_parity("cumsum of a transpose", [](const std::vector<Tensor>& in) { return cumsum(in[0].t(), 1); },
+                 {leaf({1000, 3}, 43, dtype)});
+    // Ties split the gradient (equal_mask), over a dim and over everything.
+    const Tensor ties = from_vector<double>({1, 3, 3, 2, 5, 5, 5, 0, -1, -1, 4, 4}, {3, 4}).to(dtype).requires_grad_();
+    check_parity("max dim 1 with ties", [](const std::vector<Tensor>& in) { return max(in[0], {1}); }, {ties});
+    check_parity("min all of a transpose", [](const std::vector<Tensor>& in) { return min(in[0].t()); }, {ties});
+    check_parity("max dim 2", [](const std::vector<Tensor>& in) { return max(in[0], {2}); }, {x});
+  }
+}
+
+TEST_CASE("cuda: softmax and log_softmax on every dim and layout, forward and backward") {
+  if (!gpu_or_skip()) return;
+  for (DType dtype : kFloatTypes)
+    for (bool log : {false, true}) {
+      auto op = [log](const Tensor& t, int dim) { return log ? log_softmax(t, dim) : softmax(t, dim); };
+      const std::string name = std::string(log ? "log_softmax " : "softmax ") + dtype_name(dtype);
+      for (int64_t c : {1, 7, 130, 1000})  // rows: the row kernel
+        check_parity(fmt::format("{} rows of {}", name, c),
+                     [op](const std::vector<Tensor>& in) { return op(in[0] * 3.0, -1); }, {leaf({5, c}, 100, dtype)});
+      const Tensor x = leaf({4, 130, 7}, 101, dtype);
+      for (int dim : {0, 1})  // the column kernel
+        check_parity(fmt::format("{} dim {}", name, dim), [op, dim](const std::vector<Tensor>& in) { return op(in[0], dim); },
+                     {x});
+      check_parity(name + " of a transpose", [op](const std::vector<Tensor>& in) { return op(in[0].transpose(0, 2), -1); },
+                   {x});
+      check_parity(name + " of a step slice", [op](const std::vector<Tensor>& in) {
+        return op(in[0].slice(1, 0, 130, 3), 1);
+      }, {x});
+    }
+}
+
+TEST_CASE("cuda: cross_entropy and mse_loss, every reduction, forward and backward") {
+  if (!gpu_or_skip()) return;
+  for (DType dtype : kFloatTypes) {
+    for (int64_t c : {1, 7, 130, 1000}) {
+      std::vector<int64_t> t;
+      for (int64_t r = 0; r < 9; ++r) t.push_back(r % 4 == 2 ? -100 : (r * 37) % c);
+      const Tensor target = from_vector<int64_t>(t, {9});
+      const Tensor logits = leaf({9, c}, 110, dtype);
+      for (double eps : {0.0, 0.1})
+        for (Reduction red : {Reduction::mean, Reduction::sum, Reduction::none})
+          check_parity(fmt::format("cross_entropy {} C={} ε={} reduction {}", dtype_name(dtype), c, eps,
+                                   static_cast<int>(red)),
+                       [&](const std::vector<Tensor>& in) {
+                         return cross_entropy(in[0] * 2.0, target.to(in[0].device()), -100, eps, red);
+                       },
+                       {logits});
+      check_parity(fmt::format("cross_entropy of transposed logits C={}", c), [&](const std::vector<Tensor>& in) {
+        return cross_entropy(in[0].t(), target.to(in[0].device()), -100, 0.2);
+      }, {leaf({c, 9}, 111, dtype)});
+    }
+    const Tensor seq_target = from_vector<int64_t>({1, 2, 0, 3, 6, 3}, {2, 3});
+    check_parity("cross_entropy (B, T, C) with ignore_index 3", [&](const std::vector<Tensor>& in) {
+      return cross_entropy(in[0], seq_target.to(in[0].device()), 3, 0.05);
+    }, {leaf({2, 3, 7}, 112, dtype)});
+    const Tensor a = leaf({5, 130}, 113, dtype), b = leaf({5, 130}, 114, dtype);
+    for (Reduction red : {Reduction::mean, Reduction::sum, Reduction::none})
+      check_parity(fmt::format("mse_loss {} reduction {}", dtype_name(dtype), static_cast<int>(red)),
+                   [red](const std::vector<Tensor>& in) { return mse_loss(in[0], in[1].t(), red); },
+                   {a, leaf({130, 5}, 115, dtype)});
+    check_parity("mse_loss of one element", [](const std::vector<Tensor>& in) { return mse_loss(in[0], in[1]); },
+                 {leaf({1}, 116, dtype), leaf({1}, 117, dtype)});
+    check_parity("mse_loss, target without gradient", [](const std::vector<Tensor>& in) {
+      return mse_loss(in[0], in[1], Reduction::sum);
+    }, {a, leaf({5, 130}, 118, dtype, false)});
+  }
+}
+
+TEST_CASE("cuda: layer_norm and rms_norm with and without weight and bias, forward and backward") {
+  if (!gpu_or_skip()) return;
+  for (DType dtype : kFloatTypes) {
+    const std::vector<Shape> shapes = {{5, 1}, {5, 7}, {3, 4, 130}, {2, 1000}, {700, 5}};  // 700 rows: many chunks
+    for (const Shape& shape : shapes) {
+      const int64_t c = shape.back();
+      const Tensor x = leaf(shape, 120, dtype), w = leaf({c}, 121, dtype), b = leaf({c}, 122, dtype);
+      const std::string where = fmt::format("{} {}", dtype_name(dtype), shape_str(shape));
+      check_parity("layer_norm affine " + where,
+                   [](const std::vector<Tensor>& in) { return layer_norm(in[0] * 2.0 + 1.0, in[1], in[2]); }, {x, w, b});
+      check_parity("layer_norm plain " + where,
+                   [](const std::vector<Tensor>& in) { return layer_norm(in[0], Tensor(), Tensor()); }, {x});
+      check_parity("layer_norm weight only " + where,
+                   [](const std::vector<Tensor>& in) { return layer_norm(in[0], in[1], Tensor(), 1e-3); }, {x, w});
+      check_parity("layer_norm, frozen weight " + where,
+                   [](const std::vector<Tensor>& in) { return layer_norm(in[0], in[1], in[2]); },
+                   {x, leaf({c}, 123, dtype, false), b});
+      check_parity("rms_norm " + where, [](const std::vector<Tensor>& in) { return rms_norm(in[0], in[1]); }, {x, w});
+      check_parity("rms_norm plain " + where, [](const std::vector<Tensor>& in) { return rms_norm(in[0], Tensor()); },
+                   {x});
+    }
+    check_parity("layer_norm of a transpose", [](const std::vector<Tensor>& in) {
+      return layer_norm(in[0].t(), in[1], in[2]);
+    }, {leaf({130, 6}, 124, dtype), leaf({6}, 125, dtype), leaf({6}, 126, dtype)});
+  }
+}
+
+TEST_CASE("cuda: adamw_step and sgd_step match the CPU over three steps") {
+  if (!gpu_or_skip()) return;
+  const std::vector<Shape> shapes = {{1}, {7}, {13, 130}, {1000}};
+  const size_t n = shapes.size();
+  for (DType dtype : kFloatTypes)
+    for (int variant = 0; variant < 5; ++variant) {  // AdamW, Adam (L2), SGD momentum, Nesterov, plain SGD
+      auto run = [&](Device dev) {
+        NoGradGuard no_grad;
+        std::vector<Tensor> params, m, v, out;
+        for (size_t i = 0; i < n; ++i) {
+          params.push_back(leaf(shapes[i], 130 + i, dtype, false).to(dev).clone());  // clone: its own storage
+          m.push_back(zeros(shapes[i], {.dtype = dtype, .device = dev}));
+          v.push_back(zeros(shapes[i], {.dtype = dtype, .device = dev}));
+        }
+        for (int64_t step = 1; step <= 3; ++step) {
+          std::vector<Tensor> grads;
+          for (size_t i = 0; i < n; ++i) grads.push_back(leaf(shapes[i], 140 + 10 * step + i, dtype, false).to(dev));
+          if (variant < 2) {
+            const std::vector<AdamParamHyper> h(n, AdamParamHyper{.lr = 0.01, .weight_decay = 0.1, .step = step});
+            adamw_step(params, grads, m, v, h, {.decoupled_weight_decay = variant == 0});
+          } else {
+            const std::vector<SgdParamHyper> h(n, SgdParamHyper{.lr = 0.1, .weight_decay = 0.01, .init_buffer = step == 1});
+            const SgdOptions o = variant == 2   ? SgdOptions{.momentum = 0.9, .dampening = 0.1}
+                                 : variant == 3 ? SgdOptions{.momentum = 0.9, .nesterov = true}
+                                                : SgdOptions{};
+            sgd_step(params, grads, variant == 4 ? std::vector<Tensor>{} : m, h, o);
+          }
+        }
+        for (const auto* list : {&params, &m, &v})
+          for (const Tensor& t : *list) out.push_back(t.to(kCPU));
+        return out;
+      };
+      const std::vector<Tensor> cpu = run(kCPU), gpu = run(kCUDA);
+      for (size_t i = 0; i < cpu.size(); ++i) {
+        INFO(dtype_name(dtype), " variant ", variant, " tensor ", i);
+        CHECK_CLOSE(gpu[i], cpu[i], parity_atol(dtype), parity_rtol(dtype));
+      }
+    }
+}
+
+TEST_CASE("cuda: a 2-layer MLP trained 5 AdamW steps gives the CPU's losses") {
+  if (!gpu_or_skip()) return;
+  // Same init on both devices: two generators from one seed; the CUDA copy's parameters move over.
+  Generator gen_cpu(150), gen_cuda(150);
+  nn::Linear a1(10, 32, true, &gen_cpu), a2(32, 5, true, &gen_cpu);
+  nn::Linear b1(10, 32, true, &gen_cuda), b2(32, 5, true, &gen_cuda);
+  for (nn::Linear* l : {&b1, &b2}) {
+    l->weight = l->weight.detach().to(kCUDA).requires_grad_();
+    l->bias = l->bias.detach().to(kCUDA).requires_grad_();
+  }
+  const Tensor x = leaf({64, 10}, 151, DType::f32, false);
+  std::vector<int64_t> labels;
+  for (int64_t i = 0; i < 64; ++i) labels.push_back((i * 7) % 5);
+  const Tensor y = from_vector<int64_t>(labels, {64});
+  auto train = [&](nn::Linear& l1, nn::Linear& l2, Device dev) {
+    nn::AdamW opt(std::vector<Tensor>{l1.weight, l1.bias, l2.weight, l2.bias}, {.lr = 1e-2, .weight_decay = 0.01});
+    const Tensor xd = x.to(dev), yd = y.to(dev);
+    std::vector<double> losses;
+    for (int step = 0; step < 5; ++step) {
+      Tensor loss = cross_entropy(l2.forward(relu(l1.forward(xd))), yd);
+      losses.push_back(loss.item());
+      opt.zero_grad();
+      loss.backward();
+      opt.step();
+    }
+    return losses;
+  };
+  const std::vector<double> on_cpu = train(a1, a2, kCPU), on_cuda = train(b1, b2, kCUDA);
+  for (size_t i = 0; i < on_cpu.size(); ++i) {
+    INFO("step ", i, ": CPU ", on_cpu[i], ", CUDA ", on_cuda[i]);
+    CHECK(std::abs(on_cuda[i] - on_cpu[i]) <= 1e-5);
+  }
+  CHECK(on_cpu.back() < on_cpu.front());
 }
 
 }  // namespace sieve

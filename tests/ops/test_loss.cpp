@@ -40,7 +40,7 @@ std::vector<double> row_losses(const Tensor& logits, const std::vector<int64_t>&
 }  // namespace
 
 TEST_CASE("cross_entropy: values, reductions, ignore_index and label smoothing") {
-  for (Device dev : test::cpu_only_until_cuda("loss")) {
+  for (Device dev : test::test_devices()) {
     SUBCASE(dev.str().c_str()) {
       Tensor one = from_vector<float>({1, 2, 3}, {1, 3}, dev);
       const double lse = std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0));
@@ -87,7 +87,7 @@ TEST_CASE("cross_entropy: every target ignored gives NaN for mean (as PyTorch) a
 }
 
 TEST_CASE("cross_entropy is finite for huge logits, in float32") {
-  for (Device dev : test::cpu_only_until_cuda("loss")) {
+  for (Device dev : test::test_devices()) {
     SUBCASE(dev.str().c_str()) {
       Tensor logits = from_vector<float>({1e4f, -1e4f, 0, 3e38f, -3e38f, 1}, {2, 3}, dev);
       logits = logits.detach().requires_grad_();
@@ -141,7 +141,7 @@ TEST_CASE("gradcheck: cross_entropy for every reduction, with ignore_index and s
 }
 
 TEST_CASE("mse_loss: values, reductions, gradcheck") {
-  for (Device dev : test::cpu_only_until_cuda("loss")) {
+  for (Device dev : test::test_devices()) {
     SUBCASE(dev.str().c_str()) {
       Tensor a = from_vector<float>({1, 2, 3, 4}, {2, 2}, dev);
       Tensor b = from_vector<float>({1, 0, 6, 3}, {2, 2}, dev);
@@ -162,7 +162,7 @@ TEST_CASE("mse_loss: values, reductions, gradcheck") {
 }
 
 TEST_CASE("loss goldens match PyTorch") {
-  for (Device dev : test::cpu_only_until_cuda("loss")) {
+  for (Device dev : test::test_devices()) {
     SUBCASE(dev.str().c_str()) {
       using test::check_golden;
       using test::GoldenInputs;

@@ -32,7 +32,7 @@ Tensor rms_norm_composed(const Tensor& x, const Tensor& w, double eps) {
 }  // namespace
 
 TEST_CASE("layer_norm and rms_norm: values") {
-  for (Device dev : test::cpu_only_until_cuda("norm")) {
+  for (Device dev : test::test_devices()) {
     SUBCASE(dev.str().c_str()) {
       // Row [1, 2, 3, 6]: mean 3, population variance 3.5.
       Tensor x = from_vector<float>({1, 2, 3, 6, 5, 5, 5, 5}, {2, 4}, dev);
@@ -120,7 +120,7 @@ TEST_CASE("gradcheck: layer_norm and rms_norm with and without weight and bias")
 }
 
 TEST_CASE("norm goldens match PyTorch") {
-  for (Device dev : test::cpu_only_until_cuda("norm")) {
+  for (Device dev : test::test_devices()) {
     SUBCASE(dev.str().c_str()) {
       using test::check_golden;
       using test::GoldenInputs;

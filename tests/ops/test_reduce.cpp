@@ -154,7 +154,7 @@ TEST_CASE("max and min propagate NaN; max/min split the gradient evenly among ti
 }
 
 TEST_CASE("argmax: first maximum, any dim, keepdim, int64 without gradient") {
-  for (Device dev : test::cpu_only_until_cuda("reduce: argmax, var, cumsum, max/min backward")) {
+  for (Device dev : test::test_devices()) {
     SUBCASE(dev.str().c_str()) {
       Tensor x = from_vector<float>({1, 7, 7, 0, 9, 2, 9, 3}, {2, 4}, dev);
       Tensor a = argmax(x, 1);
@@ -172,7 +172,7 @@ TEST_CASE("argmax: first maximum, any dim, keepdim, int64 without gradient") {
 }
 
 TEST_CASE("var: unbiased and population, over dims") {
-  for (Device dev : test::cpu_only_until_cuda("reduce: argmax, var, cumsum, max/min backward")) {
+  for (Device dev : test::test_devices()) {
     SUBCASE(dev.str().c_str()) {
       Tensor x = from_vector<double>({1, 2, 3, 4, 2, 4, 6, 8}, {2, 4}, dev);
       CHECK(var(x, {1}).to_vector<double>() == std::vector<double>{5.0 / 3.0, 20.0 / 3.0});
@@ -247,7 +247,7 @@ TEST_CASE("sum_to reduces a broadcast gradient back to its input's shape") {
 }
 
 TEST_CASE("reduce goldens match PyTorch") {
-  for (Device dev : test::cpu_only_until_cuda("reduce: argmax, var, cumsum, max/min backward")) {
+  for (Device dev : test::test_devices()) {
     SUBCASE(dev.str().c_str()) {
       using test::check_golden;
       using test::GoldenInputs;

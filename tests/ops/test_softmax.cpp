@@ -45,7 +45,7 @@ Tensor sliced_leaf(const Shape& shape, uint64_t seed) {
 }  // namespace
 
 TEST_CASE("softmax and log_softmax: values") {
-  for (Device dev : test::cpu_only_until_cuda("softmax")) {
+  for (Device dev : test::test_devices()) {
     SUBCASE(dev.str().c_str()) {
       Tensor x = from_vector<float>({1, 2, 3, 0, 0, 0}, {2, 3}, dev);
       const double s = std::exp(1.0) + std::exp(2.0) + std::exp(3.0);
@@ -88,7 +88,7 @@ TEST_CASE("softmax along every dim matches a double reference (row and column ke
 }
 
 TEST_CASE("softmax is numerically stable") {
-  for (Device dev : test::cpu_only_until_cuda("softmax")) {
+  for (Device dev : test::test_devices()) {
     SUBCASE(dev.str().c_str()) {
       Tensor big = from_vector<float>({1000, 1001}, {2}, dev);
       const auto p = softmax(big).to_vector<float>();
@@ -146,7 +146,7 @@ TEST_CASE("gradcheck: softmax and log_softmax on every dim and layout") {
 }
 
 TEST_CASE("softmax goldens match PyTorch") {
-  for (Device dev : test::cpu_only_until_cuda("softmax")) {
+  for (Device dev : test::test_devices()) {
     SUBCASE(dev.str().c_str()) {
       using test::check_golden;
       using test::GoldenInputs;
