@@ -164,7 +164,8 @@ void scatter_add(const Tensor& out, int dim, const Tensor& index, const Tensor& 
                       const int64_t* idx = ip + off[1];
                       const T* s = sp + off[2];
                       for (int64_t i = 0; i < n; ++i) o[idx[i * step[1]] * dim_stride] += s[i * step[2]];
-                    });
+                    },
+                    /*whole_rows=*/true);  // segments of one row would add into the same destinations
   });
 }
 
@@ -197,7 +198,8 @@ void topk(const Tensor& x, int64_t k, int dim, bool largest, const Tensor& value
                         vp[off[1] + j * step[1]] = row[order[j]];
                         ip[off[2] + j * step[2]] = order[j];
                       }
-                    });
+                    },
+                    /*whole_rows=*/true);
   });
 }
 
@@ -221,7 +223,8 @@ void argsort(const Tensor& x, int dim, bool descending, const Tensor& indices) {
                         std::stable_sort(order.begin(), order.end(),
                                          [&](int64_t i, int64_t j) { return less_nan_last(row[i], row[j]); });
                       for (int64_t j = 0; j < n; ++j) ip[off[1] + j * step[1]] = order[j];
-                    });
+                    },
+                    /*whole_rows=*/true);
   });
 }
 

@@ -7,7 +7,9 @@
 // where offsets[k] is tensor k's element offset of the row's first element, n the row length and
 // inner_strides[k] tensor k's stride along the row. Rows run in parallel with OpenMP when the work
 // is large enough to pay for the threads; a few long rows are cut into segments (the body may then
-// see n shorter than the row). Kernels keep a contiguous fast path beside this one.
+// see n shorter than the row) unless whole_rows is set — a body that sorts its row, or adds into
+// destinations the whole row shares (topk, argsort, scatter_add), must see each row once, whole.
+// Kernels keep a contiguous fast path beside this one.
 //
 // Extend: nothing to extend; write kernels as a loop over `n` inside body.
 #pragma once
@@ -24,7 +26,8 @@ namespace sieve::cpu {
 constexpr int64_t kParallelGrain = 1 << 15;
 
 template <size_t K, typename Body>
-void for_each_row(const Shape& shape, const std::array<const Shape*, K>& strides, Body&& body) {
+void for_each_row(const Shape& shape, const std::array<const Shape*, K>& strides, Body&& body,
+                  bool whole_rows = false) {
   const int nd = static_cast<int>(shape.size());
   std::array<int64_t, K> inner{};
   if (nd == 0) {
@@ -38,7 +41,8 @@ void for_each_row(const Shape& shape, const std::array<const Shape*, K>& strides
   const int64_t rows = total / n;
   for (size_t k = 0; k < K; ++k) inner[k] = (*strides[k])[nd - 1];
   // Few long rows (a 1-d tensor, a broadcast scalar) are cut into segments so both cores work.
-  const int64_t segments = (rows >= 16 || total < kParallelGrain) ? 1 : std::min<int64_t>(64, (n + 8191) / 8192);
+  const int64_t segments =
+      (whole_rows || rows >= 16 || total < kParallelGrain) ? 1 : std::min<int64_t>(64, (n + 8191) / 8192);
   const int64_t segment_len = (n + segments - 1) / segments;
 
 #pragma omp parallel for schedule(static) if (total >= kParallelGrain && rows * segments > 1)

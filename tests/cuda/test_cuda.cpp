@@ -472,7 +472,7 @@ TEST_CASE("cuda: layer_norm and rms_norm with and without weight and bias, forwa
     }
     check_parity("layer_norm of a transpose", [](const std::vector<Tensor>& in) {
       return layer_norm(in[0].t(), in[1], in[2]);
-    }, {leaf({130, 6}, 124, dtype), leaf({6}, 125, dtype), leaf({6}, 126, dtype)});
+    }, {leaf({130, 6}, 124, dtype), leaf({130}, 125, dtype), leaf({130}, 126, dtype)});
   }
 }
 

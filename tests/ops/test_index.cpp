@@ -1,6 +1,10 @@
 // tests/ops/test_index.cpp — embedding, index_select, gather, scatter_add, topk, argsort: values
 // (hand-computed and PyTorch goldens), gradients by finite differences, race-free accumulation on
 // large inputs, and the errors for bad indices.
+#include <omp.h>
+
+#include <algorithm>
+#include <functional>
 #include <string>
 
 #include "ops/index.h"
@@ -175,6 +179,38 @@ TEST_CASE("scatter_add: many collisions on a large tensor match a serial sum exa
   for (int64_t n = 0; n < N; ++n)
     for (int64_t c = 0; c < C; ++c) expected[iv[n * C + c] * C + c] += sv[n * C + c];
   CHECK_CLOSE(out, from_vector<double>(expected, {R, C}), 0.0, 0.0);
+}
+
+TEST_CASE("few long rows on many threads: topk, argsort and scatter_add see each row whole") {
+  // A row of 40,000 elements is longer than what for_each_row cuts into segments for elementwise
+  // kernels. Sorting a segment, or two threads adding into one row's destinations, would be wrong
+  // (the second only with more threads than rows: 8 here, whatever the machine has).
+  const int before = omp_get_max_threads();
+  omp_set_num_threads(8);
+  const int64_t N = 40000;
+  Generator gen(21);
+  const Tensor x = randn({N}, {.dtype = DType::f64}, &gen);
+  std::vector<double> sorted = x.to_vector<double>();
+  std::sort(sorted.begin(), sorted.end(), std::greater<double>());
+  const Tensor order = argsort(x, 0, /*descending=*/true);
+  const std::vector<double> xv = x.to_vector<double>();
+  const std::vector<int64_t> ov = order.to_vector<int64_t>();
+  bool argsort_ok = true;
+  for (int64_t i = 0; i < N; ++i) argsort_ok = argsort_ok && xv[ov[i]] == sorted[i];
+  CHECK(argsort_ok);
+  const auto [values, indices] = topk(x, 5, 0);
+  CHECK(values.to_vector<double>() == std::vector<double>(sorted.begin(), sorted.begin() + 5));
+  // scatter_add into 3 rows along dim 1 of a (2, N) source: two rows of 40,000 collisions each.
+  const Tensor idx = randint(0, 3, {2, N}, {.dtype = DType::i64}, &gen);
+  const Tensor src = randn({2, N}, {.dtype = DType::f64}, &gen);
+  const Tensor out = scatter_add(zeros({2, 3}, {.dtype = DType::f64}), 1, idx, src);
+  std::vector<double> expected(6, 0.0);
+  const auto iv = idx.to_vector<int64_t>();
+  const auto sv = src.to_vector<double>();
+  for (int64_t r = 0; r < 2; ++r)
+    for (int64_t n = 0; n < N; ++n) expected[r * 3 + iv[r * N + n]] += sv[r * N + n];
+  CHECK_CLOSE(out, from_vector<double>(expected, {2, 3}), 0.0, 0.0);
+  omp_set_num_threads(before);
 }
 
 TEST_CASE("gather and scatter_add: errors") {
