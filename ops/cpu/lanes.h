@@ -58,34 +58,33 @@ inline void store_lanes(const T* __restrict v, int nl, T* __restrict p) {
 namespace lanes_detail {
 
 typedef float f16v __attribute__((vector_size(64)));
-typedef int i16v __attribute__((vector_size(64)));
 
-// One tree level: lanes of a and b that belong to the same source vector are added pairwise; the
-// masks pick the first and the second half of every group of 2·g lanes (a is lanes 0–15, b 16–31).
-inline f16v fold(f16v a, f16v b, i16v first, i16v second) {
-  return __builtin_shuffle(a, b, first) + __builtin_shuffle(a, b, second);
-}
+// One tree level: lanes of a (0–15) and b (16–31) that belong to the same source vector are added
+// pairwise; each pair of shuffles picks the first and the second half of every group of 2·g lanes.
+// (__builtin_shufflevector: GCC ≥ 12 and clang both have it, with the indices as constants.)
+#define SIEVE_FOLD(a, b, ...) (__builtin_shufflevector(a, b, __VA_ARGS__))
 
 // out[k] += Σ_l v[k·16 + l] for k = 0..15; v 64-byte aligned.
 inline void add_sums_16x16(const float* __restrict v, float* __restrict out) {
   f16v r[16];
   for (int k = 0; k < 16; ++k) r[k] = *reinterpret_cast<const f16v*>(v + 16 * k);
-  // After each level, vector i holds 16 / (2·g) partial sums of each of its 2·(16/g)… sources in
-  // order: level 1 → 8 lanes per source, 2 → 4, 3 → 2, 4 → 1 (lane k is source k).
-  const i16v lo8 = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
-  const i16v hi8 = {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31};
-  const i16v lo4 = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27};
-  const i16v hi4 = {4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31};
-  const i16v lo2 = {0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29};
-  const i16v hi2 = {2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31};
-  const i16v lo1 = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
-  const i16v hi1 = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
-  for (int k = 0; k < 8; ++k) r[k] = fold(r[2 * k], r[2 * k + 1], lo8, hi8);
-  for (int k = 0; k < 4; ++k) r[k] = fold(r[2 * k], r[2 * k + 1], lo4, hi4);
-  for (int k = 0; k < 2; ++k) r[k] = fold(r[2 * k], r[2 * k + 1], lo2, hi2);
-  const f16v sums = fold(r[0], r[1], lo1, hi1);
+  // After each level, vector i holds the partial sums of its sources in order: level 1 → 8 lanes
+  // per source, 2 → 4, 3 → 2, 4 → 1 (lane k is source k).
+  for (int k = 0; k < 8; ++k)
+    r[k] = SIEVE_FOLD(r[2 * k], r[2 * k + 1], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+           SIEVE_FOLD(r[2 * k], r[2 * k + 1], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+  for (int k = 0; k < 4; ++k)
+    r[k] = SIEVE_FOLD(r[2 * k], r[2 * k + 1], 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) +
+           SIEVE_FOLD(r[2 * k], r[2 * k + 1], 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+  for (int k = 0; k < 2; ++k)
+    r[k] = SIEVE_FOLD(r[2 * k], r[2 * k + 1], 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29) +
+           SIEVE_FOLD(r[2 * k], r[2 * k + 1], 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31);
+  const f16v sums = SIEVE_FOLD(r[0], r[1], 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30) +
+                    SIEVE_FOLD(r[0], r[1], 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
   for (int k = 0; k < 16; ++k) out[k] += sums[k];
 }
+
+#undef SIEVE_FOLD
 
 }  // namespace lanes_detail
 
