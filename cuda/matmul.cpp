@@ -35,7 +35,6 @@ namespace sieve::cuda {
 namespace {
 
 using matmul_layout::batch_strides;
-using matmul_layout::folded_row_stride;
 using GemmOperand = matmul_layout::Matrix;
 
 // The single stride that steps through every batch entry in row-major order, or -1.
@@ -136,17 +135,9 @@ void matmul_typed(Tensor a, Tensor b, const Tensor& bias, const Tensor& out) {
   }
   const Shape sa = batch_strides(a, batch), sb = batch_strides(b, batch);
   // 2. b shared: fold the batch into M.
-  bool b_shared = true;
-  for (size_t d = 0; d < batch.size(); ++d) b_shared = b_shared && (batch[d] == 1 || sb[d] == 0);
-  if (b_shared && !la.trans) {
-    const int64_t rs = folded_row_stride(batch, sa, M, a.strides()[a.ndim() - 2]);
-    if (rs >= 0 && rows <= INT_MAX) {
-      const GemmOperand fa = matmul_layout::view(rows, K, rs, a.strides()[a.ndim() - 1]);
-      if (fa.ok && !fa.trans && fa.ld <= INT_MAX) {
-        gemm_batched(false, lb.trans, rows, N, K, pa, fa.ld, 0, pb, lb.ld, 0, beta, pc, N, 0, 1);
-        return;
-      }
-    }
+  if (const GemmOperand fa = matmul_layout::batch_folded_into_rows(a, la, batch, sa, sb, M, K); fa.ok) {
+    gemm_batched(false, lb.trans, rows, N, K, pa, fa.ld, 0, pb, lb.ld, 0, beta, pc, N, 0, 1);
+    return;
   }
   // 3. One strided-batched call.
   const int64_t stride_a = single_batch_stride(batch, sa), stride_b = single_batch_stride(batch, sb);
@@ -155,15 +146,8 @@ void matmul_typed(Tensor a, Tensor b, const Tensor& bias, const Tensor& out) {
     return;
   }
   // 4. One product per batch entry.
-  const int nb = static_cast<int>(batch.size());
   for (int64_t i = 0; i < count; ++i) {
-    int64_t oa = 0, ob = 0, rest = i;
-    for (int d = nb - 1; d >= 0; --d) {
-      const int64_t index = rest % batch[d];
-      rest /= batch[d];
-      oa += index * sa[d];
-      ob += index * sb[d];
-    }
+    const auto [oa, ob] = matmul_layout::entry_offsets(i, batch, sa, sb);
     gemm_batched(la.trans, lb.trans, M, N, K, pa + oa, la.ld, 0, pb + ob, lb.ld, 0, beta, pc + i * M * N, N, 0, 1);
   }
 }

@@ -9,7 +9,9 @@
 // layout cases on every device.
 #pragma once
 
+#include <climits>
 #include <cstdint>
+#include <utility>
 
 #include "core/tensor.h"
 
@@ -65,6 +67,35 @@ inline int64_t folded_row_stride(const Shape& batch, const Shape& a_batch_stride
   for (size_t d = batch.size(); d-- > 0;)
     if (!visit(batch[d], a_batch_strides[d])) return -1;
   return stride < 0 ? 0 : stride;
+}
+
+// When b is the same matrix for every batch entry (broadcast) and a's (batch..., M) rows line up
+// as one (count·M) × K matrix, the whole batch is one product: a's layout as that matrix, else
+// ok = false. la: a's own layout (matmul_layout::of), sa/sb: batch_strides of a and b.
+inline Matrix batch_folded_into_rows(const Tensor& a, const Matrix& la, const Shape& batch, const Shape& sa,
+                                     const Shape& sb, int64_t M, int64_t K) {
+  if (la.trans) return {};
+  for (size_t d = 0; d < batch.size(); ++d)
+    if (batch[d] != 1 && sb[d] != 0) return {};
+  const int nd = a.ndim();
+  const int64_t rs = folded_row_stride(batch, sa, M, a.strides()[nd - 2]);
+  const int64_t rows = numel_of(batch) * M;
+  if (rs < 0 || rows > INT_MAX) return {};
+  const Matrix fa = view(rows, K, rs, a.strides()[nd - 1]);
+  if (!fa.ok || fa.trans || fa.ld > INT_MAX) return {};
+  return fa;
+}
+
+// The element offsets of batch entry i (row-major over batch) in a and b.
+inline std::pair<int64_t, int64_t> entry_offsets(int64_t i, const Shape& batch, const Shape& sa, const Shape& sb) {
+  int64_t oa = 0, ob = 0, rest = i;
+  for (size_t d = batch.size(); d-- > 0;) {
+    const int64_t index = rest % batch[d];
+    rest /= batch[d];
+    oa += index * sa[d];
+    ob += index * sb[d];
+  }
+  return {oa, ob};
 }
 
 }  // namespace sieve::matmul_layout

@@ -47,7 +47,6 @@ namespace sieve::cpu {
 namespace {
 
 using matmul_layout::batch_strides;
-using matmul_layout::folded_row_stride;
 using BlasMatrix = matmul_layout::Matrix;
 
 // C := op(A)·op(B) + beta·C; beta is 0 (C is overwritten, its old values never read) or 1.
@@ -183,34 +182,18 @@ void matmul_typed(Tensor a, Tensor b, const Tensor& bias_tensor, const Tensor& o
 
   // 2. b shared by every batch entry: fold the batch into M when a's rows line up.
   const Shape sa = batch_strides(a, batch), sb = batch_strides(b, batch);
-  bool b_shared = true;
-  for (size_t d = 0; d < batch.size(); ++d) b_shared = b_shared && (batch[d] == 1 || sb[d] == 0);
-  if (b_shared && !la.trans) {
-    const int64_t rs = folded_row_stride(batch, sa, M, a.strides()[a.ndim() - 2]);
-    const int64_t rows = count * M;
-    if (rs >= 0 && rows <= INT_MAX) {
-      const BlasMatrix fa = matmul_layout::view(rows, K, rs, a.strides()[a.ndim() - 1]);
-      if (fa.ok && !fa.trans) {
-        split_gemm(false, lb.trans, rows, N, K, pa, fa.ld, pb, lb.ld, bias, c, N);
-        return;
-      }
-    }
+  if (const BlasMatrix fa = matmul_layout::batch_folded_into_rows(a, la, batch, sa, sb, M, K); fa.ok) {
+    split_gemm(false, lb.trans, count * M, N, K, pa, fa.ld, pb, lb.ld, bias, c, N);
+    return;
   }
 
   // 3. One product per batch entry.
   const double work = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
   const int threads = omp_get_max_threads();
   const bool over_batch = threads > 1 && (work < kSmallProduct || count >= 4 * threads);
-  const int nb = static_cast<int>(batch.size());
 #pragma omp parallel for schedule(static) if (over_batch)
   for (int64_t i = 0; i < count; ++i) {
-    int64_t oa = 0, ob = 0, rest = i;
-    for (int d = nb - 1; d >= 0; --d) {
-      const int64_t index = rest % batch[d];
-      rest /= batch[d];
-      oa += index * sa[d];
-      ob += index * sb[d];
-    }
+    const auto [oa, ob] = matmul_layout::entry_offsets(i, batch, sa, sb);
     gemm_bias(la.trans, lb.trans, M, N, K, pa + oa, la.ld, pb + ob, lb.ld, bias, c + i * M * N, N);
   }
 }
