@@ -5,6 +5,7 @@
 //   sieve experiment mrss --quick         tiny runs, 2 variants: a few minutes on 2 cores (timings are
 //                                         real, accuracies are not: the models barely train)
 //   sieve experiment mrss --strides 4,8 --fast-fractions 0.5 --tasks selective-copy
+//   sieve experiment mrss --variants 4:0.5,8:0.25   just these two MRSS variants beside Mamba
 //
 // Every model has the same width and depth (--dim 64, --depth 2: the Mamba paper's size); MRSS
 // variants are every stride r of --strides with every fast_fraction of --fast-fractions
@@ -25,7 +26,9 @@
 // What it is not: the models (models/mamba.h, models/mrss.h) or the loop (trainer.h).
 // Extend: a new figure is a field of Row, measured in measure_row, and a column.
 #include <algorithm>
+#include <cinttypes>
 #include <cmath>
+#include <cstdio>
 
 #include "core/error.h"
 #include "models/mamba.h"
@@ -42,6 +45,7 @@ struct MrssFlags {
   std::vector<std::string> tasks = {"smnist", "selective-copy"};
   std::vector<int64_t> strides, gen_lens;  // empty: the mode's default
   std::vector<double> fast_fractions;
+  std::vector<std::string> pairs;  // --variants "r:q"; when given, instead of strides × fractions
   int64_t dim = 64, depth = 2;
   int64_t copy_len = 0, smnist_train_size = 0, copy_train_size = 0, test_size = 0, epochs = 0, batch_size = 0;
   int64_t time_batch = 0, time_steps = 0;
@@ -113,8 +117,19 @@ int run_mrss_study(const MrssFlags& f) {
   make_study_dir(out);
 
   std::vector<Variant> variants = {{"mamba", 0, 1}};
-  for (int64_t r : strides)
-    for (double q : fractions) variants.push_back({fmt::format("mrss-r{}-f{}", r, q), r, q});
+  if (f.pairs.empty())
+    for (int64_t r : strides)
+      for (double q : fractions) variants.push_back({fmt::format("mrss-r{}-f{}", r, q), r, q});
+  for (const std::string& pair : f.pairs) {
+    int64_t r = 0;
+    double q = 0;
+    char tail = 0;
+    SIEVE_CHECK(std::sscanf(pair.c_str(), "%" SCNd64 ":%lf%c", &r, &q, &tail) == 2,
+                "--variants: '{}' is not stride:fast_fraction (e.g. 4:0.5)", printable(pair, 64));
+    SIEVE_CHECK(r >= 2 && q > 0 && q < 1, "--variants: '{}' needs a stride ≥ 2 and a fraction in (0, 1)",
+                printable(pair, 64));
+    variants.push_back({fmt::format("mrss-r{}-f{}", r, q), r, q});
+  }
   std::printf("sieve experiment mrss — Mamba and %zu MRSS variants (dim %lld, depth %lld) on %s; results in %s\n",
               variants.size() - 1, static_cast<long long>(f.dim), static_cast<long long>(f.depth),
               fmt::format("{}", fmt::join(f.tasks, ", ")).c_str(), out.c_str());
@@ -263,6 +278,10 @@ void add_mrss_study(CLI::App* experiment, Runner* run) {
   cmd->add_option("--tasks", f->tasks, "smnist, selective-copy")->delimiter(',')->capture_default_str();
   cmd->add_option("--strides", f->strides, "MRSS strides r (default 2,4,8; 8 with --quick)")->delimiter(',');
   cmd->add_option("--fast-fractions", f->fast_fractions, "MRSS shares of channels at full rate (default 0.5,0.25)")
+      ->delimiter(',');
+  cmd->add_option("--variants", f->pairs,
+                  "only these MRSS variants, as stride:fast_fraction pairs (e.g. 4:0.5,8:0.25); replaces "
+                  "--strides × --fast-fractions")
       ->delimiter(',');
   cmd->add_option("--dim", f->dim, "width D of every model")->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{4096}));
