@@ -115,6 +115,19 @@ void Module::load_state_dict(const std::map<std::string, Tensor>& state, bool st
   }
 }
 
+void Module::to(Device device) {
+  std::vector<Tensor> tensors = parameters();
+  for (const auto& [name, buffer] : named_buffers()) tensors.push_back(buffer);
+  move_storage_(tensors, device);
+}
+
+Device Module::device() const {
+  const std::vector<Tensor> params = parameters();
+  if (!params.empty()) return params.front().device();
+  const auto buffers = named_buffers();
+  return buffers.empty() ? kCPU : buffers.front().second.device();
+}
+
 void Module::train(bool on) {
   training_ = on;
   for (auto& [name, child] : children_) child->train(on);

@@ -82,6 +82,11 @@ class Module {
   void no_weight_decay_for_biases_and_norms();
 
   // Sets requires_grad on every parameter (freezing a sub-tree).
+  // Moves every parameter and buffer to `device` in place (ops/copy.h move_storage_): the
+  // handles layers and optimizers hold stay valid. Build (and initialise) on the CPU, then move,
+  // so a model is identical on either device.
+  void to(Device device);
+  Device device() const;  // of the first parameter or buffer (kCPU when it has none)
   void requires_grad_(bool on = true);
   void zero_grad();  // drops every parameter's gradient
 

@@ -1,10 +1,13 @@
-// ops/copy.cpp — contiguous, clone, to(dtype), to(device), copy_ and fill_.
+// ops/copy.cpp — contiguous, clone, to(dtype), to(device), copy_, fill_ and move_storage_.
 //
 // Shapes: every op here keeps the shape. Gradients: contiguous/clone pass g through, to(dtype)
 // casts g back to the input's dtype, to(device) moves g back.
 //
 // Extend: a new device adds its branch to to(Device) (host↔device copies live in cuda/).
 #include "ops/copy.h"
+
+#include <map>
+#include <memory>
 
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
@@ -65,6 +68,24 @@ Tensor Tensor::to(DType target) const {
     autograd::record(Op::cast, out, {*this}, [source](const Tensor& g) { return Grads{g.to(source)}; });
   }
   return out;
+}
+
+void move_storage_(const std::vector<Tensor>& tensors, Device device) {
+  // One new storage per old one, so tensors sharing memory keep sharing it.
+  std::map<const Storage*, std::shared_ptr<Storage>> moved;
+  for (const Tensor& t : tensors) {
+    if (!t.defined() || t.device() == device) continue;
+    SIEVE_CHECK(t.is_leaf(), "move_storage_: {} is the output of an op; move leaves only", t.describe());
+    TensorImpl* impl = t.impl();
+    std::shared_ptr<Storage>& target = moved[impl->storage.get()];
+    if (!target) {
+      target = std::make_shared<Storage>(device, impl->storage->nbytes);
+      const int kind = device.is_cuda() ? (t.device().is_cuda() ? 2 : 0) : 1;
+      if (impl->storage->nbytes > 0) cuda::memcpy(target->data, impl->storage->data, impl->storage->nbytes, kind);
+    }
+    impl->storage = target;
+    impl->grad.reset();
+  }
 }
 
 Tensor Tensor::to(Device target) const {

@@ -88,9 +88,10 @@ void write_csv(std::FILE* out, const std::vector<float>& logits, const std::vect
 }
 
 int run_infer(const InferFlags& f) {
-  check_device(f.run.device);
+  const Device device = parse_device(f.run.device);
   const nn::Checkpoint checkpoint = nn::load_checkpoint(f.checkpoint);
   models::ModelPtr model = model_from_checkpoint(checkpoint, f.checkpoint);
+  model->to(device);
   const DatasetInfo data = DatasetInfo::from_json(checkpoint.data);
   std::vector<std::string> names;
   Tensor inputs = read_inputs(f.input, data, &names);

@@ -75,7 +75,7 @@ void settle_data(const models::ModelSpec& spec, const TrainFlags& flags, RunOpti
 }
 
 int run_train(const models::ModelSpec& spec, TrainFlags& flags, const ModelFlagTexts& model_flags) {
-  check_device(flags.device);
+  const Device device = parse_device(flags.device);
   RunOptions options = flags.run;
   json given = parse_model_flags(spec, model_flags);
   SIEVE_CHECK(flags.resume.empty() || flags.init.empty(), "--resume and --init exclude each other");
@@ -134,7 +134,7 @@ int run_train(const models::ModelSpec& spec, TrainFlags& flags, const ModelFlagT
   if (!flags.quiet) std::printf("run directory: %s\n", flags.out.c_str());
 
   models::ModelConfig config = models::complete_config(spec, given);
-  const TrainResult r = train(spec, config, options, flags.out, resume.get(), init.get(), flags.quiet);
+  const TrainResult r = train(spec, config, options, flags.out, resume.get(), init.get(), flags.quiet, device);
   if (r.test.samples > 0)
     std::printf("test accuracy: %.2f%% (loss %.4f, %lld %s) after epoch %lld\n", 100.0 * r.test.accuracy,
                 r.test.loss, static_cast<long long>(r.test.samples), options.task.empty() ? "images" : "targets",

@@ -12,6 +12,8 @@
 #include <functional>
 #include <string>
 
+#include "core/dtype.h"  // Device
+
 namespace sieve::tools {
 
 // Options every subcommand sees (given before or after the subcommand's name).
@@ -25,9 +27,9 @@ using Runner = std::function<int()>;  // returns the process exit code
 void set_threads(int threads);
 int current_threads();
 
-// --device cpu|cuda: cpu passes; cuda is an error until the CUDA backend exists (or when no GPU
-// is visible); anything else is an error naming the flag.
-void check_device(const std::string& device);
+// --device cpu|cuda → the Device; cuda is an error naming the reason when this sieve has no usable
+// CUDA backend (built without it, or no GPU visible); anything else is an error naming the flag.
+Device parse_device(const std::string& device);
 
 // The flags every command that runs a checkpoint shares: --batch-size, --device, --quiet.
 struct RunCheckpointFlags {

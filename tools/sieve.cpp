@@ -24,12 +24,12 @@ void set_threads(int threads) {
 
 int current_threads() { return omp_get_max_threads(); }
 
-void check_device(const std::string& device) {
-  if (device == "cpu") return;
+Device parse_device(const std::string& device) {
+  if (device == "cpu") return kCPU;
   SIEVE_CHECK(device == "cuda", "--device: expected cpu or cuda, got '{}'", printable(device, 64));
-  SIEVE_CHECK(cuda::available(), "--device cuda: this sieve has no usable CUDA backend (built without CUDA, or no GPU "
-              "visible); use --device cpu");
-  fail("--device cuda: model training on CUDA is not wired up yet; use --device cpu");
+  SIEVE_CHECK(cuda::available(), "--device cuda: this sieve has no usable CUDA backend ({}); use --device cpu",
+              cuda::unavailable_reason());
+  return kCUDA;
 }
 
 void add_run_checkpoint_flags(CLI::App* cmd, RunCheckpointFlags& flags) {

@@ -127,8 +127,9 @@ Tensor predict_logits(nn::Module& model, const Tensor& images, const DatasetInfo
   loader.start_epoch(0);
   ProgressBar bar("predict", loader.batches_per_epoch(), quiet);
   std::vector<Tensor> parts;
+  const Device device = model.device();
   while (auto batch = loader.next()) {
-    parts.push_back(model.forward(batch->inputs));
+    parts.push_back(model.forward(batch->inputs.to(device)).to(kCPU));
     bar.update(batch->index + 1, {});
   }
   bar.finish();
@@ -160,12 +161,13 @@ EvalResult evaluate_sequences(nn::Module& model, const SequenceSplit& set, int64
   EvalResult r;
   int64_t correct = 0;
   double loss_sum = 0;
+  const Device device = model.device();
   while (auto batch = loader.next()) {
-    const Tensor logits = model.forward(batch->inputs);
+    const Tensor logits = model.forward(batch->inputs.to(device)), targets = batch->targets.to(device);
     int64_t n = 0;
-    correct += count_correct(logits, batch->targets, &n);
+    correct += count_correct(logits, targets, &n);
     r.samples += n;
-    loss_sum += cross_entropy(logits.reshape({-1, logits.size(-1)}), batch->targets.reshape({-1}), -100, 0.0,
+    loss_sum += cross_entropy(logits.reshape({-1, logits.size(-1)}), targets.reshape({-1}), -100, 0.0,
                               Reduction::sum).item();
     bar.update(batch->index + 1, {});
   }
@@ -245,7 +247,8 @@ void load_init_weights(nn::Module& model, const nn::Checkpoint& init, const std:
 }  // namespace
 
 TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, RunOptions options,
-                  const std::string& out_dir, const nn::Checkpoint* resume, const nn::Checkpoint* init, bool quiet) {
+                  const std::string& out_dir, const nn::Checkpoint* resume, const nn::Checkpoint* init, bool quiet,
+                  Device device) {
   SIEVE_CHECK(options.epochs >= 1 && options.batch_size >= 1 && options.eval_batch_size >= 1,
               "--epochs, --batch-size and --eval-batch-size must be at least 1");
   const bool sequence = !options.task.empty();
@@ -296,6 +299,7 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
 
   Generator init_gen(options.seed);
   models::ModelPtr model = spec.build(config, &init_gen);
+  model->to(device);  // before the optimizer: its state is made on the parameters' device
   model->no_weight_decay_for_biases_and_norms();
   if (!quiet)
     std::printf("%s: %lld parameters; %s\n", spec.name.c_str(), static_cast<long long>(model->num_parameters()),
@@ -356,11 +360,12 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
       if (!batch) break;
       const double lr = schedule.lr(pos.step);
       optimizer.set_lr(lr);
-      auto [loss, logits] = training_loss(*model, batch->inputs, batch->targets);
+      const Tensor inputs = batch->inputs.to(device), targets = batch->targets.to(device);
+      auto [loss, logits] = training_loss(*model, inputs, targets);
       apply_gradients(loss, *model, optimizer, options.clip);
 
       int64_t n = 0;
-      pos.correct += count_correct(logits, batch->targets, &n);
+      pos.correct += count_correct(logits, targets, &n);
       pos.loss_sum += loss.item() * static_cast<double>(n);
       pos.seen += n;
       ++pos.step;

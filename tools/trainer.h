@@ -68,8 +68,12 @@ struct TrainResult {
 
 // Starts a new run (resume == nullptr) or continues one; init: weights to start from (a
 // stripped checkpoint: everything but the head). Writes to out_dir (created when missing).
+// device: where the model, its optimizer state and each batch live; the model is initialised on
+// the CPU and moved, so a run's initial weights are the same on either device. The device is not
+// part of the run: a run may be resumed on another.
 TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, RunOptions options,
-                  const std::string& out_dir, const nn::Checkpoint* resume, const nn::Checkpoint* init, bool quiet);
+                  const std::string& out_dir, const nn::Checkpoint* resume, const nn::Checkpoint* init, bool quiet,
+                  Device device = kCPU);
 
 // One training step's loss and logits: the model's own (models::HasTrainingLoss) or
 // cross_entropy(model.forward(inputs), targets).
@@ -80,7 +84,7 @@ models::StepOutput training_loss(nn::Module& model, const Tensor& inputs, const 
 void apply_gradients(const Tensor& loss, nn::Module& model, nn::Optimizer& optimizer, double clip);
 
 // The logits (N, ...) of `model` over images (N, C, H, W) in [0, 1], normalised as `data` says,
-// in eval mode without gradients, batch by batch.
+// in eval mode without gradients, batch by batch on the model's device; returned on the CPU.
 Tensor predict_logits(nn::Module& model, const Tensor& images, const DatasetInfo& data, int64_t batch_size,
                       bool quiet);
 // Mean loss and accuracy of `model` over a labelled set (predict_logits, then cross-entropy).
@@ -97,7 +101,7 @@ void set_task_keys(models::ModelConfig& config, const SequenceTask& task);
 // sequences (at least 1), so activations stay near 2^18 tokens whatever the length.
 int64_t sequence_eval_batch(int64_t requested, int64_t length);
 // Mean loss and accuracy over the targets that count (not -100), in eval mode without gradients,
-// batch by batch; samples = the targets counted.
+// batch by batch on the model's device; samples = the targets counted.
 EvalResult evaluate_sequences(nn::Module& model, const SequenceSplit& set, int64_t batch_size, bool quiet);
 
 // Rebuilds the model a checkpoint describes (registry name + config) and loads its weights, in

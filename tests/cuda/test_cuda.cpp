@@ -3,15 +3,14 @@
 // softmax, loss, norm, optim), forward and backward, in float32 and float64; and a small MLP
 // trained for a few AdamW steps on both devices.
 //
-// check_parity runs one function on CPU leaves and on CUDA copies of them, then compares the
-// outputs and, after backpropagating the same upstream gradient on both devices, every input's
-// gradient: float64 within 1e-12 relative, float32 within 1e-5 (CUDA's float math functions are
-// not the CPU's vectorised approximations, and sums add in another order).
+// check_parity (tests/cuda/parity.h) runs one function on CPU leaves and on CUDA copies of them,
+// then compares the outputs and every input's gradient.
 // Without a GPU the GPU cases pass at once and one line says why they were skipped; the error
 // case (a CUDA request gives one clear sieve::Error) runs only then.
 //
-// Extend: a family that gains CUDA kernels adds a TEST_CASE calling check_parity on its ops,
-// with inputs that reach each of its layouts (contiguous, transposed, sliced, broadcast).
+// Extend: a family that gains CUDA kernels adds tests/cuda/test_cuda_<family>.cpp calling
+// check_parity on its ops, with inputs that reach each of its layouts (contiguous, transposed,
+// sliced, broadcast).
 #include <cstdlib>
 #include <functional>
 
@@ -28,71 +27,18 @@
 #include "ops/profile.h"
 #include "ops/reduce.h"
 #include "ops/softmax.h"
+#include "tests/cuda/parity.h"
 #include "tests/helpers.h"
 
 namespace sieve {
 
-namespace {
-
-// True when a GPU is usable; otherwise the first call prints why the GPU cases are skipped.
-bool gpu_or_skip() {
-  if (cuda::available()) return true;
-  static bool told = false;
-  if (!told) MESSAGE("CUDA cases skipped: no usable GPU (" << cuda::unavailable_reason() << ")");
-  told = true;
-  return false;
-}
-
-using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
-
-double parity_rtol(DType dtype) { return dtype == DType::f64 ? 1e-12 : 1e-5; }
-double parity_atol(DType dtype) { return dtype == DType::f64 ? 1e-12 : 1e-5; }
-
-// fn on CPU leaves and on their CUDA copies: outputs and gradients must agree.
-void check_parity(const std::string& what, const Fn& fn, const std::vector<Tensor>& cpu_inputs, bool backward = true) {
-  INFO(what);
-  std::vector<Tensor> cuda_inputs;
-  for (Tensor x : cpu_inputs) {
-    x.zero_grad();  // a leaf shared by several checks would otherwise carry the last one's gradient
-    Tensor c = x.detach().to(kCUDA);
-    if (x.requires_grad()) c.requires_grad_();
-    cuda_inputs.push_back(c);
-  }
-  const Tensor out_cpu = fn(cpu_inputs);
-  const Tensor out_cuda = fn(cuda_inputs);
-  REQUIRE(out_cuda.device().is_cuda());
-  const DType dtype = out_cpu.dtype();
-  CHECK_CLOSE(out_cuda.to(kCPU), out_cpu, parity_atol(dtype), parity_rtol(dtype));
-  if (!backward || !out_cpu.requires_grad()) return;
-  const Tensor g = test::randn_leaf(out_cpu.shape(), 991, false, dtype);
-  out_cpu.backward(g);
-  out_cuda.backward(g.to(kCUDA));
-  for (size_t i = 0; i < cpu_inputs.size(); ++i) {
-    if (!cpu_inputs[i].requires_grad()) continue;
-    INFO("gradient of input " << i);
-    REQUIRE(cuda_inputs[i].grad().defined());
-    CHECK(cuda_inputs[i].grad().device().is_cuda());
-    CHECK_CLOSE(cuda_inputs[i].grad().to(kCPU), cpu_inputs[i].grad(), parity_atol(dtype), parity_rtol(dtype));
-  }
-}
-
-Tensor leaf(const Shape& shape, uint64_t seed, DType dtype, bool requires_grad = true) {
-  return test::randn_leaf(shape, seed, requires_grad, dtype);
-}
-
-// |N(0,1)| + 0.5: inputs for log, sqrt, rsqrt, pow.
-Tensor positive_leaf(const Shape& shape, uint64_t seed, DType dtype) {
-  Tensor x;
-  {
-    NoGradGuard no_grad;
-    x = abs(test::randn_leaf(shape, seed, false, dtype)) + 0.5;
-  }
-  return x.requires_grad_();
-}
-
-const DType kFloatTypes[] = {DType::f32, DType::f64};
-
-}  // namespace
+using test::check_parity;
+using test::gpu_or_skip;
+using test::kFloatTypes;
+using test::leaf;
+using test::parity_atol;
+using test::parity_rtol;
+using test::positive_leaf;
 
 TEST_CASE("cuda: a CUDA request without a GPU is one clear sieve::Error") {
   if (cuda::available()) {
@@ -549,6 +495,32 @@ TEST_CASE("cuda: a 2-layer MLP trained 5 AdamW steps gives the CPU's losses") {
     CHECK(std::abs(on_cuda[i] - on_cpu[i]) <= 1e-5);
   }
   CHECK(on_cpu.back() < on_cpu.front());
+}
+
+TEST_CASE("cuda: Module::to moves parameters in place; tied and viewed storages stay shared") {
+  if (!gpu_or_skip()) return;
+  Generator gen(152);
+  nn::Linear layer(6, 4, true, &gen);
+  const Tensor weight_handle = layer.weight;  // a second handle, as an optimizer's list holds
+  const Tensor row_view = layer.weight.detach().narrow(0, 1, 2);  // shares the weight's storage
+  const Tensor cpu_weight = layer.weight.detach().clone();
+  layer.weight.set_grad(ones({4, 6}));
+  layer.to(kCUDA);
+  CHECK(layer.device() == kCUDA);
+  CHECK(weight_handle.device() == kCUDA);
+  CHECK(!layer.weight.grad().defined());  // gradients are dropped, not carried over
+  CHECK_CLOSE(weight_handle.to(kCPU), cpu_weight, 0, 0);
+  move_storage_({layer.weight, row_view}, kCUDA);  // the weight already moved; the view follows alone
+  CHECK(row_view.device() == kCUDA);
+  CHECK_CLOSE(row_view.to(kCPU), cpu_weight.narrow(0, 1, 2), 0, 0);
+  // Both moved in one call: still one storage, so writes through one show in the other.
+  Tensor a = zeros({3, 2}), b = a.narrow(0, 1, 1);
+  move_storage_({a, b}, kCUDA);
+  fill_(a, 5.0);
+  CHECK(b.to_vector<float>() == std::vector<float>{5, 5});
+  const Tensor x = leaf({3, 6}, 153, DType::f32, false);
+  layer.to(kCPU);
+  CHECK_CLOSE(layer.forward(x), matmul(x, cpu_weight.t()) + layer.bias, 1e-6, 1e-6);
 }
 
 }  // namespace sieve

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "autograd/grad_mode.h"
+#include "cuda/backend.h"
 #include "nn/init.h"
 #include "nn/layers.h"
 #include "nn/module.h"
@@ -74,6 +75,23 @@ TEST_CASE("named_parameters: dotted PyTorch names in registration order, and cou
   CHECK(net.state_dict().size() == expected.size() + 1);
   // The handles are the layers' own tensors.
   CHECK(net.state_dict().at("blocks.1.mlp.fc2.weight").same(net.blocks->at<Block>(1)->mlp->fc2->weight));
+}
+
+TEST_CASE("Module::to: device(), a move to the device it is on keeps every storage, non-leaves refused") {
+  Net net(4, 1);
+  CHECK(net.device() == kCPU);
+  CHECK(Linear(2, 2).device() == kCPU);
+  std::vector<const void*> before;
+  for (const Tensor& p : net.parameters()) before.push_back(p.raw_data());
+  net.to(kCPU);
+  std::vector<const void*> after;
+  for (const Tensor& p : net.parameters()) after.push_back(p.raw_data());
+  CHECK(before == after);
+  Tensor leaf = randn({3}).requires_grad_();
+  Tensor op_output = leaf * 2.0;
+  move_storage_({leaf}, kCPU);  // already there: nothing to do, no error
+  if (cuda::available())
+    CHECK(test::contains(test::error_of([&] { move_storage_({op_output}, kCUDA); }), "leaves only"));
 }
 
 TEST_CASE("register: duplicate and dotted names are errors") {
