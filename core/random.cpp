@@ -1,8 +1,6 @@
 // core/random.cpp — Philox4x32-10 and the random tensors drawn from it.
 //
-// Philox (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC'11) is ten rounds of
-// two 32×32→64-bit multiplies with the key bumped by Weyl constants between rounds. It passes
-// BigCrush and is what cuRAND and PyTorch's CUDA generator use.
+// Philox itself lives in core/philox.h, which CUDA kernels include too.
 //
 // Extend: a new distribution reads words for element i from counter (first + i / k) and
 // advances the generator by the number of counters it used.
@@ -16,29 +14,9 @@
 namespace sieve {
 
 std::array<uint32_t, 4> philox4x32(uint64_t key, uint64_t counter) {
-  constexpr uint32_t kMul0 = 0xD2511F53u, kMul1 = 0xCD9E8D57u;
-  constexpr uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
-  uint32_t c0 = static_cast<uint32_t>(counter), c1 = static_cast<uint32_t>(counter >> 32), c2 = 0, c3 = 0;
-  uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
-  for (int round = 0; round < 10; ++round) {
-    if (round > 0) {
-      k0 += kWeyl0;
-      k1 += kWeyl1;
-    }
-    const uint64_t p0 = static_cast<uint64_t>(kMul0) * c0;
-    const uint64_t p1 = static_cast<uint64_t>(kMul1) * c2;
-    const uint32_t hi0 = static_cast<uint32_t>(p0 >> 32), lo0 = static_cast<uint32_t>(p0);
-    const uint32_t hi1 = static_cast<uint32_t>(p1 >> 32), lo1 = static_cast<uint32_t>(p1);
-    c0 = hi1 ^ c1 ^ k0;
-    c1 = lo1;
-    c2 = hi0 ^ c3 ^ k1;
-    c3 = lo0;
-  }
-  return {c0, c1, c2, c3};
+  const PhiloxWords words = philox_words(key, counter);
+  return {words.w[0], words.w[1], words.w[2], words.w[3]};
 }
-
-// 24 random bits scaled to [0, 1): exact in float32 and float64, so both dtypes draw equal values.
-double uniform_from_word(uint32_t word) { return static_cast<double>(word >> 8) * (1.0 / 16777216.0); }
 
 double normal_from_words(uint32_t w0, uint32_t w1, bool second) {
   const double radius = std::sqrt(-2.0 * std::log(1.0 - uniform_from_word(w0)));  // 1 − u ∈ (0, 1]

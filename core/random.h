@@ -2,7 +2,7 @@
 //
 // Philox maps (key, counter) to four random 32-bit words with no state to carry: element i of a
 // draw uses counter (offset + i / 4) and word i % 4 (uniform), or counter (offset + i / 2) for a
-// normal pair. Any thread — or a CUDA thread later — computes its element directly, so the same
+// normal pair. Any thread — a CUDA thread too (cuda/dropout.cu) — computes its element directly, so the same
 // seed gives bit-identical numbers on CPU and GPU and for any thread count. A Generator is just
 // (seed, offset); each draw advances the offset past the counters it used.
 //
@@ -12,15 +12,15 @@
 #include <array>
 #include <cstdint>
 
+#include "core/philox.h"
 #include "core/tensor.h"
 
 namespace sieve {
 
-// One Philox4x32-10 block: 4 words from a 64-bit key and a 64-bit counter.
+// One Philox4x32-10 block (core/philox.h): 4 words from a 64-bit key and a 64-bit counter.
 std::array<uint32_t, 4> philox4x32(uint64_t key, uint64_t counter);
 
-// Words → numbers in (0, 1) and N(0, 1).
-double uniform_from_word(uint32_t word);
+// Words → numbers in (0, 1) (uniform_from_word, core/philox.h) and N(0, 1).
 double normal_from_words(uint32_t w0, uint32_t w1, bool second);  // Box–Muller, cos or sin half
 
 struct Generator {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "ops/cpu/attention.h"
 #include "ops/cpu/elementwise.h"
 #include "ops/cpu/reduce.h"
 #include "ops/optim.h"
@@ -76,30 +77,39 @@ void norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
 void norm_backward(const Tensor& x, const Tensor& weight, const Tensor& mean, const Tensor& rstd, const Tensor& g,
                    const Tensor& dx, const Tensor& dweight, const Tensor& dbias);
 
-// ---- attention ----
-SIEVE_CUDA_MISSING(attention);
-SIEVE_CUDA_MISSING(attention_backward);
+// ---- attention (cuda/attention.cu, cuda/attention_backward.cu, cuda/attention.cpp) ----
+void attention(const Tensor& q, const Tensor& k, const Tensor& v, const cpu::AttentionMasks& masks, const Tensor& out,
+               const Tensor& probs, const Tensor& cls);
+void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& probs, const Tensor& g,
+                        const cpu::AttentionMasks& masks, const Tensor& dq, const Tensor& dk, const Tensor& dv);
 
-// ---- scan ----
-SIEVE_CUDA_MISSING(selective_scan_forward);
-SIEVE_CUDA_MISSING(selective_scan_backward);
+// ---- scan (cuda/scan.cu, cuda/scan_backward.cu, cuda/scan.cpp) ----
+void selective_scan_forward(const Tensor& x, const Tensor& delta, const Tensor& A, const Tensor& Bm,
+                            const Tensor& Cm, const Tensor& D, const Tensor& z, const Tensor& y,
+                            const Tensor& states, int64_t chunk);
+void selective_scan_backward(const Tensor& x, const Tensor& delta, const Tensor& A, const Tensor& Bm,
+                             const Tensor& Cm, const Tensor& D, const Tensor& z, const Tensor& states,
+                             const Tensor& g, int64_t chunk, const Tensor& dx, const Tensor& ddelta,
+                             const Tensor& dA, const Tensor& dBm, const Tensor& dCm, const Tensor& dD,
+                             const Tensor& dz);
 
-// ---- index ----
-SIEVE_CUDA_MISSING(embedding);
-SIEVE_CUDA_MISSING(embedding_backward);
-SIEVE_CUDA_MISSING(gather);
-SIEVE_CUDA_MISSING(scatter_add);
-SIEVE_CUDA_MISSING(topk);
-SIEVE_CUDA_MISSING(argsort);
+// ---- index (cuda/index.cu, cuda/index.cpp) ----
+void embedding(const Tensor& weight, const Tensor& ids, const Tensor& out);
+void embedding_backward(const Tensor& g, const Tensor& ids, const Tensor& grad_weight);
+void gather(const Tensor& x, int dim, const Tensor& index, const Tensor& out);
+void scatter_add(const Tensor& out, int dim, const Tensor& index, const Tensor& src);
+void topk(const Tensor& x, int64_t k, int dim, bool largest, const Tensor& values, const Tensor& indices);
+void argsort(const Tensor& x, int dim, bool descending, const Tensor& indices);
 
-// ---- dropout ----
-SIEVE_CUDA_MISSING(dropout);
+// ---- dropout (cuda/dropout.cu, cuda/dropout.cpp) ----
+void dropout(const Tensor& x, const Tensor& out, double p, uint64_t seed, uint64_t first);
 
-// ---- conv ----
-SIEVE_CUDA_MISSING(conv1d_causal_depthwise);
-SIEVE_CUDA_MISSING(conv1d_causal_depthwise_backward);
-SIEVE_CUDA_MISSING(unfold_patches);
-SIEVE_CUDA_MISSING(fold_patches);
+// ---- conv (cuda/conv.cu, cuda/conv.cpp) ----
+void conv1d_causal_depthwise(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& y);
+void conv1d_causal_depthwise_backward(const Tensor& g, const Tensor& x, const Tensor& weight, const Tensor& gx,
+                                      const Tensor& gw, const Tensor& gb);
+void unfold_patches(const Tensor& x, int64_t p, const Tensor& out);
+void fold_patches(const Tensor& g, int64_t p, const Tensor& gx);
 
 // ---- optim (cuda/optim.cu, cuda/optim.cpp) ----
 void adamw_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,

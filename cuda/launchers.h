@@ -74,6 +74,87 @@ void launch_norm_backward(const TensorArg& x, const TensorArg& weight, const Ten
                           const TensorArg& g, const TensorArg& dx, const TensorArg& dweight, const TensorArg& dbias,
                           const TensorArg& scratch, int64_t rows, int64_t c);
 
+// ---- attention (cuda/attention.cu, cuda/attention_backward.cu) ----
+// q (B, H, Lq, D), k, v (B, H, Lk, D), out, g, dq, dk, dv: any strides; D ≤ kAttentionMaxHeadSize.
+// probs, ds: (B, H, Lq, Lk) contiguous; padded: (B, Lk) contiguous, any dtype, nonzero = padded;
+// row0: (B, H, Lk) scratch for cls when probs is not kept; cls: (B, Lk). Null data: absent / not
+// wanted. ds: scratch between the backward's two kernels, needed when dk is wanted.
+constexpr int64_t kAttentionMaxHeadSize = 256;
+void launch_attention(const TensorArg& q, const TensorArg& k, const TensorArg& v, const TensorArg& padded,
+                      double scale, bool causal, const TensorArg& out, const TensorArg& probs, const TensorArg& row0,
+                      const TensorArg& cls);
+void launch_attention_backward(const TensorArg& q, const TensorArg& k, const TensorArg& v, const TensorArg& probs,
+                               const TensorArg& g, double scale, bool causal, const TensorArg& dq, const TensorArg& dk,
+                               const TensorArg& dv, const TensorArg& ds);
+
+// ---- scan (cuda/scan.cu, cuda/scan_backward.cu) ----
+// x, delta, z, y, g: (B, L, C); A: (C, N); Bm, Cm: (B, L, N); D: (C); states: (B, K − 1, N, C)
+// with K = ⌈L / chunk⌉; all contiguous, one float dtype; D, z (and dD, dz with them) and states in
+// inference have null data. chunk ≤ kScanMaxChunk (the steps a thread holds in registers) and
+// N ≤ kScanMaxState. scan_plan says how the sequence is split into segments of whole chunks and
+// so which scratch the entry point allocates (ScanScratch).
+constexpr int64_t kScanMaxChunk = 16;
+constexpr int64_t kScanMaxState = 64;
+struct ScanPlan {
+  int64_t chunks = 0;                   // K
+  int64_t chunks_per_segment = 1;       // m
+  int64_t segments = 0;                 // S = ⌈K / m⌉; S > 1 needs seg_state and seg_dsum
+  int64_t threads = 32;                 // channels per block
+  int64_t channel_blocks = 0;           // > 1 needs dbc_part
+};
+ScanPlan scan_plan(int64_t batch, int64_t length, int64_t channels, int64_t state, int64_t chunk, DType dtype);
+struct ScanArgs {
+  TensorArg x, delta, A, Bm, Cm, D, z;
+  int64_t chunk;
+};
+struct ScanGradArgs {
+  TensorArg dx, ddelta, dA, dBm, dCm, dD, dz;
+};
+// seg_state (B, S − 1, N, C) and seg_dsum (B, S − 1, C) in x's dtype, when S > 1; dA_part
+// (B·S, N, C) and dD_part (B·S, C, with D) in float64; dbc_part (2, channel blocks, B, L, N) in
+// x's dtype when there are several channel blocks.
+struct ScanScratch {
+  TensorArg seg_state, seg_dsum, dA_part, dD_part, dbc_part;
+};
+void launch_selective_scan_forward(const ScanPlan& plan, const ScanArgs& in, const TensorArg& y,
+                                   const TensorArg& states, const TensorArg& seg_state, const TensorArg& seg_dsum);
+void launch_selective_scan_backward(const ScanPlan& plan, const ScanArgs& in, const TensorArg& states,
+                                    const TensorArg& g, const ScanGradArgs& out, const ScanScratch& scratch);
+
+// ---- index (cuda/index.cu) ----
+// first_bad (one int64) := the row-major position of the first element of index (any layout)
+// outside [0, size), or −1. The other launchers take indices already checked by it.
+void launch_find_bad_index(const TensorArg& index, int64_t size, const TensorArg& first_bad);
+// weight (V, C) any strides, ids (N) any stride → out (N, C) contiguous.
+void launch_embedding(const TensorArg& weight, const TensorArg& ids, const TensorArg& out);
+// grad_weight (V, C) contiguous zeros += g (N, C, any strides) rows at ids; deterministic.
+void launch_embedding_backward(const TensorArg& g, const TensorArg& ids, const TensorArg& grad_weight);
+// out[p] = x[p with p[dim] := index[p]]; any strides (index may be a broadcast view).
+void launch_gather(const TensorArg& x, int dim, const TensorArg& index, const TensorArg& out);
+// out[p with p[dim] := index[p]] += src[p] in place; deterministic, the CPU's summation order.
+void launch_scatter_add(const TensorArg& out, int dim, const TensorArg& index, const TensorArg& src);
+// The first `count` of each row along dim in stable order (descending or not): their values
+// (null data: not wanted, as argsort) and positions along dim (int64). Any strides.
+void launch_sort_rows(const TensorArg& x, int dim, int64_t count, bool descending, const TensorArg& values,
+                      const TensorArg& indices);
+
+// ---- dropout (cuda/dropout.cu) ----
+// out (contiguous) := x (any strides) · keep / (1 − p), scale = 1 / (1 − p); keep as in ops/cpu/dropout.h.
+void launch_dropout(const TensorArg& x, const TensorArg& out, double p, double scale, uint64_t seed,
+                    uint64_t first);
+
+// ---- conv (cuda/conv.cu) ----
+// x, g: (B, L, C) with channel stride 1; weight (C, K) and bias (C) any strides (bias null data:
+// none); y, gx, gw, gb contiguous, gx/gw/gb null data when not wanted. scratch:
+// conv1d_param_chunks(B·L) × (K + 1) × C doubles when gw or gb is wanted.
+int64_t conv1d_param_chunks(int64_t rows);
+void launch_conv1d(const TensorArg& x, const TensorArg& weight, const TensorArg& bias, const TensorArg& y);
+void launch_conv1d_backward(const TensorArg& g, const TensorArg& x, const TensorArg& weight, const TensorArg& gx,
+                            const TensorArg& gw, const TensorArg& gb, const TensorArg& scratch);
+// x (B, C, H, W) any strides → out (B, (H/p)·(W/p), C·p·p) contiguous, and back (g any strides).
+void launch_unfold_patches(const TensorArg& x, int64_t p, const TensorArg& out);
+void launch_fold_patches(const TensorArg& g, int64_t p, const TensorArg& gx);
+
 // ---- optim (cuda/optim.cu) ----
 // One parameter tensor's update; the scalars are computed on the host in double (cuda/optim.cpp).
 struct AdamScalars {

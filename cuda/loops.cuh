@@ -56,4 +56,15 @@ __device__ inline float erfc(float x) { return ::erfcf(x); }
 __device__ inline double erfc(double x) { return ::erfc(x); }
 }  // namespace dmath
 
+// A TensorArg's data as T, read-only or writable (the launchers' dtype switch picked T).
+template <typename T>
+const T* as_const(const TensorArg& t) {
+  return static_cast<const T*>(t.data);
+}
+
+template <typename T>
+T* as_mut(const TensorArg& t) {
+  return static_cast<T*>(t.data);
+}
+
 }  // namespace sieve::cuda

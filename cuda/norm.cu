@@ -119,16 +119,6 @@ __global__ void norm_param_finish(const double* __restrict__ partial, int64_t ch
   }
 }
 
-template <typename T>
-const T* as_const(const TensorArg& t) {
-  return static_cast<const T*>(t.data);
-}
-
-template <typename T>
-T* as_mut(const TensorArg& t) {
-  return static_cast<T*>(t.data);
-}
-
 }  // namespace
 
 int64_t norm_param_chunks(int64_t rows) {

@@ -4,7 +4,7 @@
 // Non-contiguous inputs are copied to contiguous ones here (the kernels read plain row-major
 // memory); a gradient comes back contiguous and flows through the input's view backward.
 // Saved for backward: the (contiguous) inputs and the state h at the end of every chunk of
-// cpu::kScanChunk steps, states: (B, ⌈L/chunk⌉ − 1, N, C) — never the (B, L, C, N) states: the
+// scan_chunk(device) steps, states: (B, ⌈L/chunk⌉ − 1, N, C) — never the (B, L, C, N) states: the
 // backward recomputes them chunk by chunk. Without grad mode (inference) no states are written.
 //
 // What it is not: the kernels (ops/cpu/scan.cpp) or the Mamba block (models/). Extend: a new flag
@@ -20,6 +20,13 @@ namespace sieve {
 namespace {
 
 constexpr Op kOp = Op::selective_scan;
+
+// Steps between saved states, per device (both kernels of a device take the chunk the forward
+// used). The CPU recomputes a chunk into a per-thread buffer that fits L2 (cpu::kScanChunk = 64);
+// a CUDA thread holds one chunk of one state in registers (cuda/scan.cu, at most 16 steps), so
+// CUDA saves a state every 16 steps: the states are then N/16 of x's size, about one more
+// (B, L, C) tensor written and read at N = 16.
+int64_t scan_chunk(Device device) { return device.is_cuda() ? 16 : cpu::kScanChunk; }
 
 void check_inputs(const Tensor& x, const Tensor& delta, const Tensor& A, const Tensor& Bm, const Tensor& Cm,
                   const Tensor& D, const Tensor& z) {
@@ -62,7 +69,7 @@ Tensor selective_scan(const Tensor& x, const Tensor& delta, const Tensor& A, con
                       const Tensor& D, const Tensor& z) {
   check_inputs(x, delta, A, Bm, Cm, D, z);
   const int64_t B = x.size(0), L = x.size(1), C = x.size(2), N = A.size(1);
-  const int64_t chunk = cpu::kScanChunk;
+  const int64_t chunk = scan_chunk(x.device());
   const Options opts{.dtype = x.dtype(), .device = x.device()};
   const Tensor xc = x.detach().contiguous(), dc = delta.detach().contiguous(), ac = A.detach().contiguous();
   const Tensor bc = Bm.detach().contiguous(), cc = Cm.detach().contiguous();

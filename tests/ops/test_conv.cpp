@@ -37,7 +37,7 @@ Tensor naive_conv(const Tensor& x, const Tensor& w, const Tensor& bias) {
 }  // namespace
 
 TEST_CASE("conv1d_causal_depthwise: hand-computed values") {
-  for (Device dev : test::cpu_only_until_cuda("conv")) {
+  for (Device dev : test::test_devices()) {
     SUBCASE(dev.str().c_str()) {
       // channel 0: x = 1 2 3 4, w = (1, 2), bias 0.5; channel 1: x = 1 0 2 0, w = (3, −1), bias 0
       Tensor x = from_vector<float>({1, 1, 2, 0, 3, 2, 4, 0}, {1, 4, 2}).to(dev);
@@ -118,7 +118,7 @@ TEST_CASE("conv1d_causal_depthwise: errors") {
 }
 
 TEST_CASE("unfold_patches: patches in row-major order, each flattened as (c, i, j)") {
-  for (Device dev : test::cpu_only_until_cuda("conv")) {
+  for (Device dev : test::test_devices()) {
     SUBCASE(dev.str().c_str()) {
       Tensor x = arange(0, 16).reshape({1, 1, 4, 4}).to(dev);
       CHECK_CLOSE(unfold_patches(x, 2),

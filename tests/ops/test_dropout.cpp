@@ -24,7 +24,7 @@ std::vector<bool> expected_mask(int64_t n, double p, uint64_t seed, uint64_t fir
 }  // namespace
 
 TEST_CASE("dropout: the mask is the documented Philox draw, and kept values are scaled") {
-  for (Device dev : test::cpu_only_until_cuda("dropout")) {
+  for (Device dev : test::test_devices()) {
     SUBCASE(dev.str().c_str()) {
       for (DType dt : {DType::f32, DType::f64}) {
         Generator gen(1234);

@@ -24,7 +24,7 @@ Tensor ids_of(const std::vector<int64_t>& v, const Shape& shape) { return from_v
 // ---- embedding ----
 
 TEST_CASE("embedding: rows of the weight, any ids shape") {
-  for (Device dev : test::cpu_only_until_cuda("index")) {
+  for (Device dev : test::test_devices()) {
     SUBCASE(dev.str().c_str()) {
       Tensor w = arange(0, 8).reshape({4, 2}).to(dev);  // row v = (2v, 2v + 1)
       Tensor out = embedding(w, ids_of({3, 0, 1, 3}, {2, 2}).to(dev));
@@ -82,7 +82,7 @@ TEST_CASE("embedding: errors") {
 // ---- index_select ----
 
 TEST_CASE("index_select: picks slices along a dim, repeated indices allowed") {
-  for (Device dev : test::cpu_only_until_cuda("index")) {
+  for (Device dev : test::test_devices()) {
     SUBCASE(dev.str().c_str()) {
       Tensor x = arange(0, 6).reshape({2, 3}).to(dev);  // [[0, 1, 2], [3, 4, 5]]
       CHECK_CLOSE(index_select(x, 1, ids_of({2, 0, 2}, {3}).to(dev)), from_vector<float>({2, 0, 2, 5, 3, 5}, {2, 3}),
@@ -115,7 +115,7 @@ TEST_CASE("index_select: golden, gradcheck, errors") {
 // ---- gather / scatter_add ----
 
 TEST_CASE("gather: out[i][j] = x[i][index[i][j]]") {
-  for (Device dev : test::cpu_only_until_cuda("index")) {
+  for (Device dev : test::test_devices()) {
     SUBCASE(dev.str().c_str()) {
       Tensor x = from_vector<float>({1, 2, 3, 4}, {2, 2}).to(dev);
       CHECK_CLOSE(gather(x, 1, ids_of({0, 0, 1, 0}, {2, 2}).to(dev)), from_vector<float>({1, 1, 4, 3}, {2, 2}), 0.0,
@@ -129,7 +129,7 @@ TEST_CASE("gather: out[i][j] = x[i][index[i][j]]") {
 }
 
 TEST_CASE("scatter_add: out = x with src added at the indices, x untouched") {
-  for (Device dev : test::cpu_only_until_cuda("index")) {
+  for (Device dev : test::test_devices()) {
     SUBCASE(dev.str().c_str()) {
       Tensor x = ones({3, 2}).to(dev);
       Tensor src = from_vector<float>({1, 2, 3, 4, 5, 6}, {3, 2}).to(dev);
@@ -235,7 +235,7 @@ TEST_CASE("gather and scatter_add: errors") {
 // ---- topk / argsort ----
 
 TEST_CASE("topk: sorted values and their indices, ties to the lower index") {
-  for (Device dev : test::cpu_only_until_cuda("index")) {
+  for (Device dev : test::test_devices()) {
     SUBCASE(dev.str().c_str()) {
       Tensor x = from_vector<float>({3, 1, 4, 1, 4, 9, 2, 6, 5, 3}, {2, 5}).to(dev);
       auto [v, i] = topk(x, 2, 1, true);
@@ -271,7 +271,7 @@ TEST_CASE("topk: goldens, gradcheck, errors") {
 }
 
 TEST_CASE("argsort: stable in both directions") {
-  for (Device dev : test::cpu_only_until_cuda("index")) {
+  for (Device dev : test::test_devices()) {
     SUBCASE(dev.str().c_str()) {
       Tensor x = from_vector<float>({2, 1, 2, 0, 1}, {5}).to(dev);
       CHECK(argsort(x).to_vector<int64_t>() == std::vector<int64_t>{3, 1, 4, 0, 2});
