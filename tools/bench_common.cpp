@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -30,6 +31,25 @@ void progress(const std::string& what) { std::fprintf(stderr, "bench: %s\n", wha
 Tensor randn_f32(const Shape& shape, uint64_t seed) {
   Generator gen(seed);
   return randn(shape, {.dtype = DType::f32}, &gen);
+}
+
+ScanInputs scan_inputs(int64_t B, int64_t L, int64_t C, int64_t N) {
+  Generator gen(static_cast<uint64_t>(L));
+  ScanInputs in;
+  in.x = randn({B, L, C}, {.dtype = DType::f32}, &gen);
+  std::vector<float> delta = rand({B, L, C}, {.dtype = DType::f32}, &gen).to_vector<float>();
+  for (float& d : delta) d = static_cast<float>(std::exp(std::log(1e-3) + d * (std::log(1e-1) - std::log(1e-3))));
+  in.delta = from_vector(delta, {B, L, C});
+  std::vector<float> a(static_cast<size_t>(C * N));
+  for (size_t i = 0; i < a.size(); ++i) a[i] = -static_cast<float>(i % static_cast<size_t>(N) + 1);
+  in.A = from_vector(a, {C, N});
+  in.Bm = randn({B, L, N}, {.dtype = DType::f32}, &gen);
+  in.Cm = randn({B, L, N}, {.dtype = DType::f32}, &gen);
+  in.D = ones({C});
+  in.z = randn({B, L, C}, {.dtype = DType::f32}, &gen);
+  in.grad = randn({B, L, C}, {.dtype = DType::f32}, &gen);
+  for (Tensor* t : in.leaves()) t->requires_grad_();
+  return in;
 }
 
 std::optional<double> TorchTimes::ms(const std::string& key) const {

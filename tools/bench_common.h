@@ -79,6 +79,16 @@ void progress(const std::string& what);
 
 Tensor randn_f32(const Shape& shape, uint64_t seed);
 
+// selective_scan's inputs (ops/scan.h) at batch B, length L, C channels, N states, on the CPU:
+// Δ log-uniform in [1e-3, 1e-1] (as Mamba's dt_proj init gives), A = −(n + 1) (S4D-real), D = 1,
+// x, B, C, z and the output gradient N(0, 1); every input requires grad. Seeded by L.
+struct ScanInputs {
+  Tensor x, delta, A, Bm, Cm, D, z, grad;
+  std::vector<Tensor*> leaves() { return {&x, &delta, &A, &Bm, &Cm, &D, &z}; }
+  std::vector<Tensor*> all() { return {&x, &delta, &A, &Bm, &Cm, &D, &z, &grad}; }
+};
+ScanInputs scan_inputs(int64_t B, int64_t L, int64_t C, int64_t N);
+
 // What tools/bench_torch.py printed: the torch version (empty: unavailable, and then nothing else
 // is set) and the whole JSON object, whose "seconds" maps case names to median seconds.
 struct TorchTimes {

@@ -14,7 +14,9 @@ with its own steps. ops: forward + backward of one op. vit: the ViT of
 models/vit.h rebuilt from torch.nn primitives (timm's layout; explicit attention, since 1.13 has
 no scaled_dot_product_attention): a training step (forward, cross-entropy, backward,
 clip_grad_norm_, AdamW with no decay on biases / norms / cls_token / pos_embed, zero_grad as
-set_to_none, loss.item()), and an eval-mode forward under no_grad. mamba (--serve as vit, commands
+set_to_none, loss.item()), and an eval-mode forward under no_grad; with --device cuda the same on
+the GPU (TF32 off; attention through scaled_dot_product_attention where torch has it; each step
+ends synchronised). mamba (--serve as vit, commands
 "train", "train_sequential", "scan_L"): models/mamba.h's classifier rebuilt from torch.nn primitives
 (MambaMixer below, hand-written RMSNorm), trained as vit's step, with the chunked scan
 (selective_scan_chunked) or a sequential one; and the chunked scan alone, forward + backward.
@@ -83,8 +85,12 @@ class VitBlock(torch.nn.Module):
     def forward(self, x):
         B, L, D = x.shape
         q, k, v = self.qkv(self.norm1(x)).reshape(B, L, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
-        probs = torch.softmax((q @ k.transpose(-2, -1)) * (D // self.heads) ** -0.5, dim=-1)
-        x = x + self.proj((probs @ v).transpose(1, 2).reshape(B, L, D))
+        if x.is_cuda and hasattr(torch.nn.functional, "scaled_dot_product_attention"):
+            # On the GPU, what a PyTorch user would write: the fused kernel (torch ≥ 2.0).
+            attended = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+        else:
+            attended = torch.softmax((q @ k.transpose(-2, -1)) * (D // self.heads) ** -0.5, dim=-1) @ v
+        x = x + self.proj(attended.transpose(1, 2).reshape(B, L, D))
         # approximate="none": the exact erf GELU, as sieve's MLP (GeluApprox::none)
         return x + self.fc2(torch.nn.functional.gelu(self.fc1(self.norm2(x)), approximate="none"))
 
@@ -112,7 +118,8 @@ class Vit(torch.nn.Module):
 
 def vit_steps(a):
     """The model's parameter count and its two timed bodies: {"train": step, "infer": forward}."""
-    model = Vit(a)
+    device = torch.device(a.device)
+    model = Vit(a).to(device)
     # sieve's no_weight_decay_for_biases_and_norms: biases and every parameter under 2 dims
     # (norm weights); cls_token and pos_embed are registered undecayed by models/vit.cpp.
     no_decay = [p for n, p in model.named_parameters()
@@ -120,9 +127,9 @@ def vit_steps(a):
     decay = [p for n, p in model.named_parameters() if all(p is not q for q in no_decay)]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=a.lr)
-    images = torch.randn(a.batch, a.in_channels, a.image_size, a.image_size)
-    labels = torch.randint(0, a.classes, (a.batch,))
-    infer_images = torch.randn(a.infer_batch, a.in_channels, a.image_size, a.image_size)
+    images = torch.randn(a.batch, a.in_channels, a.image_size, a.image_size).to(device)
+    labels = torch.randint(0, a.classes, (a.batch,)).to(device)
+    infer_images = torch.randn(a.infer_batch, a.in_channels, a.image_size, a.image_size).to(device)
 
     def train_step():
         model.train()
@@ -137,6 +144,8 @@ def vit_steps(a):
         model.eval()
         with torch.no_grad():
             model(infer_images)
+        if device.type == "cuda":
+            torch.cuda.synchronize()  # the GPU's work, not the queueing (train_step's item() waits too)
 
     return sum(p.numel() for p in model.parameters()), {"train": train_step, "infer": infer}
 
@@ -357,6 +366,8 @@ def main():
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--reps", type=int, default=15)
     parser.add_argument("--mode", choices=("ops", "vit", "mamba"), default="ops")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="vit: where the model runs (cuda: TF32 off, as sieve's default)")
     parser.add_argument("--serve", action="store_true",
                         help="vit, mamba: time single steps on request from stdin instead of medians (see serve())")
     vit = parser.add_argument_group("vit and mamba modes: the model and batches (sieve passes its own configuration)")
@@ -374,7 +385,14 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    result = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+    result = {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": args.device}
+    if args.device == "cuda":
+        if not torch.cuda.is_available():
+            sys.exit("bench_torch.py: --device cuda, but this torch sees no GPU")
+        # sieve uses no TF32 unless asked (cuda::set_tf32); PyTorch's convolutions would by default.
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        result["gpu"] = torch.cuda.get_device_name()
     if args.mode == "mamba":
         # Products of decays reach float32's denormal range, where x86 arithmetic slows ~100×;
         # flushing them to zero changes nothing visible (< 1.2e-38) and only helps PyTorch's side.

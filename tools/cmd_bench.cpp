@@ -13,7 +13,9 @@
 // sieve and its BLAS/memcpy reference are timed in alternation, so drift and load hit both alike.
 // --device cuda: the same rows on the GPU, sizes that fill it, the references a raw cublasSgemm on
 // the same device buffers (TF32 off in both) and a device-to-device copy (cudaMemcpyAsync) of the
-// same bytes (targets: matmul ≥ 0.9×, elementwise ≥ 0.7×); each repetition ends with a
+// same bytes (targets: matmul ≥ 0.9×, elementwise ≥ 0.7×), and selective_scan forward + backward at
+// L = 4096 in GB/s of the bytes it must move against that copy (target ≥ 0.4: 40% of HBM bandwidth,
+// cuda_scan_row); each repetition ends with a
 // synchronisation, so the host clock measures the GPU's work. softmax/layer_norm are CPU rows.
 // bench loader: MNIST-sized synthetic data (60000 × 1 × 28 × 28) through datasets/loader.h with
 // crop + flip + normalise, batch 128, prefetch 0 and 2. "offered" rows take each batch at once
@@ -40,6 +42,7 @@
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
 #include "ops/norm.h"
+#include "ops/scan.h"
 #include "ops/softmax.h"
 #include "tools/bench_common.h"
 #include "tools/commands.h"
@@ -122,6 +125,31 @@ std::vector<Row> cuda_bandwidth_rows(const Settings& s) {
   };
 }
 
+// selective_scan forward + backward (with D and z) at the Mamba classifier's width (C = 128, N = 16),
+// B = 8, L = 4096, in GB/s of the bytes it must move: each input read and each output written once
+// per pass (forward reads x, Δ, z, B, C, A, D and writes y; backward reads dy and the same inputs and
+// writes their gradients) — 11·B·L·C + 8·B·L·N floats, about 201 MB. Whatever more the kernels move
+// (chunk states, re-reads) costs time and lowers the figure. Reference: a device copy of that many
+// bytes; the target is ≥ 40% of HBM bandwidth, i.e. a ratio ≥ 0.4.
+Row cuda_scan_row(const Settings& s) {
+  constexpr int64_t B = 8, L = 4096, C = 128, N = 16;
+  progress(fmt::format("cuda selective_scan forward+backward, B {}, L {}, C {}, N {}", B, L, C, N));
+  ScanInputs in = scan_inputs(B, L, C, N);
+  for (Tensor* t : in.all()) *t = t->detach().to(kCUDA).requires_grad_(t != &in.grad);
+  const double floats = 11.0 * B * L * C + 8.0 * B * L * N + 4.0 * C * N + 4.0 * C;
+  const size_t bytes = static_cast<size_t>(floats) * sizeof(float);
+  Tensor src = empty({static_cast<int64_t>(floats)}, {.device = kCUDA}), dst = empty_like(src);
+  const auto [copy, scan] = median_interleaved(
+      s, synced([&] { cuda::memcpy(dst.data<float>(), src.data<float>(), bytes / 2, 2); }), synced([&] {
+        for (Tensor* t : in.leaves()) t->zero_grad();
+        Tensor y = selective_scan(in.x, in.delta, in.A, in.Bm, in.Cm, in.D, in.z);
+        y.backward(in.grad);
+      }));
+  // The copy reads bytes/2 and writes bytes/2: the same traffic as the scan's `bytes`.
+  return {fmt::format("cuda_selective_scan_fwd_bwd_b{}_L{}", B, L), static_cast<double>(bytes) / scan * 1e-9, "GB/s",
+          "device copy", static_cast<double>(bytes) / copy * 1e-9};
+}
+
 int run_ops_cuda(const std::string& csv, bool quick) {
   SIEVE_CHECK(cuda::available(), "bench ops --device cuda: no usable GPU ({})", cuda::unavailable_reason());
   std::ofstream out = open_csv(csv);
@@ -139,6 +167,7 @@ int run_ops_cuda(const std::string& csv, bool quick) {
   rows.push_back(cuda_matmul_row("25600x192x64_Bt", g, W.t(), s));
   rows.push_back(cuda_matmul_row("64x25600x192_At", x.t(), g, s));
   for (Row& r : cuda_bandwidth_rows(s)) rows.push_back(r);
+  rows.push_back(cuda_scan_row(s));
   print_table("sieve bench ops --device cuda", rows);
   if (!csv.empty()) write_csv(out, csv, rows);
   return 0;
