@@ -185,15 +185,7 @@ __global__ void cls_head_mean(const T* __restrict__ src, int64_t head_stride, in
 
 template <typename T, int NV>
 void forward_typed(ForwardArgs<T> a, int64_t B) {
-  using Four = Tiles<T, 4, NV>;
-  using One = Tiles<T, 1, NV>;
-  if (use_four_rows(a.Lq, Four::rows_bytes)) {
-    a.tiles = B * a.H * ((a.Lq + Four::TQ - 1) / Four::TQ);
-    launch_tiles(attention_forward<T, 4, NV>, Four::rows_bytes, a);
-  } else {
-    a.tiles = B * a.H * ((a.Lq + One::TQ - 1) / One::TQ);
-    launch_tiles(attention_forward<T, 1, NV>, One::rows_bytes, a);
-  }
+  launch_query_tiles<T, NV>(a, B, [](auto r) { return attention_forward<T, decltype(r)::value, NV>; });
 }
 
 }  // namespace

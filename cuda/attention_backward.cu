@@ -199,17 +199,8 @@ __global__ void __launch_bounds__(kThreads) attention_backward_keys(const Backwa
 
 template <typename T, int NV>
 void backward_typed(BackwardArgs<T> a, int64_t B, bool rows_kernel, bool keys_kernel) {
-  if (rows_kernel) {
-    using Four = Tiles<T, 4, NV>;
-    using One = Tiles<T, 1, NV>;
-    if (use_four_rows(a.Lq, Four::rows_bytes)) {
-      a.tiles = B * a.H * ((a.Lq + Four::TQ - 1) / Four::TQ);
-      launch_tiles(attention_backward_rows<T, 4, NV>, Four::rows_bytes, a);
-    } else {
-      a.tiles = B * a.H * ((a.Lq + One::TQ - 1) / One::TQ);
-      launch_tiles(attention_backward_rows<T, 1, NV>, One::rows_bytes, a);
-    }
-  }
+  if (rows_kernel)
+    launch_query_tiles<T, NV>(a, B, [](auto r) { return attention_backward_rows<T, decltype(r)::value, NV>; });
   if (keys_kernel) {
     using Four = Tiles<T, 4, NV>;
     using One = Tiles<T, 1, NV>;

@@ -197,4 +197,20 @@ void with_slices(int64_t D, F&& f) {
 // each staged key then serves 4× the multiply-adds. One (16-row tiles) otherwise.
 inline bool use_four_rows(int64_t Lq, size_t bytes_at_four) { return Lq > kLanes && bytes_at_four <= shared_limit(); }
 
+// Launches a query-row kernel (the forward, the backward's kernel A) over every (b, h, tile of 16·R
+// query rows), at R = 4 where the rows and shared memory allow, else R = 1. kernel_at(r) names the
+// kernel's instance for r = std::integral_constant<int, R>.
+template <typename T, int NV, typename Args, typename KernelAt>
+void launch_query_tiles(Args a, int64_t B, KernelAt kernel_at) {
+  using Four = Tiles<T, 4, NV>;
+  using One = Tiles<T, 1, NV>;
+  if (use_four_rows(a.Lq, Four::rows_bytes)) {
+    a.tiles = B * a.H * ((a.Lq + Four::TQ - 1) / Four::TQ);
+    launch_tiles(kernel_at(std::integral_constant<int, 4>{}), Four::rows_bytes, a);
+  } else {
+    a.tiles = B * a.H * ((a.Lq + One::TQ - 1) / One::TQ);
+    launch_tiles(kernel_at(std::integral_constant<int, 1>{}), One::rows_bytes, a);
+  }
+}
+
 }  // namespace sieve::cuda::attention_tiles
