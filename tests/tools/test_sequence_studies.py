@@ -143,7 +143,7 @@ def mrss_args(data, out):
     return ["experiment", "mrss", "--data-dir", data, "--out", out, "--dim", "8", "--depth", "1", "--strides", "2",
             "--fast-fractions", "0.5", "--copy-len", "32", "--gen-lens", "64", "--smnist-train-size", "64",
             "--copy-train-size", "64", "--test-size", "16", "--epochs", "1", "--batch-size", "32", "--time-batch", "2",
-            "--time-steps", "1", "--quiet", "--threads", "2"]
+            "--time-steps", "1", "--warmup-len", "16", "--warmup-epochs", "2", "--quiet", "--threads", "2"]
 
 
 def check_mrss(tmp):
@@ -175,11 +175,20 @@ def check_mrss(tmp):
     lines = text.strip().splitlines()
     expect(lines and lines[-1].startswith("target (") and "mrss-r2-f0.5" in lines[-1] and "not judged" in lines[-1],
            "the last line answers the target per variant (not judged: nothing timed at L ≥ 1024)", text)
+    # Selective copying is trained in two stages: --warmup-epochs at --warmup-len (stage1/), then at
+    # --copy-len from those weights; smnist in one.
+    for m in ("mamba", "mrss-r2-f0.5"):
+        stage1 = os.path.join(out, "selective-copy", m, "stage1", "metrics.csv")
+        expect(os.path.exists(stage1) and [r["epoch"] for r in read_csv(stage1)] == ["1", "2"],
+               f"{m}: a first stage of 2 epochs on selective copying", stage1)
+        expect(not os.path.exists(os.path.join(out, "smnist", m, "stage1")), f"{m}: no first stage on smnist")
     names = [f"{t}/{m}" for t in ("smnist", "selective-copy") for m in ("mamba", "mrss-r2-f0.5")]
+    names += [f"selective-copy/{m}/stage1" for m in ("mamba", "mrss-r2-f0.5")]
     before = stamps(out, names)
     code, text, err = run(*args)
-    expect(code == 0 and text.count("reusing") == 4 and before == stamps(out, names), "a second run reuses all four runs",
-           text + err)
+    expect(code == 0 and text.count("reusing") == 6 and before == stamps(out, names),
+           "a second run reuses all six runs (two of them first stages)", text + err)
+    one_line_error(with_flag(args, "--warmup-len", "8"), ["--warmup-len", "16"], "mrss: a first stage too short")
     one_line_error([*args, "--lr", "1e-2"], ["--retrain"], "mrss: runs with other settings are refused")
     for flag, value, words in (("--strides", "1", ["--strides"]), ("--fast-fractions", "1", ["--fast-fractions"])):
         one_line_error(with_flag(args, flag, value), words, f"mrss {flag} {value}: one line")
