@@ -5,12 +5,15 @@
 // every large tensor would pay a page fault per 4 KiB on first touch — a 64 MB output costs more
 // in faults than the op itself. Freed blocks of at least kCacheMin bytes are kept in a free list
 // keyed by their rounded size and handed to the next request of that size (training steps repeat
-// the same sizes), up to kCacheMax bytes in all. empty_cache() gives them back to the OS.
+// the same sizes), up to kCacheMax bytes in all; past that the blocks freed longest ago go back
+// to the OS first, so a process whose sizes change (a test pass at batch 256, then training at 16)
+// caches its new sizes instead of faulting them in on every step. empty_cache() gives all back.
 #include "core/allocator.h"
 
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <list>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -24,35 +27,54 @@ namespace {
 
 constexpr size_t kAlignment = 64;
 constexpr size_t kCacheMin = size_t{1} << 16;  // 64 KiB: below this glibc's own bins are fast
-constexpr size_t kCacheMax = size_t{4} << 30;  // never keep more than 4 GiB idle
+constexpr size_t kCacheMax = size_t{4} << 30;  // by default never keep more than 4 GiB idle
 
-// Free large CPU blocks by rounded size.
+// Free large CPU blocks, oldest first, and by rounded size (each size's list oldest first too, as
+// blocks are kept in the order they are freed).
 struct BlockCache {
+  struct Block {
+    void* ptr;
+    size_t size;
+  };
   std::mutex mutex;
-  std::map<size_t, std::vector<void*>> free_blocks;
-  size_t cached_bytes = 0;
+  std::list<Block> by_age;
+  std::map<size_t, std::vector<std::list<Block>::iterator>> by_size;
+  size_t cached_bytes = 0, limit = kCacheMax;
 
   void* take(size_t rounded) {
     std::lock_guard<std::mutex> lock(mutex);
-    auto it = free_blocks.find(rounded);
-    if (it == free_blocks.end() || it->second.empty()) return nullptr;
-    void* ptr = it->second.back();
+    auto it = by_size.find(rounded);
+    if (it == by_size.end() || it->second.empty()) return nullptr;
+    const auto block = it->second.back();  // the newest: likeliest still in the CPU's caches
     it->second.pop_back();
+    void* ptr = block->ptr;
+    by_age.erase(block);
     cached_bytes -= rounded;
     return ptr;
   }
   bool keep(void* ptr, size_t rounded) {
     std::lock_guard<std::mutex> lock(mutex);
-    if (cached_bytes + rounded > kCacheMax) return false;
-    free_blocks[rounded].push_back(ptr);
+    if (rounded > limit) return false;
+    while (cached_bytes + rounded > limit) {  // make room: the block freed longest ago goes
+      const Block oldest = by_age.front();
+      std::vector<std::list<Block>::iterator>& same = by_size[oldest.size];
+      same.erase(same.begin());  // that size's oldest is the front of its list
+      by_age.pop_front();
+      cached_bytes -= oldest.size;
+      std::free(oldest.ptr);
+    }
+    by_size[rounded].push_back(by_age.insert(by_age.end(), {ptr, rounded}));
     cached_bytes += rounded;
     return true;
   }
   void release_all() {
     std::lock_guard<std::mutex> lock(mutex);
-    for (auto& [size, blocks] : free_blocks)
-      for (void* ptr : blocks) std::free(ptr);
-    free_blocks.clear();
+    release_locked();
+  }
+  void release_locked() {
+    for (const Block& b : by_age) std::free(b.ptr);
+    by_age.clear();
+    by_size.clear();
     cached_bytes = 0;
   }
 };
@@ -133,6 +155,15 @@ void empty_cache(Device device) {
     cpu_cache().release_all();
   else
     cuda::empty_cache();
+}
+
+size_t set_cpu_cache_limit(size_t bytes) {
+  BlockCache& cache = cpu_cache();
+  std::lock_guard<std::mutex> lock(cache.mutex);
+  const size_t before = cache.limit;
+  cache.limit = bytes;
+  if (cache.cached_bytes > bytes) cache.release_locked();
+  return before;
 }
 
 void reset_peak_memory(Device device) {

@@ -27,6 +27,9 @@ void device_free(Device device, void* ptr, size_t nbytes);
 MemoryStats memory_stats(Device device);
 void reset_peak_memory(Device device);  // peak := live
 void empty_cache(Device device);        // returns cached free blocks to the system
+// At most this many bytes of freed CPU blocks are kept (default 4 GiB; past it the blocks freed
+// longest ago are returned first). Returns the previous limit; a lower one empties the cache.
+size_t set_cpu_cache_limit(size_t bytes);
 
 // The bytes behind one or more tensors (views share it). Frees itself when the last view goes.
 struct Storage {

@@ -173,3 +173,31 @@ TEST_CASE("large freed blocks are cached and reused; empty_cache returns them") 
   empty_cache(kCPU);
   CHECK(memory_stats(kCPU).cached_bytes == 0);
 }
+
+TEST_CASE("a full block cache returns the blocks freed longest ago, and keeps the new sizes") {
+  constexpr int64_t MiB = 1 << 20, page = 4096;
+  const size_t before = set_cpu_cache_limit(12 * MiB);
+  empty_cache(kCPU);
+  void *b = nullptr, *c = nullptr;
+  {  // float32 blocks freed in the order a, b, c: 4 MiB, 4 MiB + a page, 4 MiB + 2 pages
+    Tensor ta = empty({MiB});
+    Tensor tb = empty({MiB + page / 4});
+    Tensor tc = empty({MiB + 2 * page / 4});
+    b = tb.raw_data(), c = tc.raw_data();
+    ta = Tensor();
+    tb = Tensor();
+    CHECK(memory_stats(kCPU).cached_bytes == 8 * MiB + page);
+  }  // c's block does not fit beside a's and b's: a's goes back to the system
+  CHECK(memory_stats(kCPU).cached_bytes == 8 * MiB + 3 * page);
+  {
+    Tensor tc = empty({MiB + 2 * page / 4}), tb = empty({MiB + page / 4});
+    CHECK(tc.raw_data() == c);  // the newest size was kept
+    CHECK(tb.raw_data() == b);
+    CHECK(memory_stats(kCPU).cached_bytes == 0);
+    Tensor ta = empty({MiB});  // a's size comes from the system now (the cache has nothing)
+    CHECK(memory_stats(kCPU).cached_bytes == 0);
+  }
+  set_cpu_cache_limit(MiB);  // lower than what is cached: emptied
+  CHECK(memory_stats(kCPU).cached_bytes == 0);
+  CHECK(set_cpu_cache_limit(before) == static_cast<size_t>(MiB));
+}
