@@ -39,6 +39,17 @@ nn::Checkpoint train_or_reuse(const models::ModelSpec& spec, const nlohmann::jso
   return nn::load_checkpoint(path);
 }
 
+nn::Checkpoint train_or_reuse_staged(const models::ModelSpec& spec, const nlohmann::json& config,
+                                     const RunOptions& options, int64_t warmup_len, int64_t warmup_epochs,
+                                     const std::string& dir, bool retrain, bool quiet) {
+  if (warmup_len <= 0) return train_or_reuse(spec, config, options, dir, retrain, quiet);
+  RunOptions short_run = options;
+  short_run.seq_len = warmup_len;
+  short_run.epochs = warmup_epochs;
+  const nn::Checkpoint stage1 = train_or_reuse(spec, config, short_run, dir + "/stage1", retrain, quiet);
+  return train_or_reuse(spec, config, options, dir, retrain, quiet, &stage1);
+}
+
 Measured measure_classifier(nn::Module& model, const ImageSet& test, const DatasetInfo& data, const DepthsOf& depths_of,
                             const MeasureOptions& options) {
   NoGradGuard no_grad;

@@ -33,6 +33,13 @@ namespace sieve::tools {
 nn::Checkpoint train_or_reuse(const models::ModelSpec& spec, const nlohmann::json& config, const RunOptions& options,
                               const std::string& dir, bool retrain, bool quiet, const nn::Checkpoint* init = nullptr);
 
+// The same in two stages when warmup_len > 0: first warmup_epochs at sequence length warmup_len
+// (DIR/stage1, trained or reused alike), then `options` into DIR starting from those weights —
+// how the sequence studies get a model past chance at lengths where it would not learn from scratch.
+nn::Checkpoint train_or_reuse_staged(const models::ModelSpec& spec, const nlohmann::json& config,
+                                     const RunOptions& options, int64_t warmup_len, int64_t warmup_epochs,
+                                     const std::string& dir, bool retrain, bool quiet);
+
 struct Measured {
   double accuracy = 0;       // fraction correct
   double mean_depth = 0;     // blocks per image

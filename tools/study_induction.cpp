@@ -169,15 +169,8 @@ int run_induction_study(const InductionFlags& f) {
     const models::ModelSpec& spec = models::find_model(m->name);
     const nlohmann::json config = nlohmann::json::parse(m->config);
     run.lr = f.lr > 0 ? f.lr : m->lr;
-    std::unique_ptr<nn::Checkpoint> stage1;
-    if (warmup_len > 0) {
-      RunOptions short_run = run;
-      short_run.seq_len = warmup_len;
-      short_run.epochs = f.warmup_epochs;
-      stage1 = std::make_unique<nn::Checkpoint>(
-          train_or_reuse(spec, config, short_run, out + "/" + m->name + "/stage1", f.retrain, f.quiet));
-    }
-    checkpoints.push_back(train_or_reuse(spec, config, run, out + "/" + m->name, f.retrain, f.quiet, stage1.get()));
+    checkpoints.push_back(
+        train_or_reuse_staged(spec, config, run, warmup_len, f.warmup_epochs, out + "/" + m->name, f.retrain, f.quiet));
   }
 
   // 2. One test set per length, the same sequences for every model.

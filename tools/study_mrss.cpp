@@ -33,7 +33,6 @@
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
-#include <memory>
 
 #include "core/error.h"
 #include "models/mamba.h"
@@ -171,15 +170,8 @@ int run_mrss_study(const MrssFlags& f) {
       }
       const std::string dir = out + "/" + task + "/" + v.label;
       const models::ModelSpec& spec = models::find_model(v.stride > 0 ? "mrss" : "mamba");
-      std::unique_ptr<nn::Checkpoint> stage1;
-      if (!smnist && warmup_len > 0) {
-        RunOptions short_run = run;
-        short_run.seq_len = warmup_len;
-        short_run.epochs = f.warmup_epochs;
-        stage1 = std::make_unique<nn::Checkpoint>(
-            train_or_reuse(spec, config, short_run, dir + "/stage1", f.retrain, f.quiet));
-      }
-      const nn::Checkpoint ck = train_or_reuse(spec, config, run, dir, f.retrain, f.quiet, stage1.get());
+      const nn::Checkpoint ck =
+          train_or_reuse_staged(spec, config, run, smnist ? 0 : warmup_len, f.warmup_epochs, dir, f.retrain, f.quiet);
       const models::ModelPtr model = model_from_checkpoint(ck, dir + "/checkpoint.safetensors");
       const auto* mamba = dynamic_cast<const models::MambaModel*>(model.get());
       SIEVE_CHECK(mamba != nullptr, "{}: not a Mamba or MRSS checkpoint", dir);
