@@ -42,7 +42,7 @@ void synchronize();  // waits for everything queued on sieve's stream
 void set_tf32(bool on);
 bool tf32_enabled();
 
-// The references `sieve bench ops --device cuda` times sieve against (tools/cmd_bench.cpp): one raw
+// The references `sieve bench ops --device cuda` times sieve against (tools/bench/ops.cpp): one raw
 // cublasSgemm on row-major float32 device buffers (C = op(A)·op(B), as cblas_sgemm's RowMajor
 // call), queued on sieve's stream with sieve's cuBLAS handle; the caller synchronises.
 void reference_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,

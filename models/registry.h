@@ -8,7 +8,7 @@
 // vocab, in_channels, num_classes and per_token for a sequence model (models/sequence.h), which
 // is one whose ModelSpec names a default_task.
 //
-// What it is not: the training loop (tools/trainer.h), checkpoint files (nn/checkpoint.h).
+// What it is not: the training loop (tools/train/trainer.h), checkpoint files (nn/checkpoint.h).
 // Extend: write models/<name>.{h,cpp} (a thin Module composing nn/ layers), then add one
 // ModelSpec to the table in models/registry.cpp: its options with defaults and help, the
 // parameter-name prefix of its classifier head, and a build function.

@@ -1,0 +1,61 @@
+// tools/cli/commands.h — how sieve.cpp wires the subcommands; one tools/cli/<name>.cpp per command.
+//
+// Each add_<name>_command registers its CLI11 subcommand (options, help text) and returns a
+// function that runs it after parsing; main() catches every exception, so a command simply throws
+// a sieve::Error with a one-line message naming the file or flag.
+// What it is not: a plugin system; the list of commands is the list in sieve.cpp.
+// Extend: declare add_<name>_command here, define it in tools/cli/<name>.cpp, call it in sieve.cpp,
+// add the file to tools/meson.build and a case to tests/tools/test_cli.py.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+
+#include "core/dtype.h"  // Device
+
+namespace sieve::tools {
+
+// Options every subcommand sees (given before or after the subcommand's name).
+struct GlobalOptions {
+  int threads = 0;  // 0: leave OpenMP's default (OMP_NUM_THREADS or the core count)
+};
+
+using Runner = std::function<int()>;  // returns the process exit code
+
+// Sets OpenMP's and OpenBLAS's thread counts (one pool: OpenBLAS is the OpenMP build).
+void set_threads(int threads);
+int current_threads();
+
+// --device cpu|cuda → the Device; cuda is an error naming the reason when this sieve has no usable
+// CUDA backend (built without it, or no GPU visible); anything else is an error naming the flag.
+Device parse_device(const std::string& device);
+
+// The flags every command that runs a checkpoint shares: --batch-size, --device, --quiet.
+struct RunCheckpointFlags {
+  int64_t batch_size = 1000;
+  std::string device = "cpu";
+  bool quiet = false;
+};
+void add_run_checkpoint_flags(CLI::App* cmd, RunCheckpointFlags& flags);
+
+// `sieve train MODEL [options]`
+void add_train_command(CLI::App& app, Runner* run);
+// `sieve eval CKPT [--dataset NAME]`
+void add_eval_command(CLI::App& app, Runner* run);
+// `sieve infer CKPT INPUT [--out FILE]`
+void add_infer_command(CLI::App& app, Runner* run);
+// `sieve ckpt info FILE`, `sieve ckpt strip-head FILE`
+void add_ckpt_command(CLI::App& app, Runner* run);
+// `sieve bench ops [--csv FILE] [--quick]`, `sieve bench loader [--step-ms MS] [--batches N]`;
+// it calls add_bench_vit_command for `sieve bench vit [--csv FILE] [--quick] [--batch B]` (tools/bench/vit.cpp)
+// and add_bench_mamba_command for `sieve bench mamba [--csv FILE] [--quick]` (tools/bench/mamba.cpp).
+void add_bench_command(CLI::App& app, Runner* run);
+void add_bench_vit_command(CLI::App* bench, Runner* run);
+void add_bench_mamba_command(CLI::App* bench, Runner* run);
+// `sieve profile MODEL [--mode train|infer] [--batch-size B] [--csv FILE]`, or --checkpoint FILE
+void add_profile_command(CLI::App& app, Runner* run);
+// `sieve experiment NAME [options]`: the studies (tools/experiments/<name>.cpp)
+void add_experiment_command(CLI::App& app, Runner* run);
+
+}  // namespace sieve::tools

@@ -1,0 +1,142 @@
+// tools/cli/infer.cpp — `sieve infer CKPT INPUT`: run a checkpoint on inputs, write its outputs.
+//
+//   sieve infer CKPT data/mnist/t10k-images-idx3-ubyte            CSV on stdout
+//   sieve infer CKPT images.safetensors --out predictions.safetensors
+// INPUT is one of
+//   an image file (.png, .jpg, .jpeg, .bmp) or a directory of them: decoded to the model's
+//     channels and resized (bilinear) to its input size; rows are named by file;
+//   an IDX file of images (N, H, W) or (N, C, H, W), ubyte pixels scaled to [0, 1];
+//   a .safetensors file with one float tensor (or one named "inputs"): (N, C, H, W) or (C, H, W)
+//     in [0, 1].
+// Inputs are normalised as in training. Output: CSV (index or file, prediction, the class name for
+// a model trained on image folders, one logit per class) on stdout or to --out FILE.csv, or
+// --out FILE.safetensors with logits float32 (N, classes) and predictions int64 (N).
+//
+// What it is not: evaluation against labels (`sieve eval`).
+// Extend: a new input kind is a branch in read_inputs that ends in float (N, C, H, W) in [0, 1].
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "core/error.h"
+#include "datasets/idx.h"
+#include "datasets/image_folder.h"
+#include "nn/checkpoint.h"
+#include "ops/reduce.h"
+#include "tools/cli/commands.h"
+#include "tools/train/trainer.h"
+
+namespace sieve::tools {
+
+namespace {
+
+struct InferFlags {
+  std::string checkpoint, input, out;
+  RunCheckpointFlags run;
+};
+
+Tensor read_inputs(const std::string& path, const DatasetInfo& data, std::vector<std::string>* names) {
+  if (std::filesystem::is_directory(path)) {
+    *names = list_images(path);
+    if (names->empty()) fail_file(path, "no .png, .jpg, .jpeg or .bmp files in this directory");
+  } else if (is_image_path(path)) {
+    *names = {path};
+  }
+  if (!names->empty()) return load_images(*names, data.image_size, data.image_size, static_cast<int>(data.channels));
+  if (path.ends_with(".safetensors")) {
+    SafetensorsFile file = load_safetensors(path);
+    Tensor t;
+    if (file.tensors.contains("inputs"))
+      t = file.tensors.at("inputs");
+    else if (file.tensors.size() == 1)
+      t = file.tensors.begin()->second;
+    else
+      fail_file(path, "holds {} tensors and none named 'inputs'", file.tensors.size());
+    if (t.dtype() != DType::f32 && t.dtype() != DType::f64) fail_file(path, "inputs must be floats, got {}", t.describe());
+    return t.to(DType::f32);
+  }
+  IdxArray idx = load_idx(path);
+  if (idx.type != IdxType::u8) fail_file(path, "IDX images must be ubyte, got {}", idx_type_name(idx.type));
+  Tensor t = idx.to_tensor(DType::f32, 1.0 / 255.0);
+  if (t.ndim() == 3) t = t.unsqueeze(1);  // (N, H, W): one channel
+  return t;
+}
+
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\n") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return quoted + "\"";
+}
+
+// One row per input: its index (or file name, for images), the predicted class, the logits.
+// With class names (image folders) a `class` column follows the prediction.
+void write_csv(std::FILE* out, const std::vector<float>& logits, const std::vector<int64_t>& predicted,
+               int64_t classes, const std::vector<std::string>& names, const std::vector<std::string>& class_names) {
+  std::fprintf(out, "%s,prediction%s", names.empty() ? "index" : "file", class_names.empty() ? "" : ",class");
+  for (int64_t c = 0; c < classes; ++c) std::fprintf(out, ",logit_%lld", static_cast<long long>(c));
+  std::fprintf(out, "\n");
+  for (size_t i = 0; i < predicted.size(); ++i) {
+    if (names.empty())
+      std::fprintf(out, "%zu,%lld", i, static_cast<long long>(predicted[i]));
+    else  // a comma or quote in a file name would break the row: quote it as CSV does
+      std::fprintf(out, "%s,%lld", csv_field(names[i]).c_str(), static_cast<long long>(predicted[i]));
+    if (!class_names.empty()) std::fprintf(out, ",%s", csv_field(class_names.at(predicted[i])).c_str());
+    for (int64_t c = 0; c < classes; ++c) std::fprintf(out, ",%.6g", logits[i * static_cast<size_t>(classes) + c]);
+    std::fprintf(out, "\n");
+  }
+}
+
+int run_infer(const InferFlags& f) {
+  const Device device = parse_device(f.run.device);
+  const nn::Checkpoint checkpoint = nn::load_checkpoint(f.checkpoint);
+  models::ModelPtr model = model_from_checkpoint(checkpoint, f.checkpoint);
+  model->to(device);
+  const DatasetInfo data = DatasetInfo::from_json(checkpoint.data);
+  std::vector<std::string> names;
+  Tensor inputs = read_inputs(f.input, data, &names);
+  if (inputs.ndim() == 3) inputs = inputs.unsqueeze(0);  // one (C, H, W) image
+  const Shape expected = {data.channels, data.image_size, data.image_size};
+  if (inputs.ndim() != 4 || Shape(inputs.shape().begin() + 1, inputs.shape().end()) != expected)
+    fail_file(f.input, "inputs are {}; the model takes (N, {}, {}, {})", shape_str(inputs.shape()), data.channels,
+              data.image_size, data.image_size);
+
+  const Tensor logits = predict_logits(*model, inputs.contiguous(), data, f.run.batch_size, f.run.quiet || f.out.empty());
+  const Tensor predicted = argmax(logits, -1);
+  const int64_t classes = logits.size(-1);
+  if (f.out.ends_with(".safetensors")) {
+    save_safetensors(f.out, {{"logits", logits}, {"predictions", predicted}},
+                     {{"checkpoint", f.checkpoint}, {"input", f.input}});
+  } else if (f.out.empty()) {
+    write_csv(stdout, logits.to_vector<float>(), predicted.to_vector<int64_t>(), classes, names, data.class_names);
+  } else {
+    SIEVE_CHECK(f.out.ends_with(".csv"), "--out {}: give a .csv or .safetensors file", f.out);
+    const std::string tmp = f.out + ".tmp";
+    std::FILE* file = std::fopen(tmp.c_str(), "w");
+    if (file == nullptr) fail_file(f.out, "cannot write: {}", std::strerror(errno));
+    write_csv(file, logits.to_vector<float>(), predicted.to_vector<int64_t>(), classes, names, data.class_names);
+    const bool ok = std::fflush(file) == 0 && std::ferror(file) == 0;
+    std::fclose(file);
+    if (!ok || std::rename(tmp.c_str(), f.out.c_str()) != 0) fail_file(f.out, "cannot write: {}", std::strerror(errno));
+  }
+  if (!f.out.empty())
+    std::printf("%s: %lld predictions (%lld classes)\n", f.out.c_str(), static_cast<long long>(inputs.size(0)),
+                static_cast<long long>(classes));
+  return 0;
+}
+
+}  // namespace
+
+void add_infer_command(CLI::App& app, Runner* run) {
+  CLI::App* cmd = app.add_subcommand("infer", "run a checkpoint on images (files, IDX or safetensors); write logits "
+                                              "and predictions as CSV or safetensors");
+  auto f = std::make_shared<InferFlags>();
+  cmd->add_option("CKPT", f->checkpoint, "a checkpoint written by sieve train")->required();
+  cmd->add_option("INPUT", f->input, "an image (.png/.jpg/.bmp), a directory of images, an IDX image file, or a "
+                                     ".safetensors file of images in [0, 1]")->required();
+  cmd->add_option("--out", f->out, "FILE.csv or FILE.safetensors (default: CSV on stdout)");
+  add_run_checkpoint_flags(cmd, f->run);
+  cmd->callback([run, f] { *run = [f] { return run_infer(*f); }; });
+}
+
+}  // namespace sieve::tools

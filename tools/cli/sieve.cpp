@@ -1,0 +1,104 @@
+// tools/sieve.cpp — main() of the `sieve` command line: global options, subcommands, errors.
+//
+// What it is: the CLI11 app. Every failure ends here as one line on stderr, "sieve: <problem>",
+// and a non-zero exit (1 for a failed command, 2 for a usage error); --help works at every level.
+// What it is not: the commands themselves (tools/cmd_*.cpp).
+// Extend: see tools/cli/commands.h.
+#include <omp.h>
+
+#include <cblas.h>
+#include <cstdio>
+#include <exception>
+#include <string>
+
+#include "core/error.h"
+#include "cuda/backend.h"
+#include "tools/cli/commands.h"
+
+namespace sieve::tools {
+
+void set_threads(int threads) {
+  omp_set_num_threads(threads);
+  openblas_set_num_threads(threads);
+}
+
+int current_threads() { return omp_get_max_threads(); }
+
+Device parse_device(const std::string& device) {
+  if (device == "cpu") return kCPU;
+  SIEVE_CHECK(device == "cuda", "--device: expected cpu or cuda, got '{}'", printable(device, 64));
+  SIEVE_CHECK(cuda::available(), "--device cuda: this sieve has no usable CUDA backend ({}); use --device cpu",
+              cuda::unavailable_reason());
+  return kCUDA;
+}
+
+void add_run_checkpoint_flags(CLI::App* cmd, RunCheckpointFlags& flags) {
+  cmd->add_option("--batch-size", flags.batch_size, "batch size")->capture_default_str()
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  cmd->add_option("--device", flags.device, "cpu or cuda")->capture_default_str();
+  cmd->add_flag("--quiet", flags.quiet, "no progress bar");
+}
+
+// A message from deep inside may still hold a newline; the contract is one line per failure.
+std::string one_line(std::string msg) {
+  for (char& c : msg)
+    if (c == '\n' || c == '\r') c = ' ';
+  return msg;
+}
+
+}  // namespace sieve::tools
+
+int main(int argc, char** argv) {
+  using namespace sieve::tools;
+  CLI::App app{"sieve — a small tensor library with autograd: train, evaluate and run its models, inspect checkpoints, benchmark ops.", "sieve"};
+  // No require_subcommand(): CLI11 would report a missing command before an unknown flag, so
+  // `sieve --bogus` would not name --bogus. A missing command is caught after parsing instead.
+  // Subcommands created after this inherit it: an option a subcommand does not know (--threads)
+  // is handed up to its parent, so global options work before or after the subcommand's name.
+  app.fallthrough();
+  app.footer("Run `sieve COMMAND --help` for a command's options.");
+
+  GlobalOptions global;
+  app.add_option("--threads", global.threads, "threads for OpenMP and OpenBLAS (default: OMP_NUM_THREADS or all cores)")
+      ->check(CLI::Range(1, 1024));
+
+  Runner run;
+  add_train_command(app, &run);
+  add_eval_command(app, &run);
+  add_infer_command(app, &run);
+  add_ckpt_command(app, &run);
+  add_bench_command(app, &run);
+  add_profile_command(app, &run);
+  add_experiment_command(app, &run);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // CLI11's own report spans two lines; one line names the flag and points at --help.
+    std::fprintf(stderr, "sieve: %s (see sieve --help)\n", one_line(e.what()).c_str());
+    return 2;
+  }
+
+  if (!run) {
+    std::string path = "sieve";
+    for (const CLI::App* level = &app; !level->get_subcommands().empty();) {
+      level = level->get_subcommands().front();
+      path += " " + level->get_name();
+    }
+    std::fprintf(stderr, "sieve: '%s' needs a command (see %s --help)\n", path.c_str(), path.c_str());
+    return 2;
+  }
+  try {
+    if (global.threads > 0) set_threads(global.threads);
+    return run();
+  } catch (const sieve::Error& e) {
+    std::fprintf(stderr, "sieve: %s\n", one_line(e.what()).c_str());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sieve: unexpected error: %s\n", one_line(e.what()).c_str());
+  }
+  return 1;
+}

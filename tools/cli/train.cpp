@@ -1,0 +1,230 @@
+// tools/cli/train.cpp — `sieve train MODEL [options]`: train a model from models/registry.h.
+//
+//   sieve train mlp --dataset mnist                   3 epochs, prints the test accuracy
+//   sieve train mlp --hidden 1024 --epochs 5 --out runs/wide
+//   sieve train mlp --resume runs/mlp-mnist/checkpoint.safetensors --epochs 5
+//   sieve train mlp --init runs/mlp-mnist/checkpoint-headless.safetensors --dataset fashion-mnist
+//   sieve train transformer --task induction --seq-len 64      a sequence model on a sequence task
+//   sieve train transformer                                    its spec's default task (induction)
+//
+// Image models train on --dataset (with --augment, --image-size, --channels); sequence models
+// (ModelSpec::default_task set) on --task with --seq-len, --vocab, --num-memorize, --train-size,
+// --test-size (tools/train/data.h: the tasks and their defaults). A flag of the other kind is an error.
+// Run options (dataset, epochs, lr, ...) sit on `train` and apply to every model; each model
+// subcommand adds its own hyper-parameters as flags, generated from its ModelSpec options.
+// --resume takes the architecture and run options from the checkpoint; only --epochs,
+// --max-steps, --checkpoint-every, --data-dir and --out may change then, anything else is refused (it would
+// silently make the run a different one). --init takes the architecture from a (stripped)
+// checkpoint and the run options from the flags.
+//
+// What it is not: the loop itself (tools/train/trainer.cpp).
+// Extend: a new run flag goes in add_train_command and RunOptions; a new model needs nothing here.
+#include <filesystem>
+#include <memory>
+
+#include "core/error.h"
+#include "nn/checkpoint.h"
+#include "tools/cli/commands.h"
+#include "tools/cli/model_flags.h"
+#include "tools/train/trainer.h"
+
+namespace sieve::tools {
+
+namespace {
+
+using nlohmann::json;
+
+bool holds_run(const std::string& dir) {
+  namespace fs = std::filesystem;
+  return fs::exists(fs::path(dir) / "checkpoint.safetensors") || fs::exists(fs::path(dir) / "metrics.csv");
+}
+
+bool same_directory(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  return !b.empty() && std::filesystem::equivalent(a.empty() ? "." : a, b.empty() ? "." : b, ec);
+}
+
+struct TrainFlags {
+  RunOptions run;
+  std::string out, resume, init, device = "cpu";
+  bool quiet = false, overwrite = false;
+  std::vector<CLI::Option*> run_flags;        // every run option, to find what was given
+  std::vector<CLI::Option*> resumable_flags;  // those a resumed run may change
+  std::vector<CLI::Option*> image_flags;      // image models only: --dataset, --augment, --image-size, --channels
+  std::vector<CLI::Option*> task_flags;       // sequence models only: --task, --seq-len, ...
+};
+
+// Refuses flags of the other kind of model, and settles the data of a new run: a sequence
+// model's task with its defaults filled in (stored so --resume and `sieve eval` see them).
+void settle_data(const models::ModelSpec& spec, const TrainFlags& flags, RunOptions& options) {
+  const std::vector<CLI::Option*>& wrong = spec.is_sequence() ? flags.image_flags : flags.task_flags;
+  for (CLI::Option* flag : wrong)
+    SIEVE_CHECK(flag->count() == 0, "{}: '{}' is {}", flag->get_name(), spec.name,
+                spec.is_sequence()
+                    ? fmt::format("a sequence model; it trains on --task ({}), not on images", fmt::join(task_names(), ", "))
+                    : std::string("an image model; --task and its sizes are for sequence models"));
+  if (!spec.is_sequence()) return;
+  options.dataset = "";
+  if (options.task.empty()) options.task = spec.default_task;
+  const SequenceTask task = run_task(options);
+  options.seq_len = task.seq_len;
+  options.vocab = task.vocab;
+  options.num_memorize = task.num_memorize;
+  options.train_size = task.train_size;
+  options.test_size = task.test_size;
+}
+
+int run_train(const models::ModelSpec& spec, TrainFlags& flags, const ModelFlagTexts& model_flags) {
+  const Device device = parse_device(flags.device);
+  RunOptions options = flags.run;
+  json given = parse_model_flags(spec, model_flags);
+  SIEVE_CHECK(flags.resume.empty() || flags.init.empty(), "--resume and --init exclude each other");
+
+  std::unique_ptr<nn::Checkpoint> resume, init;
+  if (!flags.resume.empty()) {
+    resume = std::make_unique<nn::Checkpoint>(nn::load_checkpoint(flags.resume));
+    SIEVE_CHECK(resume->model == spec.name, "--resume: {} is a checkpoint of '{}', not of '{}'", flags.resume,
+                resume->model, spec.name);
+    SIEVE_CHECK(resume->has_training_state(), "--resume: {} holds weights only (no training state); use --init",
+                flags.resume);
+    SIEVE_CHECK(given.empty(), "--resume: the architecture comes from the checkpoint; drop --{}", given.begin().key());
+    for (CLI::Option* flag : flags.run_flags) {
+      const bool may_change =
+          std::find(flags.resumable_flags.begin(), flags.resumable_flags.end(), flag) != flags.resumable_flags.end();
+      SIEVE_CHECK(may_change || flag->count() == 0,
+                  "--resume continues the run as it was; {} cannot change (only --epochs, --max-steps, "
+                  "--checkpoint-every, --data-dir, --out)", flag->get_name());
+    }
+    // The stored options, except what was given now among the flags that may change.
+    const RunOptions asked = options;
+    options = RunOptions::from_json(resume->training.at("options"));
+    auto given_now = [&](const char* name) {
+      for (CLI::Option* flag : flags.resumable_flags)
+        if (flag->check_name(name)) return flag->count() > 0;
+      return false;
+    };
+    if (given_now("--epochs")) options.epochs = asked.epochs;
+    // --max-steps stops one invocation, it does not define the run: a resume without it runs on.
+    options.max_steps = given_now("--max-steps") ? asked.max_steps : 0;
+    if (given_now("--checkpoint-every")) options.checkpoint_every = asked.checkpoint_every;
+    if (given_now("--data-dir")) options.data_dir = asked.data_dir;
+    given = resume->config;
+    if (flags.out.empty()) flags.out = std::filesystem::path(flags.resume).parent_path().string();
+    if (flags.out.empty()) flags.out = ".";
+  } else if (!flags.init.empty()) {
+    init = std::make_unique<nn::Checkpoint>(nn::load_checkpoint(flags.init));
+    SIEVE_CHECK(init->model == spec.name, "--init: {} is a checkpoint of '{}', not of '{}'", flags.init, init->model,
+                spec.name);
+    SIEVE_CHECK(given.empty(), "--init: the architecture comes from the checkpoint; drop --{}", given.begin().key());
+    given = init->config;
+  }
+  if (!resume) settle_data(spec, flags, options);
+  // A run never overwrites another's files: the default directory is the first free one of
+  // runs/MODEL-DATASET, runs/MODEL-DATASET-2, ...; an --out that holds another run needs --overwrite.
+  std::string resumed_dir = resume ? std::filesystem::path(flags.resume).parent_path().string() : "";
+  if (resume && resumed_dir.empty()) resumed_dir = ".";
+  if (flags.out.empty()) {
+    const std::string base = "runs/" + spec.name + "-" + (options.task.empty() ? options.dataset : options.task);
+    flags.out = base;
+    for (int n = 2; holds_run(flags.out); ++n) flags.out = base + "-" + std::to_string(n);
+  } else if (!flags.overwrite && holds_run(flags.out) && !same_directory(flags.out, resumed_dir)) {
+    fail("--out {}: already holds a run (checkpoint.safetensors or metrics.csv); --resume it, choose another "
+         "--out, or pass --overwrite", flags.out);
+  }
+  if (!flags.quiet) std::printf("run directory: %s\n", flags.out.c_str());
+
+  models::ModelConfig config = models::complete_config(spec, given);
+  const TrainResult r = train(spec, config, options, flags.out, resume.get(), init.get(), flags.quiet, device);
+  if (r.test.samples > 0)
+    std::printf("test accuracy: %.2f%% (loss %.4f, %lld %s) after epoch %lld\n", 100.0 * r.test.accuracy,
+                r.test.loss, static_cast<long long>(r.test.samples), options.task.empty() ? "images" : "targets",
+                static_cast<long long>(r.test_epoch));
+  std::printf("%lld step%s in all%s\n", static_cast<long long>(r.steps), r.steps == 1 ? "" : "s",
+              options.max_steps > 0 && r.steps == options.max_steps ? " (stopped by --max-steps)" : "");
+  std::printf("checkpoint: %s\n", r.checkpoint.c_str());
+  return 0;
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app, Runner* run) {
+  CLI::App* train_cmd = app.add_subcommand("train", "train a model; writes a checkpoint, metrics.csv and curves.png");
+  train_cmd->footer("Models: run `sieve train MODEL --help` for a model's own options.");
+  auto flags = std::make_shared<TrainFlags>();
+  RunOptions& o = flags->run;
+  auto add = [&](CLI::Option* opt, bool resumable = false) {
+    flags->run_flags.push_back(opt);
+    if (resumable) flags->resumable_flags.push_back(opt);
+    return opt;
+  };
+  auto image = [&](CLI::Option* opt) {
+    flags->image_flags.push_back(opt);
+    return opt;
+  };
+  auto seq = [&](CLI::Option* opt) {
+    flags->task_flags.push_back(opt);
+    return opt;
+  };
+  add(image(train_cmd->add_option("--dataset", o.dataset,
+                                  "image models: dataset: " + fmt::format("{}", fmt::join(dataset_names(), ", ")))
+                ->capture_default_str()));
+  add(seq(train_cmd->add_option("--task", o.task,
+                                "sequence models: task: " + fmt::format("{}", fmt::join(task_names(), ", ")) +
+                                    " (default: the model's own)")));
+  add(seq(train_cmd->add_option("--seq-len", o.seq_len, "sequence models: length L (0: the task's default)")
+              ->check(CLI::NonNegativeNumber)));
+  add(seq(train_cmd->add_option("--vocab", o.vocab, "selective-copy, induction: tokens (0: 16)")
+              ->check(CLI::NonNegativeNumber)));
+  add(seq(train_cmd->add_option("--num-memorize", o.num_memorize, "selective-copy: tokens to recall (0: 16)")
+              ->check(CLI::NonNegativeNumber)));
+  add(seq(train_cmd->add_option("--train-size", o.train_size, "sequence models: training samples (0: the task's default)")
+              ->check(CLI::NonNegativeNumber)));
+  add(seq(train_cmd->add_option("--test-size", o.test_size, "sequence models: test samples (0: the task's default)")
+              ->check(CLI::NonNegativeNumber)));
+  add(train_cmd->add_option("--data-dir", o.data_dir, "where datasets live (tools/fetch-data writes there)")
+          ->capture_default_str(), true);
+  add(image(train_cmd->add_option("--image-size", o.image_size, "--dataset folder: resize images to this square size")
+                ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{4096}))));
+  add(image(train_cmd->add_option("--channels", o.channels, "--dataset folder: 1 grey, 3 RGB (2, 4: with alpha)")
+                ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{4}))));
+  add(train_cmd->add_option("--epochs", o.epochs, "epochs over the training set")->capture_default_str()
+          ->check(CLI::Range(int64_t{1}, int64_t{1000000})), true);
+  add(train_cmd->add_option("--batch-size", o.batch_size, "training batch size")->capture_default_str()
+          ->check(CLI::Range(int64_t{1}, int64_t{1} << 20)));
+  add(train_cmd->add_option("--lr", o.lr, "peak learning rate (AdamW)")->capture_default_str()
+          ->check(CLI::PositiveNumber));
+  add(train_cmd->add_option("--weight-decay", o.weight_decay, "AdamW weight decay (not on biases and norms)")
+          ->capture_default_str()->check(CLI::NonNegativeNumber));
+  add(train_cmd->add_option("--warmup-steps", o.warmup_steps, "linear warmup steps, then cosine decay to 0")
+          ->capture_default_str()->check(CLI::NonNegativeNumber));
+  add(train_cmd->add_option("--clip", o.clip, "max gradient norm (0: no clipping)")->capture_default_str()
+          ->check(CLI::NonNegativeNumber));
+  add(train_cmd->add_option("--seed", o.seed, "seed of initialisation, shuffling, augmentation and dropout")
+          ->capture_default_str());
+  add(image(train_cmd->add_flag("--augment", o.augment, "random crop (pad 2; plus horizontal flip, except on digits)")));
+  add(train_cmd->add_option("--max-steps", o.max_steps, "stop after this many steps in all (0: run every epoch)")
+          ->capture_default_str()->check(CLI::NonNegativeNumber), true);
+  add(train_cmd->add_option("--checkpoint-every", o.checkpoint_every, "also checkpoint every N steps (0: epoch ends)")
+          ->capture_default_str()->check(CLI::NonNegativeNumber), true);
+  add(train_cmd->add_option("--eval-batch-size", o.eval_batch_size, "batch size of the test-set evaluation")
+          ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20)));
+  train_cmd->add_option("--out", flags->out, "output directory (default: the first free runs/MODEL-DATASET[-N]; "
+                                              "with --resume, the checkpoint's directory)");
+  train_cmd->add_flag("--overwrite", flags->overwrite, "let --out replace a run already there");
+  train_cmd->add_option("--resume", flags->resume, "continue a run from its training checkpoint, bit-identically");
+  train_cmd->add_option("--init", flags->init, "start from a checkpoint's weights (a stripped head is re-initialised)");
+  train_cmd->add_option("--device", flags->device, "cpu or cuda")->capture_default_str();
+  train_cmd->add_flag("--quiet", flags->quiet, "no progress bar or per-epoch lines");
+
+  for (const models::ModelSpec& spec : models::model_specs()) {
+    CLI::App* model_cmd = train_cmd->add_subcommand(spec.name, spec.summary);
+    model_cmd->footer("Run options (--dataset, --epochs, --lr, --resume, ...): sieve train --help");
+    auto model_flags = std::make_shared<ModelFlagTexts>();
+    add_model_flags(model_cmd, spec, model_flags);
+    model_cmd->callback([run, flags, model_flags, &spec] {
+      *run = [=, &spec] { return run_train(spec, *flags, *model_flags); };
+    });
+  }
+}
+
+}  // namespace sieve::tools

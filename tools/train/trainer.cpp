@@ -1,0 +1,456 @@
+// tools/train/trainer.cpp — the training loop and evaluation (see trainer.h).
+#include "tools/train/trainer.h"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <optional>
+
+#include "autograd/grad_mode.h"
+#include "core/error.h"
+#include "core/random.h"
+#include "datasets/loader.h"
+#include "nn/optim.h"
+#include "nn/schedule.h"
+#include "ops/loss.h"
+#include "ops/reduce.h"
+#include "ops/shape.h"
+#include "tools/train/metrics.h"
+#include "tools/train/progress.h"
+
+namespace sieve::tools {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+static double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Field by field, under the same names as the struct (and the flags, with '-' for '_').
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(RunOptions, dataset, data_dir, image_size, channels, epochs, batch_size, lr, weight_decay, warmup_steps,
+                                   clip, seed, augment, max_steps, checkpoint_every, eval_batch_size)
+
+json RunOptions::to_json() const {
+  json j;
+  sieve::tools::to_json(j, *this);
+  if (!task.empty()) {  // image runs keep the JSON they always had (studies compare it)
+    j["task"] = task;
+    j["seq_len"] = seq_len;
+    j["vocab"] = vocab;
+    j["num_memorize"] = num_memorize;
+    j["train_size"] = train_size;
+    j["test_size"] = test_size;
+  }
+  return j;
+}
+
+RunOptions RunOptions::from_json(const json& j) {
+  RunOptions o;
+  try {
+    sieve::tools::from_json(j, o);
+    if (j.contains("task")) {
+      o.task = j.at("task").get<std::string>();
+      o.seq_len = j.at("seq_len").get<int64_t>();
+      o.vocab = j.at("vocab").get<int64_t>();
+      o.num_memorize = j.at("num_memorize").get<int64_t>();
+      o.train_size = j.at("train_size").get<int64_t>();
+      o.test_size = j.at("test_size").get<int64_t>();
+    }
+  } catch (const json::exception& e) {
+    fail("checkpoint's run options are incomplete: {}", e.what());
+  }
+  return o;
+}
+
+SequenceTask run_task(const RunOptions& o) {
+  SIEVE_CHECK(!o.task.empty(), "a sequence model needs a --task ({})", fmt::join(task_names(), ", "));
+  return resolve_task(o.task, o.seq_len, o.vocab, o.num_memorize, o.train_size, o.test_size, o.seed);
+}
+
+void set_task_keys(models::ModelConfig& config, const SequenceTask& task) {
+  config.values()["vocab"] = task.vocab;
+  config.values()["in_channels"] = task.in_channels;
+  config.values()["num_classes"] = task.classes;
+  config.values()["per_token"] = task.per_token;
+}
+
+int64_t sequence_eval_batch(int64_t requested, int64_t length) {
+  return std::max<int64_t>(1, std::min(requested, (int64_t{1} << 18) / std::max<int64_t>(length, 1)));
+}
+
+// Correct predictions among targets that count (not ignore_index): logits (..., C), targets (...).
+static int64_t count_correct(const Tensor& logits, const Tensor& targets, int64_t* counted) {
+  const std::vector<int64_t> predicted = argmax(logits.detach(), -1).to_vector<int64_t>();
+  const std::vector<int64_t> expected = targets.to_vector<int64_t>();
+  int64_t correct = 0, n = 0;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    if (expected[i] == -100) continue;
+    ++n;
+    correct += predicted[i] == expected[i];
+  }
+  *counted = n;
+  return correct;
+}
+
+static LoaderOptions loader_options(const DatasetInfo& data, int64_t batch_size, uint64_t seed, bool training,
+                                    bool augment) {
+  LoaderOptions o;
+  o.batch_size = batch_size;
+  o.shuffle = training;
+  o.seed = seed;
+  o.drop_last = training;
+  o.mean = data.mean;
+  o.std = data.std;
+  o.crop_padding = training && augment ? 2 : 0;
+  o.flip = training && augment && data.name != "mnist" && data.name != "fashion-mnist";  // digits must not be mirrored
+  return o;
+}
+
+models::StepOutput training_loss(nn::Module& model, const Tensor& inputs, const Tensor& targets) {
+  if (auto* own = dynamic_cast<models::HasTrainingLoss*>(&model)) return own->training_step(inputs, targets);
+  Tensor logits = model.forward(inputs);
+  return {cross_entropy(logits.reshape({-1, logits.size(-1)}), targets.reshape({-1})), logits};
+}
+
+void apply_gradients(const Tensor& loss, nn::Module& model, nn::Optimizer& optimizer, double clip) {
+  loss.backward();
+  if (clip > 0) nn::clip_grad_norm(model.parameters(), clip);
+  optimizer.step();
+  optimizer.zero_grad();
+}
+
+Tensor predict_logits(nn::Module& model, const Tensor& images, const DatasetInfo& data, int64_t batch_size,
+                      bool quiet) {
+  const bool was_training = model.is_training();
+  model.eval();
+  NoGradGuard no_grad;
+  Loader loader(images, zeros({images.size(0)}, {.dtype = DType::i64}),
+                loader_options(data, batch_size, 0, false, false));
+  loader.start_epoch(0);
+  ProgressBar bar("predict", loader.batches_per_epoch(), quiet);
+  std::vector<Tensor> parts;
+  const Device device = model.device();
+  while (auto batch = loader.next()) {
+    parts.push_back(model.forward(batch->inputs.to(device)).to(kCPU));
+    bar.update(batch->index + 1, {});
+  }
+  bar.finish();
+  model.train(was_training);
+  return cat(parts, 0);
+}
+
+EvalResult evaluate(nn::Module& model, const ImageSet& set, const DatasetInfo& data, int64_t batch_size, bool quiet) {
+  const auto start = Clock::now();
+  const Tensor logits = predict_logits(model, set.images, data, batch_size, quiet);
+  EvalResult r;
+  const int64_t correct = count_correct(logits, set.labels, &r.samples);
+  const double n = static_cast<double>(std::max<int64_t>(r.samples, 1));
+  r.loss = cross_entropy(logits.reshape({-1, logits.size(-1)}), set.labels.reshape({-1}), -100, 0.0, Reduction::sum)
+               .item() / n;
+  r.accuracy = static_cast<double>(correct) / n;
+  r.seconds = seconds_since(start);
+  return r;
+}
+
+EvalResult evaluate_sequences(nn::Module& model, const SequenceSplit& set, int64_t batch_size, bool quiet) {
+  const auto start = Clock::now();
+  const bool was_training = model.is_training();
+  model.eval();
+  NoGradGuard no_grad;
+  Loader loader(set.inputs, set.targets, {.batch_size = batch_size, .shuffle = false});
+  loader.start_epoch(0);
+  ProgressBar bar("evaluate", loader.batches_per_epoch(), quiet);
+  EvalResult r;
+  int64_t correct = 0;
+  double loss_sum = 0;
+  const Device device = model.device();
+  while (auto batch = loader.next()) {
+    const Tensor logits = model.forward(batch->inputs.to(device)), targets = batch->targets.to(device);
+    int64_t n = 0;
+    correct += count_correct(logits, targets, &n);
+    r.samples += n;
+    loss_sum += cross_entropy(logits.reshape({-1, logits.size(-1)}), targets.reshape({-1}), -100, 0.0,
+                              Reduction::sum).item();
+    bar.update(batch->index + 1, {});
+  }
+  bar.finish();
+  model.train(was_training);
+  const double n = static_cast<double>(std::max<int64_t>(r.samples, 1));
+  r.loss = loss_sum / n;
+  r.accuracy = static_cast<double>(correct) / n;
+  r.seconds = seconds_since(start);
+  return r;
+}
+
+models::ModelPtr model_from_checkpoint(const nn::Checkpoint& checkpoint, const std::string& path) {
+  const models::ModelSpec& spec = models::find_model(checkpoint.model);
+  SIEVE_CHECK(!checkpoint.head_stripped, "{}: its classifier head was stripped; fine-tune it first with "
+              "`sieve train {} --init {}`", path, spec.name, path);
+  models::ModelPtr model = spec.build(models::complete_config(spec, checkpoint.config), nullptr);
+  try {
+    model->load_state_dict(checkpoint.weights);
+  } catch (const Error& e) {
+    fail("{}: does not fit model '{}' as configured in it: {}", path, spec.name, e.what());
+  }
+  model->eval();
+  return model;
+}
+
+namespace {
+
+// Where a run stands; all of it goes into the checkpoint so a resumed run continues exactly.
+struct Position {
+  int64_t step = 0, epoch = 0, batch = 0;  // next step, the epoch it is in, next batch in it
+  double loss_sum = 0, seconds = 0;        // this epoch's running figures
+  int64_t correct = 0, seen = 0;
+};
+
+json position_json(const Position& p, const RunOptions& options) {
+  const Generator& g = default_generator();
+  return {{"options", options.to_json()},
+          {"step", p.step},
+          {"epoch", p.epoch},
+          {"batch", p.batch},
+          {"rng", {{"seed", g.seed}, {"offset", g.offset}}},
+          {"epoch_stats", {{"loss_sum", p.loss_sum}, {"correct", p.correct}, {"seen", p.seen}, {"seconds", p.seconds}}}};
+}
+
+Position position_from_json(const json& j) {
+  Position p;
+  try {
+    p.step = j.at("step");
+    p.epoch = j.at("epoch");
+    p.batch = j.at("batch");
+    const json& stats = j.at("epoch_stats");
+    p.loss_sum = stats.at("loss_sum");
+    p.correct = stats.at("correct");
+    p.seen = stats.at("seen");
+    p.seconds = stats.at("seconds");
+    default_generator().seed = j.at("rng").at("seed");
+    default_generator().offset = j.at("rng").at("offset");
+  } catch (const json::exception& e) {
+    fail("checkpoint's training state is incomplete: {}", e.what());
+  }
+  return p;
+}
+
+// Loads `init` weights into a model whose head may differ: every key must match except the
+// classifier head's, which stays freshly initialised when missing (a stripped checkpoint).
+void load_init_weights(nn::Module& model, const nn::Checkpoint& init, const std::string& head_prefix) {
+  const auto own = model.state_dict();
+  for (const auto& [name, tensor] : init.weights)
+    SIEVE_CHECK(own.contains(name), "--init: the checkpoint has '{}', which this model lacks", name);
+  for (const auto& [name, tensor] : own)
+    SIEVE_CHECK(init.weights.contains(name) || name.starts_with(head_prefix),
+                "--init: the checkpoint lacks '{}' (only the head '{}*' may be missing)", name, head_prefix);
+  model.load_state_dict(init.weights, /*strict=*/false);
+}
+
+// The data a run trains and tests on: an image dataset (normalised, maybe augmented, by the
+// loader) or a sequence task, with the line that describes it.
+struct RunData {
+  bool sequence = false;
+  DatasetInfo images;            // image runs
+  ImageSet train_images, test_images;
+  SequenceTask task;             // sequence runs
+  SequenceSplit train_seqs, test_seqs;
+  std::string name, line;        // "mnist"; "mnist: 60000 training and 10000 test images of ..."
+  LoaderOptions train_loader;
+
+  const Tensor& train_inputs() const { return sequence ? train_seqs.inputs : train_images.images; }
+  const Tensor& train_targets() const { return sequence ? train_seqs.targets : train_images.labels; }
+  json to_json() const { return sequence ? task.to_json() : images.to_json(); }
+};
+
+// Loads the run's data and sets the model's data keys (channels, size, classes; vocab, ...) from it.
+RunData load_run_data(const RunOptions& options, models::ModelConfig& config) {
+  RunData d;
+  d.sequence = !options.task.empty();
+  if (d.sequence) {
+    d.task = run_task(options);
+    d.train_seqs = make_task_split(d.task, options.data_dir, true);
+    d.test_seqs = make_task_split(d.task, options.data_dir, false);
+    set_task_keys(config, d.task);
+    d.name = d.task.name;
+    d.line = fmt::format("{}: {} training and {} test sequences of length {}, {}, {} classes{}", d.task.name,
+                         d.train_seqs.inputs.size(0), d.test_seqs.inputs.size(0), d.task.input_length(),
+                         d.task.vocab > 0 ? fmt::format("vocab {}", d.task.vocab) : std::string("float inputs"),
+                         d.task.classes, d.task.per_token ? ", per token" : ", at the last position");
+    d.train_loader = {.batch_size = options.batch_size, .shuffle = true, .seed = options.seed, .drop_last = true};
+    return d;
+  }
+  LoadedData loaded = load_dataset(options.dataset, options.data_dir, options.image_size, options.channels);
+  d.images = loaded.info;
+  d.train_images = loaded.train;
+  d.test_images = loaded.test;
+  config.values()["in_channels"] = d.images.channels;
+  config.values()["image_size"] = d.images.image_size;
+  config.values()["num_classes"] = d.images.classes;
+  d.name = d.images.name;
+  d.line = fmt::format("{}: {} training and {} test images of {}×{}×{}, {} classes", d.images.name,
+                       d.train_images.images.size(0), d.test_images.images.size(0), d.images.channels,
+                       d.images.image_size, d.images.image_size, d.images.classes);
+  d.train_loader = loader_options(d.images, options.batch_size, options.seed, true, options.augment);
+  return d;
+}
+
+EvalResult evaluate_test_split(nn::Module& model, const RunData& d, const RunOptions& options) {
+  return d.sequence ? evaluate_sequences(model, d.test_seqs,
+                                         sequence_eval_batch(options.eval_batch_size, d.task.input_length()), true)
+                    : evaluate(model, d.test_images, d.images, options.eval_batch_size, true);
+}
+
+// Everything one run holds while it trains.
+// (The objects live in train(); a Run only points at them.)
+struct Run {
+  const RunOptions& options;
+  nn::Module& model;
+  nn::AdamW& optimizer;
+  Loader& loader;
+  const nn::WarmupCosine& schedule;
+  int64_t per_epoch = 0, stop_step = 0;
+  Position pos;
+};
+
+// One training step on one batch: loss, gradients, update, and the epoch's running figures.
+void train_step(Run& r, const Batch& batch, Device device, double lr) {
+  r.optimizer.set_lr(lr);
+  const Tensor inputs = batch.inputs.to(device), targets = batch.targets.to(device);
+  auto [loss, logits] = training_loss(r.model, inputs, targets);
+  apply_gradients(loss, r.model, r.optimizer, r.options.clip);
+  int64_t n = 0;
+  r.pos.correct += count_correct(logits, targets, &n);
+  r.pos.loss_sum += loss.item() * static_cast<double>(n);
+  r.pos.seen += n;
+  ++r.pos.step;
+  r.pos.batch = batch.index + 1;
+}
+
+// The steps of the epoch r.pos is in, from r.pos.batch on, until it ends or the run's last step;
+// save() writes a checkpoint (every --checkpoint-every steps).
+void run_epoch(Run& r, Device device, bool quiet, const std::function<void()>& save) {
+  r.loader.start_epoch(r.pos.epoch, r.pos.batch);
+  ProgressBar bar(fmt::format("epoch {}/{}", r.pos.epoch + 1, r.options.epochs), r.per_epoch, quiet);
+  const auto epoch_start = Clock::now();
+  const double seconds_before = r.pos.seconds;
+  while (r.pos.step < r.stop_step) {
+    std::optional<Batch> batch = r.loader.next();
+    if (!batch) break;
+    const double lr = r.schedule.lr(r.pos.step);
+    train_step(r, *batch, device, lr);
+    r.pos.seconds = seconds_before + seconds_since(epoch_start);
+    const double seen = static_cast<double>(std::max<int64_t>(r.pos.seen, 1));
+    bar.update(r.pos.batch, {{"loss", fmt::format("{:.4f}", r.pos.loss_sum / seen)},
+                             {"acc", fmt::format("{:.1f}%", 100.0 * static_cast<double>(r.pos.correct) / seen)},
+                             {"lr", fmt::format("{:.2e}", lr)},
+                             {"samples/s", ProgressBar::format_rate(static_cast<double>(r.pos.seen) / r.pos.seconds)}});
+    if (r.options.checkpoint_every > 0 && r.pos.step % r.options.checkpoint_every == 0 && r.pos.step < r.stop_step)
+      save();
+  }
+  bar.finish();
+}
+
+// After a finished epoch: its metrics row and summary line.
+void log_epoch(const Run& r, const EvalResult& test, MetricsLog& metrics, bool quiet) {
+  const Position& p = r.pos;
+  const double seen = static_cast<double>(std::max<int64_t>(p.seen, 1));
+  metrics.append({static_cast<double>(p.epoch + 1), static_cast<double>(p.step), r.schedule.lr(p.step - 1),
+                  p.loss_sum / seen, static_cast<double>(p.correct) / seen, test.loss, test.accuracy, p.seconds,
+                  static_cast<double>(p.seen) / p.seconds});
+  if (!quiet)
+    std::printf("epoch %lld/%lld  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  %.1f s\n",
+                static_cast<long long>(p.epoch + 1), static_cast<long long>(r.options.epochs), p.loss_sum / seen,
+                100.0 * static_cast<double>(p.correct) / seen, test.loss, 100.0 * test.accuracy, p.seconds);
+}
+
+}  // namespace
+
+TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, RunOptions options,
+                  const std::string& out_dir, const nn::Checkpoint* resume, const nn::Checkpoint* init, bool quiet,
+                  Device device) {
+  SIEVE_CHECK(options.epochs >= 1 && options.batch_size >= 1 && options.eval_batch_size >= 1,
+              "--epochs, --batch-size and --eval-batch-size must be at least 1");
+  const bool sequence = !options.task.empty();
+  if (sequence)
+    SIEVE_CHECK(spec.is_sequence(), "--task: '{}' is an image model; train it on a --dataset", spec.name);
+  else
+    SIEVE_CHECK(!spec.is_sequence(), "--dataset: '{}' is a sequence model; train it on a --task ({})", spec.name,
+                fmt::join(task_names(), ", "));
+
+  // 1. The data, and the model's data keys from it.
+  const RunData data = load_run_data(options, config);
+  std::error_code ec;
+  std::filesystem::create_directories(out_dir, ec);
+  if (ec) fail("--out {}: cannot create the directory: {}", out_dir, ec.message());
+
+  // 2. The model (initialised on the CPU, then moved: the same weights on every device), AdamW, the
+  //    loader and the schedule.
+  Generator init_gen(options.seed);
+  models::ModelPtr model = spec.build(config, &init_gen);
+  model->to(device);  // before the optimizer: its state is made on the parameters' device
+  model->no_weight_decay_for_biases_and_norms();
+  if (!quiet)
+    std::printf("%s: %lld parameters; %s\n", spec.name.c_str(), static_cast<long long>(model->num_parameters()),
+                data.line.c_str());
+  nn::AdamW optimizer(nn::weight_decay_groups(*model, options.weight_decay),
+                      {.lr = options.lr, .weight_decay = options.weight_decay});
+  Loader loader(data.train_inputs(), data.train_targets(), data.train_loader);
+  const int64_t per_epoch = loader.batches_per_epoch();
+  SIEVE_CHECK(per_epoch > 0, "--batch-size {} is larger than the {} training {}", options.batch_size, loader.size(),
+              sequence ? "sequences" : "images");
+  const int64_t total_steps = options.epochs * per_epoch;
+  // A run shorter than its warmup warms up over all but its last step.
+  nn::WarmupCosine schedule(options.lr, std::min(options.warmup_steps, total_steps - 1), total_steps);
+  Run r{options, *model, optimizer, loader, schedule, per_epoch,
+        options.max_steps > 0 ? std::min(options.max_steps, total_steps) : total_steps, Position{}};
+
+  // 3. Where to start: a resumed run's weights, optimizer state and position, or --init's weights.
+  manual_seed(options.seed + 1);  // dropout's stream, distinct from the initialisation's
+  if (resume != nullptr) {
+    r.model.load_state_dict(resume->weights);
+    r.optimizer.load_state_tensors(resume->optimizer);
+    r.pos = position_from_json(resume->training);
+  } else if (init != nullptr) {
+    load_init_weights(r.model, *init, spec.head_prefix);
+  }
+
+  nn::Checkpoint checkpoint;
+  checkpoint.model = spec.name;
+  checkpoint.config = config.values();
+  checkpoint.data = data.to_json();
+  const std::string checkpoint_path = (std::filesystem::path(out_dir) / "checkpoint.safetensors").string();
+  auto save = [&] {
+    checkpoint.weights = r.model.state_dict();
+    checkpoint.optimizer = r.optimizer.state_tensors();
+    checkpoint.training = position_json(r.pos, options);
+    nn::save_checkpoint(checkpoint_path, checkpoint);
+  };
+
+  // 4. The epochs. The CSV counts epochs from 1: the epoch being resumed (pos.epoch from 0) is row
+  //    pos.epoch + 1. After each: evaluate, log, plot, and start the next epoch's position.
+  MetricsLog metrics((std::filesystem::path(out_dir) / "metrics.csv").string(), r.pos.epoch + 1);
+  const std::string png = (std::filesystem::path(out_dir) / "curves.png").string();
+  TrainResult result;
+  bool plot_note_shown = false;
+  r.model.train();
+  while (r.pos.step < r.stop_step) {
+    run_epoch(r, device, quiet, save);
+    if (r.pos.batch < per_epoch) break;  // stopped by --max-steps inside the epoch
+    result.test = evaluate_test_split(r.model, data, options);
+    result.test_epoch = r.pos.epoch + 1;
+    log_epoch(r, result.test, metrics, quiet);
+    const std::string why = plot_curves(metrics.path(), png, spec.name + " on " + data.name);
+    if (!why.empty() && !plot_note_shown && !quiet) {
+      std::printf("note: no %s: %s\n", png.c_str(), why.c_str());
+      plot_note_shown = true;
+    }
+    r.pos = Position{.step = r.pos.step, .epoch = r.pos.epoch + 1};
+    std::fflush(stdout);
+  }
+  save();
+  result.steps = r.pos.step;
+  result.checkpoint = checkpoint_path;
+  return result;
+}
+
+}  // namespace sieve::tools
