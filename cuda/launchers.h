@@ -1,13 +1,15 @@
 // cuda/launchers.h — the launchers each cuda/<family>.cu defines, grouped by family: plain
 // functions on TensorArgs (cuda/tensor_arg.h) that queue kernels on sieve's stream. Their only
 // callers are the entry points in cuda/<family>.cpp (and other entry points that reuse one, as
-// matmul reuses launch_copy for its bias rows). Enum kinds travel as int so this header needs
-// no ops/ header (ops/cpu/<family>.h pulls in fmt, which nvcc cannot parse).
+// matmul reuses launch_copy for its bias rows). This header is read by nvcc, so it includes only
+// plain headers (no fmt, no Tensor): the elementwise kinds come from ops/elementwise_math.h; the
+// other families' enum kinds travel as int.
 //
 // Extend: a new family adds its section here, defines it in cuda/<family>.cu.
 #pragma once
 
 #include "cuda/tensor_arg.h"
+#include "ops/elementwise_math.h"
 
 namespace sieve::cuda {
 
@@ -16,14 +18,13 @@ namespace sieve::cuda {
 void launch_copy(const TensorArg& src, const TensorArg& dst);
 void launch_fill(const TensorArg& dst, double value);
 
-// ---- elementwise (cuda/elementwise.cu); kinds are cpu::BinaryKind / cpu::UnaryKind as int ----
+// ---- elementwise (cuda/elementwise.cu) ----
 // a and b carry out's shape with strides stretched for broadcasting.
-void launch_binary(int kind, const TensorArg& a, const TensorArg& b, const TensorArg& out);
-void launch_unary(int kind, const TensorArg& x, const TensorArg& out, double exponent, double beta,
-                  double threshold);
+void launch_binary(BinaryKind kind, const TensorArg& a, const TensorArg& b, const TensorArg& out);
+void launch_unary(UnaryKind kind, const TensorArg& x, const TensorArg& out, const UnaryParams& params);
 // x, y, g, gx contiguous, same shape.
-void launch_unary_backward(int kind, const TensorArg& x, const TensorArg& y, const TensorArg& g,
-                           const TensorArg& gx, double exponent, double beta, double threshold);
+void launch_unary_backward(UnaryKind kind, const TensorArg& x, const TensorArg& y, const TensorArg& g,
+                           const TensorArg& gx, const UnaryParams& params);
 // cond, a, b carry out's shape with stretched strides.
 void launch_where(const TensorArg& cond, const TensorArg& a, const TensorArg& b, const TensorArg& out);
 

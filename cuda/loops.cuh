@@ -38,23 +38,42 @@ void with_dtype(DType dtype, F&& f) {
 }
 
 namespace dmath {
-__device__ inline float exp(float x) { return ::expf(x); }
-__device__ inline double exp(double x) { return ::exp(x); }
-__device__ inline float log(float x) { return ::logf(x); }
-__device__ inline double log(double x) { return ::log(x); }
-__device__ inline float log1p(float x) { return ::log1pf(x); }
-__device__ inline double log1p(double x) { return ::log1p(x); }
-__device__ inline float sqrt(float x) { return ::sqrtf(x); }
-__device__ inline double sqrt(double x) { return ::sqrt(x); }
-__device__ inline float pow(float x, float y) { return ::powf(x, y); }
-__device__ inline double pow(double x, double y) { return ::pow(x, y); }
-__device__ inline float abs(float x) { return ::fabsf(x); }
-__device__ inline double abs(double x) { return ::fabs(x); }
-__device__ inline float tanh(float x) { return ::tanhf(x); }
-__device__ inline double tanh(double x) { return ::tanh(x); }
-__device__ inline float erfc(float x) { return ::erfcf(x); }
-__device__ inline double erfc(double x) { return ::erfc(x); }
+__host__ __device__ inline float exp(float x) { return ::expf(x); }
+__host__ __device__ inline double exp(double x) { return ::exp(x); }
+__host__ __device__ inline float log(float x) { return ::logf(x); }
+__host__ __device__ inline double log(double x) { return ::log(x); }
+__host__ __device__ inline float log1p(float x) { return ::log1pf(x); }
+__host__ __device__ inline double log1p(double x) { return ::log1p(x); }
+__host__ __device__ inline float sqrt(float x) { return ::sqrtf(x); }
+__host__ __device__ inline double sqrt(double x) { return ::sqrt(x); }
+__host__ __device__ inline float pow(float x, float y) { return ::powf(x, y); }
+__host__ __device__ inline double pow(double x, double y) { return ::pow(x, y); }
+__host__ __device__ inline float abs(float x) { return ::fabsf(x); }
+__host__ __device__ inline double abs(double x) { return ::fabs(x); }
+__host__ __device__ inline float tanh(float x) { return ::tanhf(x); }
+__host__ __device__ inline double tanh(double x) { return ::tanh(x); }
+__host__ __device__ inline float erfc(float x) { return ::erfcf(x); }
+__host__ __device__ inline double erfc(double x) { return ::erfc(x); }
 }  // namespace dmath
+
+// CUDA's Math policy for the formulas both backends share (ops/elementwise_math.h): the accurate
+// library functions in float and double, host-callable too so the shared formulas may be
+// SIEVE_HOST_DEVICE. softplus as max(x, 0) + log1p(exp(−|x|)), which never overflows.
+struct DeviceMath {
+  template <typename T> __host__ __device__ static T exp(T x) { return dmath::exp(x); }
+  template <typename T> __host__ __device__ static T log(T x) { return dmath::log(x); }
+  template <typename T> __host__ __device__ static T sqrt(T x) { return dmath::sqrt(x); }
+  template <typename T> __host__ __device__ static T pow(T x, T e) { return dmath::pow(x, e); }
+  template <typename T> __host__ __device__ static T abs(T x) { return dmath::abs(x); }
+  template <typename T> __host__ __device__ static T tanh(T x) { return dmath::tanh(x); }
+  template <typename T> __host__ __device__ static T normal_cdf(T x) {
+    return T(0.5) * dmath::erfc(-x * T(0.70710678118654752440));  // Φ(x) = erfc(−x/√2) / 2
+  }
+  template <typename T> __host__ __device__ static T gelu(T x) { return x * normal_cdf(x); }
+  template <typename T> __host__ __device__ static T softplus(T x) {
+    return (x > T(0) ? x : T(0)) + dmath::log1p(dmath::exp(-dmath::abs(x)));
+  }
+};
 
 // A TensorArg's data as T, read-only or writable (the launchers' dtype switch picked T).
 template <typename T>

@@ -2,8 +2,8 @@
 //
 // Binary ops broadcast (out = broadcast(a, b)); their gradients are reduced back to each input's
 // shape with sum_to. Unary ops run one kernel forward and one fused kernel backward
-// (grad_x = g · f'(x), the derivative formulas sit beside the forward ones in
-// ops/cpu/elementwise.cpp). Shapes are in ops/elementwise.h.
+// (grad_x = g · f'(x); the formulas, forward and derivative side by side, are in
+// ops/elementwise_math.h, shared by both backends). Shapes are in ops/elementwise.h.
 //
 // Extend: see ops/elementwise.h.
 #include "ops/elementwise.h"
@@ -15,13 +15,10 @@
 
 namespace sieve {
 
-using cpu::BinaryKind;
-using cpu::UnaryKind;
-using cpu::UnaryParams;
-
 namespace {
 
-Tensor binary_forward(Op op, BinaryKind kind, const Tensor& a, const Tensor& b) {
+Tensor binary_forward(BinaryKind kind, const Tensor& a, const Tensor& b) {
+  const Op op = op_of(kind);
   check_defined(op, {&a, &b});
   check_same_device(op, {&a, &b});
   check_same_dtype(op, {&a, &b});
@@ -37,22 +34,11 @@ Tensor scalar_like(double value, const Tensor& like) {
   return scalar(value, {.dtype = like.dtype(), .device = like.device()});
 }
 
-// FLOPs per element of a unary forward: each arithmetic operation and each exp/log/erf/tanh
-// counts one. Its backward counts the same plus two (the derivative's extra product and g·f').
-int64_t unary_flops(UnaryKind kind) {
-  switch (kind) {
-    case UnaryKind::rsqrt: return 2;                                    // sqrt, divide
-    case UnaryKind::sigmoid: case UnaryKind::softplus: return 3;       // exp, add, divide | log1p, compare
-    case UnaryKind::silu: return 4;                                     // sigmoid, multiply
-    case UnaryKind::gelu: return 5;                                     // 0.5·x·(1 + erf(x/√2))
-    case UnaryKind::gelu_tanh: return 9;                                // 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³)))
-    default: return 1;                                                  // neg, exp, log, sqrt, pow, abs, tanh, relu
-  }
-}
-
-Tensor unary_op(Op op, UnaryKind kind, const Tensor& x, UnaryParams params = {}) {
+// FLOPs: op_list.h's column (unary_flops), the backward two more per element.
+Tensor unary_op(UnaryKind kind, const Tensor& x, UnaryParams params = {}) {
+  const Op op = op_of(kind);
   check_defined(op, {&x});
-  if (kind != UnaryKind::neg && kind != UnaryKind::abs) check_floating(op, x);
+  if (!unary_takes_int(kind)) check_floating(op, x);
   Tensor out = empty_like(x);
   SIEVE_DISPATCH(op, x.device(), /*flops=*/unary_flops(kind) * x.numel(), unary, kind, x, out, params);
   autograd::record(op, out, {x}, [op, kind, x, y = out.detach(), params](const Tensor& g) {
@@ -69,7 +55,7 @@ Tensor unary_op(Op op, UnaryKind kind, const Tensor& x, UnaryParams params = {})
 // ---------------------------------------------------------------- binary
 
 Tensor add(const Tensor& a, const Tensor& b) {
-  Tensor out = binary_forward(Op::add, BinaryKind::add, a, b);
+  Tensor out = binary_forward(BinaryKind::add, a, b);
   autograd::record(Op::add, out, {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g) {
     return Grads{sum_to(g, sa), sum_to(g, sb)};
   });
@@ -77,7 +63,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
-  Tensor out = binary_forward(Op::sub, BinaryKind::sub, a, b);
+  Tensor out = binary_forward(BinaryKind::sub, a, b);
   autograd::record(Op::sub, out, {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g) {
     return Grads{sum_to(g, sa), sum_to(neg(g), sb)};
   });
@@ -85,7 +71,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
-  Tensor out = binary_forward(Op::mul, BinaryKind::mul, a, b);
+  Tensor out = binary_forward(BinaryKind::mul, a, b);
   autograd::record(Op::mul, out, {a, b}, [a, b](const Tensor& g) {
     return Grads{a.requires_grad() ? sum_to(g * b, a.shape()) : Tensor(),
                  b.requires_grad() ? sum_to(g * a, b.shape()) : Tensor()};
@@ -94,7 +80,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
-  Tensor out = binary_forward(Op::div, BinaryKind::div, a, b);
+  Tensor out = binary_forward(BinaryKind::div, a, b);
   autograd::record(Op::div, out, {a, b}, [a, b, y = out.detach()](const Tensor& g) {
     // d(a/b)/da = 1/b;  d(a/b)/db = −a/b² = −y/b
     Tensor ga = a.requires_grad() ? sum_to(g / b, a.shape()) : Tensor();
@@ -120,26 +106,26 @@ Tensor operator-(const Tensor& x) { return neg(x); }
 
 // ---------------------------------------------------------------- unary
 
-Tensor neg(const Tensor& x) { return unary_op(Op::neg, UnaryKind::neg, x); }
-Tensor exp(const Tensor& x) { return unary_op(Op::exp, UnaryKind::exp, x); }
-Tensor log(const Tensor& x) { return unary_op(Op::log, UnaryKind::log, x); }
-Tensor sqrt(const Tensor& x) { return unary_op(Op::sqrt, UnaryKind::sqrt, x); }
-Tensor rsqrt(const Tensor& x) { return unary_op(Op::rsqrt, UnaryKind::rsqrt, x); }
+Tensor neg(const Tensor& x) { return unary_op(UnaryKind::neg, x); }
+Tensor exp(const Tensor& x) { return unary_op(UnaryKind::exp, x); }
+Tensor log(const Tensor& x) { return unary_op(UnaryKind::log, x); }
+Tensor sqrt(const Tensor& x) { return unary_op(UnaryKind::sqrt, x); }
+Tensor rsqrt(const Tensor& x) { return unary_op(UnaryKind::rsqrt, x); }
 Tensor pow(const Tensor& x, double exponent) {
-  return unary_op(Op::pow, UnaryKind::pow, x, {.exponent = exponent});
+  return unary_op(UnaryKind::pow, x, {.exponent = exponent});
 }
-Tensor abs(const Tensor& x) { return unary_op(Op::abs, UnaryKind::abs, x); }
-Tensor tanh(const Tensor& x) { return unary_op(Op::tanh, UnaryKind::tanh, x); }
-Tensor sigmoid(const Tensor& x) { return unary_op(Op::sigmoid, UnaryKind::sigmoid, x); }
-Tensor relu(const Tensor& x) { return unary_op(Op::relu, UnaryKind::relu, x); }
+Tensor abs(const Tensor& x) { return unary_op(UnaryKind::abs, x); }
+Tensor tanh(const Tensor& x) { return unary_op(UnaryKind::tanh, x); }
+Tensor sigmoid(const Tensor& x) { return unary_op(UnaryKind::sigmoid, x); }
+Tensor relu(const Tensor& x) { return unary_op(UnaryKind::relu, x); }
 Tensor gelu(const Tensor& x, GeluApprox approx) {
-  return approx == GeluApprox::tanh ? unary_op(Op::gelu_tanh, UnaryKind::gelu_tanh, x)
-                                    : unary_op(Op::gelu, UnaryKind::gelu, x);
+  return approx == GeluApprox::tanh ? unary_op(UnaryKind::gelu_tanh, x)
+                                    : unary_op(UnaryKind::gelu, x);
 }
-Tensor silu(const Tensor& x) { return unary_op(Op::silu, UnaryKind::silu, x); }
+Tensor silu(const Tensor& x) { return unary_op(UnaryKind::silu, x); }
 Tensor softplus(const Tensor& x, double beta, double threshold) {
   SIEVE_CHECK(beta > 0, "softplus: beta must be positive, got {}", beta);
-  return unary_op(Op::softplus, UnaryKind::softplus, x, {.beta = beta, .threshold = threshold});
+  return unary_op(UnaryKind::softplus, x, {.beta = beta, .threshold = threshold});
 }
 
 // ---------------------------------------------------------------- selection

@@ -6,8 +6,9 @@
 // other operand's dtype.
 //
 // What it is not: reductions (ops/reduce.h), or in-place updates (optimizers use nn/'s own).
-// Extend: a new unary op adds a UnaryKind case in ops/cpu/elementwise.cpp (forward formula) and its
-// derivative in ops/elementwise.cpp, plus the Op in ops/op_list.h.
+// Extend: a new unary op is its line in ops/op_list.h's SIEVE_UNARY_OPS, its formula and derivative
+// in ops/elementwise_math.h (both backends use them) and its function here and in
+// ops/elementwise.cpp; ops/README.md lists every step.
 #pragma once
 
 #include "core/tensor.h"

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "core/tensor.h"
+#include "ops/kernel_list.h"
 
 namespace sieve::cpu {
 
@@ -19,16 +20,25 @@ struct AttentionMasks {
   Tensor key_padding = {};  // undefined, or (B, Lk) contiguous, nonzero = padded
 };
 
-// out := softmax(q·kᵀ·scale + masks)·v. q, k, v, out may have any strides (out must not overlap
-// the inputs). probs, when defined, receives the probabilities (contiguous (B, H, Lq, Lk)) for
-// backward; cls, when defined, the head mean of query row 0: contiguous (B, Lk).
-void attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionMasks& masks, const Tensor& out,
-               const Tensor& probs, const Tensor& cls);
+}  // namespace sieve::cpu
 
-// dq, dk, dv := the gradients from the upstream gradient g (B, H, Lq, D) and the saved probs.
-// Any strides for every tensor; an undefined dq/dk/dv is not written.
-void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& probs, const Tensor& g,
-                        const AttentionMasks& masks, const Tensor& dq, const Tensor& dk, const Tensor& dv);
+// The family's kernels, for every backend (ops/kernel_list.h):
+//   attention: out := softmax(q·kᵀ·scale + masks)·v. q, k, v, out may have any strides (out must
+//     not overlap the inputs). probs, when defined, receives the probabilities (contiguous
+//     (B, H, Lq, Lk)) for backward; cls, when defined, the head mean of query row 0: contiguous
+//     (B, Lk).
+//   attention_backward: dq, dk, dv := the gradients from the upstream gradient g (B, H, Lq, D) and
+//     the saved probs. Any strides for every tensor; an undefined dq/dk/dv is not written.
+#define SIEVE_ATTENTION_KERNELS(X)                                                                   \
+  X(attention, (const Tensor& q, const Tensor& k, const Tensor& v, const cpu::AttentionMasks& masks,  \
+                const Tensor& out, const Tensor& probs, const Tensor& cls))                           \
+  X(attention_backward, (const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& probs,      \
+                         const Tensor& g, const cpu::AttentionMasks& masks, const Tensor& dq,         \
+                         const Tensor& dk, const Tensor& dv))
+
+namespace sieve::cpu {
+
+SIEVE_ATTENTION_KERNELS(SIEVE_DECLARE_KERNEL)
 
 // One head's scores transposed, st (Lk, Lq) with rows ld apart → in place, each column (a query)
 // its masked softmax over the keys; m and inv are Lq values of scratch. The reference forward and

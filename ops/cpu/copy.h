@@ -3,11 +3,17 @@
 #pragma once
 
 #include "core/tensor.h"
+#include "ops/kernel_list.h"
+
+// The family's kernels, for every backend (ops/kernel_list.h):
+//   copy: dst := src elementwise; src already expanded to dst's shape; converts dtype if they differ.
+//   fill: dst := value.
+#define SIEVE_COPY_KERNELS(X)                     \
+  X(copy, (const Tensor& src, const Tensor& dst)) \
+  X(fill, (const Tensor& dst, double value))
 
 namespace sieve::cpu {
 
-// dst := src elementwise; src already expanded to dst's shape; converts dtype if they differ.
-void copy(const Tensor& src, const Tensor& dst);
-void fill(const Tensor& dst, double value);
+SIEVE_COPY_KERNELS(SIEVE_DECLARE_KERNEL)
 
 }  // namespace sieve::cpu

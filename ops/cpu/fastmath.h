@@ -8,6 +8,8 @@
 // softplus within 2.1e-7 relative.
 // float64 kernels keep the exact library functions (gradcheck runs there).
 //
+// CpuMath, at the end, hands these to the formulas both backends share (ops/elementwise_math.h).
+//
 // Extend: add a function only with a test of its error against the library version
 // (tests/ops/test_elementwise.cpp).
 #pragma once
@@ -130,5 +132,19 @@ inline float gelu_any(float x) { return gelu_fast(x); }
 inline double gelu_any(double x) { return x * normal_cdf_any(x); }
 inline float softplus_any(float x) { return softplus_fast(x); }
 inline double softplus_any(double x) { return std::log1p(std::exp(x)); }
+
+// The CPU's Math policy for the shared elementwise formulas (ops/elementwise_math.h): the fast
+// float paths above, the exact library functions in double.
+struct CpuMath {
+  template <typename T> static T exp(T x) { return exp_any(x); }
+  template <typename T> static T log(T x) { return std::log(x); }
+  template <typename T> static T sqrt(T x) { return std::sqrt(x); }
+  template <typename T> static T pow(T x, T e) { return static_cast<T>(std::pow(x, e)); }
+  template <typename T> static T abs(T x) { return std::fabs(x); }
+  template <typename T> static T tanh(T x) { return std::tanh(x); }
+  template <typename T> static T normal_cdf(T x) { return normal_cdf_any(x); }
+  template <typename T> static T gelu(T x) { return gelu_any(x); }
+  template <typename T> static T softplus(T x) { return softplus_any(x); }
+};
 
 }  // namespace sieve::cpu

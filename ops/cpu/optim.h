@@ -8,16 +8,21 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "ops/kernel_list.h"
 #include "ops/optim.h"
+
+// The family's kernels, for every backend (ops/kernel_list.h): one fused update of every tensor
+// of a parameter group (the formulas: ops/optim.h).
+#define SIEVE_OPTIM_KERNELS(X)                                                                    \
+  X(adamw_step, (const std::vector<Tensor>& params, const std::vector<Tensor>& grads,              \
+                 const std::vector<Tensor>& exp_avg, const std::vector<Tensor>& exp_avg_sq,        \
+                 const std::vector<AdamParamHyper>& hyper, const AdamOptions& options))            \
+  X(sgd_step, (const std::vector<Tensor>& params, const std::vector<Tensor>& grads,                \
+               const std::vector<Tensor>& momentum_buf, const std::vector<SgdParamHyper>& hyper,   \
+               const SgdOptions& options))
 
 namespace sieve::cpu {
 
-void adamw_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
-                const std::vector<Tensor>& exp_avg, const std::vector<Tensor>& exp_avg_sq,
-                const std::vector<AdamParamHyper>& hyper, const AdamOptions& options);
-
-void sgd_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
-              const std::vector<Tensor>& momentum_buf, const std::vector<SgdParamHyper>& hyper,
-              const SgdOptions& options);
+SIEVE_OPTIM_KERNELS(SIEVE_DECLARE_KERNEL)
 
 }  // namespace sieve::cpu

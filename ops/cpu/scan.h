@@ -12,6 +12,22 @@
 #pragma once
 
 #include "core/tensor.h"
+#include "ops/kernel_list.h"
+
+// The family's kernels, for every backend (ops/kernel_list.h):
+//   selective_scan_forward: y := the scan; states (when defined) := h at every chunk boundary.
+//   selective_scan_backward: all seven gradients from the upstream g (dD, dz must be defined
+//     exactly when D, z are). Recomputes each chunk's states from `states` (written by the forward
+//     with the same chunk).
+#define SIEVE_SCAN_KERNELS(X)                                                                          \
+  X(selective_scan_forward, (const Tensor& x, const Tensor& delta, const Tensor& A, const Tensor& Bm,  \
+                             const Tensor& Cm, const Tensor& D, const Tensor& z, const Tensor& y,      \
+                             const Tensor& states, int64_t chunk))                                     \
+  X(selective_scan_backward, (const Tensor& x, const Tensor& delta, const Tensor& A, const Tensor& Bm, \
+                              const Tensor& Cm, const Tensor& D, const Tensor& z, const Tensor& states, \
+                              const Tensor& g, int64_t chunk, const Tensor& dx, const Tensor& ddelta,  \
+                              const Tensor& dA, const Tensor& dBm, const Tensor& dCm, const Tensor& dD, \
+                              const Tensor& dz))
 
 namespace sieve::cpu {
 
@@ -19,18 +35,7 @@ namespace sieve::cpu {
 // 64 steps × N × 16 lanes of h and exp(Δ·A) fit in L2 (128 KB at N = 16 in float32).
 inline constexpr int64_t kScanChunk = 64;
 
-// y := the scan; states (when defined) := h at every chunk boundary.
-void selective_scan_forward(const Tensor& x, const Tensor& delta, const Tensor& A, const Tensor& Bm,
-                            const Tensor& Cm, const Tensor& D, const Tensor& z, const Tensor& y,
-                            const Tensor& states, int64_t chunk);
-
-// All seven gradients from the upstream g (dD, dz must be defined exactly when D, z are).
-// Recomputes each chunk's states from `states` (written by the forward with the same chunk).
-void selective_scan_backward(const Tensor& x, const Tensor& delta, const Tensor& A, const Tensor& Bm,
-                             const Tensor& Cm, const Tensor& D, const Tensor& z, const Tensor& states,
-                             const Tensor& g, int64_t chunk, const Tensor& dx, const Tensor& ddelta,
-                             const Tensor& dA, const Tensor& dBm, const Tensor& dCm, const Tensor& dD,
-                             const Tensor& dz);
+SIEVE_SCAN_KERNELS(SIEVE_DECLARE_KERNEL)
 
 // The definitions, one (b, c) at a time, one step at a time: slow and obvious. The backward keeps
 // all L·N states of one (b, c) in a local buffer. For tests only.

@@ -14,6 +14,15 @@
 
 #include "core/tensor.h"
 #include "ops/cpu/fastmath.h"
+#include "ops/kernel_list.h"
+
+// The family's kernels, for every backend (ops/kernel_list.h):
+//   softmax: out := softmax(x) along dim (log: log_softmax). x, out contiguous, same shape.
+//   softmax_backward: dx := softmax backward from the saved output y and the upstream gradient g
+//     (all contiguous): softmax: dx = y ⊙ (g − Σ g⊙y); log_softmax: dx = g − exp(y) ⊙ Σ g.
+#define SIEVE_SOFTMAX_KERNELS(X)                                 \
+  X(softmax, (const Tensor& x, int dim, bool log, const Tensor& out)) \
+  X(softmax_backward, (const Tensor& y, const Tensor& g, int dim, bool log, const Tensor& dx))
 
 namespace sieve::cpu {
 
@@ -45,11 +54,6 @@ double exp_sum(const T* __restrict x, T* __restrict y, int64_t n, T m) {
   return total;
 }
 
-// out := softmax(x) along dim (log: log_softmax). x, out contiguous, same shape.
-void softmax(const Tensor& x, int dim, bool log, const Tensor& out);
-
-// dx := softmax backward from the saved output y and the upstream gradient g (all contiguous):
-//   softmax: dx = y ⊙ (g − Σ g⊙y)     log_softmax: dx = g − exp(y) ⊙ Σ g
-void softmax_backward(const Tensor& y, const Tensor& g, int dim, bool log, const Tensor& dx);
+SIEVE_SOFTMAX_KERNELS(SIEVE_DECLARE_KERNEL)
 
 }  // namespace sieve::cpu
