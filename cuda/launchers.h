@@ -10,6 +10,7 @@
 
 #include "cuda/tensor_arg.h"
 #include "ops/elementwise_math.h"
+#include "ops/optim_math.h"
 
 namespace sieve::cuda {
 
@@ -157,14 +158,8 @@ void launch_unfold_patches(const TensorArg& x, int64_t p, const TensorArg& out);
 void launch_fold_patches(const TensorArg& g, int64_t p, const TensorArg& gx);
 
 // ---- optim (cuda/optim.cu) ----
-// One parameter tensor's update; the scalars are computed on the host in double (cuda/optim.cpp).
-struct AdamScalars {
-  double decay, l2, beta1, beta2, step_size, inv_bc2_sqrt, eps;
-};
-struct SgdScalars {
-  double lr, weight_decay, momentum, dampening;
-  bool init_buffer, nesterov;
-};
+// One parameter tensor's update; its scalars are computed on the host in double (cuda/optim.cpp,
+// with ops/optim_math.h's adam_scalars / sgd_scalars, as the CPU does).
 void launch_adamw(const TensorArg& w, const TensorArg& g, const TensorArg& m, const TensorArg& v,
                   const AdamScalars& scalars);
 // buf: the momentum buffer, null data without momentum.

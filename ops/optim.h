@@ -16,43 +16,21 @@
 //             b ← μ·b + (1−dampening)·g;  g ← g + μ·b (Nesterov) or b;   w ← w − lr·g
 //
 // What it is not: the optimizers' bookkeeping (state allocation, groups, schedules: nn/optim.h).
-// Extend: another optimizer adds its X(name) to ops/op_list.h and a fused kernel in ops/cpu/optim.cpp.
+// Extend: another optimizer adds its X(name) to ops/op_list.h, its formula to ops/optim_math.h and a
+// fused kernel per backend (ops/cpu/optim.cpp, cuda/optim.cu).
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
 #include "core/tensor.h"
+#include "ops/optim_math.h"  // AdamParamHyper, AdamOptions, SgdParamHyper, SgdOptions
 
 namespace sieve {
-
-// Per-parameter hyper-parameters (groups may differ in lr and weight decay; steps may differ when
-// a parameter had no gradient on some step).
-struct AdamParamHyper {
-  double lr = 1e-3;
-  double weight_decay = 0.0;
-  int64_t step = 1;  // this update's step number, counting from 1 (bias correction)
-};
-
-struct AdamOptions {
-  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-  bool decoupled_weight_decay = true;  // true: AdamW; false: Adam's L2 penalty in the gradient
-};
 
 void adamw_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
                 const std::vector<Tensor>& exp_avg, const std::vector<Tensor>& exp_avg_sq,
                 const std::vector<AdamParamHyper>& hyper, const AdamOptions& options);
-
-struct SgdParamHyper {
-  double lr = 1e-2;
-  double weight_decay = 0.0;
-  bool init_buffer = false;  // first step with momentum: the buffer is set to g, not decayed into
-};
-
-struct SgdOptions {
-  double momentum = 0.0, dampening = 0.0;
-  bool nesterov = false;
-};
 
 // momentum_buf may be empty when options.momentum == 0.
 void sgd_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,

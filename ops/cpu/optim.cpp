@@ -3,16 +3,19 @@
 // Work is cut into chunks of at most kChunk elements across all tensors; one
 // `omp parallel for` walks the chunks, and each chunk's inner loop is a plain `omp simd` loop
 // over contiguous memory, so big matrices spread over threads and small biases do not cost a
-// parallel region each. Scalars (bias corrections, step sizes) are computed once per tensor in
-// double and cast to T, as PyTorch computes them on the host.
+// parallel region each. The scalars (bias corrections, step sizes; once per tensor, in double,
+// then cast to T, as PyTorch computes them on the host) and the per-element updates are
+// ops/optim_math.h's, which CUDA runs too.
 //
-// Extend: another optimizer writes its per-element update the same way (see adamw_step).
+// Extend: another optimizer writes its loop the same way (see adamw_step) around its formula in
+// ops/optim_math.h.
 #include "ops/cpu/optim.h"
 
 #include <algorithm>
-#include <cmath>
 
+#include "ops/cpu/fastmath.h"
 #include "ops/dispatch.h"
+#include "ops/optim_math.h"
 
 namespace sieve::cpu {
 
@@ -57,22 +60,9 @@ void adamw_step(const std::vector<Tensor>& params, const std::vector<Tensor>& gr
     const T* g = grads[ch.tensor].data<T>();
     T* m = exp_avg[ch.tensor].data<T>();
     T* v = exp_avg_sq[ch.tensor].data<T>();
-    const double t = static_cast<double>(h.step);
-    const T decay = static_cast<T>(o.decoupled_weight_decay ? 1.0 - h.lr * h.weight_decay : 1.0);
-    const T l2 = static_cast<T>(o.decoupled_weight_decay ? 0.0 : h.weight_decay);
-    const T b1 = static_cast<T>(o.beta1), b2 = static_cast<T>(o.beta2);
-    const T step_size = static_cast<T>(h.lr / (1.0 - std::pow(o.beta1, t)));
-    const T inv_bc2_sqrt = static_cast<T>(1.0 / std::sqrt(1.0 - std::pow(o.beta2, t)));
-    const T eps = static_cast<T>(o.eps);
+    const AdamCoefficients<T> c(adam_scalars(h, o));
 #pragma omp simd
-    for (int64_t i = ch.begin; i < ch.end; ++i) {
-      const T gi = g[i] + l2 * w[i];
-      const T mi = b1 * m[i] + (T(1) - b1) * gi;
-      const T vi = b2 * v[i] + (T(1) - b2) * gi * gi;
-      m[i] = mi;
-      v[i] = vi;
-      w[i] = w[i] * decay - step_size * mi / (std::sqrt(vi) * inv_bc2_sqrt + eps);
-    }
+    for (int64_t i = ch.begin; i < ch.end; ++i) adam_update<CpuMath>(w[i], g[i], m[i], v[i], c);
   });
 }
 
@@ -85,25 +75,15 @@ void sgd_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grad
     const SgdParamHyper& h = hyper[ch.tensor];
     T* w = params[ch.tensor].data<T>();
     const T* g = grads[ch.tensor].data<T>();
-    const T lr = static_cast<T>(h.lr), wd = static_cast<T>(h.weight_decay);
+    const SgdCoefficients<T> c(sgd_scalars(h, o));
     if (!use_momentum) {
 #pragma omp simd
-      for (int64_t i = ch.begin; i < ch.end; ++i) w[i] -= lr * (g[i] + wd * w[i]);
+      for (int64_t i = ch.begin; i < ch.end; ++i) sgd_update(w[i], g[i], c);
       return;
     }
     T* b = momentum_buf[ch.tensor].data<T>();
-    const T mu = static_cast<T>(o.momentum);
-    // On the first step the buffer becomes the gradient itself (PyTorch's clone of d_p).
-    // (A select, not 0·b, so an uninitialised buffer cannot leak a NaN.)
-    const bool init = h.init_buffer, nesterov = o.nesterov;
-    const T take = static_cast<T>(1.0 - o.dampening);
 #pragma omp simd
-    for (int64_t i = ch.begin; i < ch.end; ++i) {
-      const T d = g[i] + wd * w[i];
-      const T bi = init ? d : mu * b[i] + take * d;
-      b[i] = bi;
-      w[i] -= lr * (nesterov ? d + mu * bi : bi);
-    }
+    for (int64_t i = ch.begin; i < ch.end; ++i) sgd_momentum_update(w[i], g[i], b[i], c);
   });
 }
 
