@@ -107,12 +107,17 @@ void with_unary_kind(UnaryKind kind, F&& f) {
 
 // ---------------------------------------------------------------- the formulas
 
+// A kind listed in op_list.h without a case below stops the build there, not at run time.
+template <auto K>
+inline constexpr bool no_formula_for = false;
+
 template <BinaryKind K, typename T>
 SIEVE_HOST_DEVICE inline T apply_binary(T a, T b) {
   if constexpr (K == BinaryKind::add) return a + b;
-  if constexpr (K == BinaryKind::sub) return a - b;
-  if constexpr (K == BinaryKind::mul) return a * b;
-  if constexpr (K == BinaryKind::div) return a / b;
+  else if constexpr (K == BinaryKind::sub) return a - b;
+  else if constexpr (K == BinaryKind::mul) return a * b;
+  else if constexpr (K == BinaryKind::div) return a / b;
+  else static_assert(no_formula_for<K>, "apply_binary: this BinaryKind has no case here yet");
 }
 
 namespace elementwise_constants {
@@ -131,27 +136,26 @@ template <UnaryKind K, typename Math, typename T>
 SIEVE_HOST_DEVICE inline T apply_unary(T x, const UnaryParams& p) {
   using namespace elementwise_constants;
   if constexpr (K == UnaryKind::neg) return -x;
-  if constexpr (K == UnaryKind::exp) return Math::exp(x);
-  if constexpr (K == UnaryKind::log) return Math::log(x);
-  if constexpr (K == UnaryKind::sqrt) return Math::sqrt(x);
-  if constexpr (K == UnaryKind::rsqrt) return T(1) / Math::sqrt(x);
-  if constexpr (K == UnaryKind::pow) return Math::pow(x, static_cast<T>(p.exponent));
-  if constexpr (K == UnaryKind::abs) return Math::abs(x);
-  if constexpr (K == UnaryKind::tanh) return Math::tanh(x);
-  if constexpr (K == UnaryKind::sigmoid) return sigmoid_of<Math>(x);
-  if constexpr (K == UnaryKind::relu) return x > T(0) ? x : T(0);
-  if constexpr (K == UnaryKind::gelu) return Math::gelu(x);  // x·Φ(x)
-  if constexpr (K == UnaryKind::gelu_tanh) {
+  else if constexpr (K == UnaryKind::exp) return Math::exp(x);
+  else if constexpr (K == UnaryKind::log) return Math::log(x);
+  else if constexpr (K == UnaryKind::sqrt) return Math::sqrt(x);
+  else if constexpr (K == UnaryKind::rsqrt) return T(1) / Math::sqrt(x);
+  else if constexpr (K == UnaryKind::pow) return Math::pow(x, static_cast<T>(p.exponent));
+  else if constexpr (K == UnaryKind::abs) return Math::abs(x);
+  else if constexpr (K == UnaryKind::tanh) return Math::tanh(x);
+  else if constexpr (K == UnaryKind::sigmoid) return sigmoid_of<Math>(x);
+  else if constexpr (K == UnaryKind::relu) return x > T(0) ? x : T(0);
+  else if constexpr (K == UnaryKind::gelu) return Math::gelu(x);  // x·Φ(x)
+  else if constexpr (K == UnaryKind::gelu_tanh) {
     // 0.5·x·(1 + tanh(u)) = x·σ(2u): same function, one exp instead of a tanh.
     const T u = T(kSqrt2OverPi) * (x + T(kGeluCubic) * x * x * x);
     return x * sigmoid_of<Math>(T(2) * u);
-  }
-  if constexpr (K == UnaryKind::silu) return x * sigmoid_of<Math>(x);
-  if constexpr (K == UnaryKind::softplus) {
+  } else if constexpr (K == UnaryKind::silu) return x * sigmoid_of<Math>(x);
+  else if constexpr (K == UnaryKind::softplus) {
     // Past the threshold softplus(βx)/β is x to float precision (PyTorch's rule).
     const T bx = static_cast<T>(p.beta) * x;
     return bx > static_cast<T>(p.threshold) ? x : Math::softplus(bx) / static_cast<T>(p.beta);
-  }
+  } else static_assert(no_formula_for<K>, "apply_unary: this UnaryKind has no case here yet");
 }
 
 // d f(x) / dx for the op K, given x and y = f(x) (whichever reads better).
@@ -159,33 +163,30 @@ template <UnaryKind K, typename Math, typename T>
 SIEVE_HOST_DEVICE inline T unary_derivative(T x, T y, const UnaryParams& p) {
   using namespace elementwise_constants;
   if constexpr (K == UnaryKind::neg) return T(-1);
-  if constexpr (K == UnaryKind::exp) return y;
-  if constexpr (K == UnaryKind::log) return T(1) / x;
-  if constexpr (K == UnaryKind::sqrt) return T(0.5) / y;
-  if constexpr (K == UnaryKind::rsqrt) return T(-0.5) * y * y * y;
-  if constexpr (K == UnaryKind::pow) return static_cast<T>(p.exponent) * Math::pow(x, static_cast<T>(p.exponent - 1));
-  if constexpr (K == UnaryKind::abs) return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0));
-  if constexpr (K == UnaryKind::tanh) return T(1) - y * y;
-  if constexpr (K == UnaryKind::sigmoid) return y * (T(1) - y);
-  if constexpr (K == UnaryKind::relu) return x > T(0) ? T(1) : T(0);
-  if constexpr (K == UnaryKind::gelu) {
+  else if constexpr (K == UnaryKind::exp) return y;
+  else if constexpr (K == UnaryKind::log) return T(1) / x;
+  else if constexpr (K == UnaryKind::sqrt) return T(0.5) / y;
+  else if constexpr (K == UnaryKind::rsqrt) return T(-0.5) * y * y * y;
+  else if constexpr (K == UnaryKind::pow) return static_cast<T>(p.exponent) * Math::pow(x, static_cast<T>(p.exponent - 1));
+  else if constexpr (K == UnaryKind::abs) return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0));
+  else if constexpr (K == UnaryKind::tanh) return T(1) - y * y;
+  else if constexpr (K == UnaryKind::sigmoid) return y * (T(1) - y);
+  else if constexpr (K == UnaryKind::relu) return x > T(0) ? T(1) : T(0);
+  else if constexpr (K == UnaryKind::gelu) {
     const T pdf = T(kInvSqrt2Pi) * Math::exp(T(-0.5) * x * x);
     return Math::normal_cdf(x) + x * pdf;
-  }
-  if constexpr (K == UnaryKind::gelu_tanh) {
+  } else if constexpr (K == UnaryKind::gelu_tanh) {
     const T u = T(kSqrt2OverPi) * (x + T(kGeluCubic) * x * x * x);
     const T s = sigmoid_of<Math>(T(2) * u);  // (1 + tanh u) / 2
     const T du = T(kSqrt2OverPi) * (T(1) + T(3 * kGeluCubic) * x * x);
     return s + x * T(2) * s * (T(1) - s) * du;  // d/dx x·σ(2u)
-  }
-  if constexpr (K == UnaryKind::silu) {
+  } else if constexpr (K == UnaryKind::silu) {
     const T s = sigmoid_of<Math>(x);
     return s * (T(1) + x * (T(1) - s));
-  }
-  if constexpr (K == UnaryKind::softplus) {
+  } else if constexpr (K == UnaryKind::softplus) {
     const T bx = static_cast<T>(p.beta) * x;
     return bx > static_cast<T>(p.threshold) ? T(1) : sigmoid_of<Math>(bx);
-  }
+  } else static_assert(no_formula_for<K>, "unary_derivative: this UnaryKind has no case here yet");
 }
 
 }  // namespace sieve
