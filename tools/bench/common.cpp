@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 
 #include "core/error.h"
 #include "tools/cli/commands.h"
@@ -70,12 +71,24 @@ struct TorchScript {
   std::string python, script;
 };
 
+// bench_torch.py: beside an installed `sieve` (PREFIX/bin/sieve → PREFIX/share/sieve/), else in
+// the source tree this `sieve` was built from.
+std::string bench_torch_path() {
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const std::filesystem::path installed = exe.parent_path().parent_path() / "share" / "sieve" / "bench_torch.py";
+    if (std::filesystem::exists(installed, ec)) return installed.string();
+  }
+  return std::string(SIEVE_SOURCE_DIR) + "/tools/bench/bench_torch.py";
+}
+
 // The interpreter (SIEVE_PYTHON, default /usr/bin/python3) and bench_torch.py; empty, with the
 // reason said, when either is missing or SIEVE_PYTHON=none.
 std::optional<TorchScript> torch_script() {
   const char* python_env = std::getenv("SIEVE_PYTHON");
   const std::string python = python_env ? python_env : "/usr/bin/python3";
-  const std::string script = std::string(SIEVE_SOURCE_DIR) + "/tools/bench/bench_torch.py";
+  const std::string script = bench_torch_path();
   if (python == "none") return unavailable("SIEVE_PYTHON=none");
   if (access(python.c_str(), X_OK) != 0) return unavailable(python + " not found");
   if (access(script.c_str(), R_OK) != 0) return unavailable(script + " not found");
