@@ -3,7 +3,7 @@
 // softmax, loss, norm, optim), forward and backward, in float32 and float64; and a small MLP
 // trained for a few AdamW steps on both devices.
 //
-// check_parity (tests/cuda/parity.h) runs one function on CPU leaves and on CUDA copies of them,
+// check_parity (tests/parity.h) runs one function on CPU leaves and on CUDA copies of them,
 // then compares the outputs and every input's gradient.
 // Without a GPU the GPU cases pass at once and one line says why they were skipped; the error
 // case (a CUDA request gives one clear sieve::Error) runs only then.
@@ -27,7 +27,7 @@
 #include "ops/profile.h"
 #include "ops/reduce.h"
 #include "ops/softmax.h"
-#include "tests/cuda/parity.h"
+#include "tests/parity.h"
 #include "tests/helpers.h"
 
 namespace sieve {

@@ -16,7 +16,7 @@
 
 #include "ops/attention.h"
 #include "ops/elementwise.h"
-#include "tests/cuda/parity.h"
+#include "tests/parity.h"
 #include "tests/helpers.h"
 
 namespace sieve {

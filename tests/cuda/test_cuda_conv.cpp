@@ -12,7 +12,7 @@
 #include <string>
 
 #include "ops/conv.h"
-#include "tests/cuda/parity.h"
+#include "tests/parity.h"
 #include "tests/helpers.h"
 
 namespace sieve {

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "ops/dropout.h"
-#include "tests/cuda/parity.h"
+#include "tests/parity.h"
 #include "tests/helpers.h"
 
 namespace sieve {

@@ -16,7 +16,7 @@
 #include <string>
 
 #include "ops/index.h"
-#include "tests/cuda/parity.h"
+#include "tests/parity.h"
 #include "tests/helpers.h"
 
 #ifdef SIEVE_CUDA

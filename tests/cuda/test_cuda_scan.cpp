@@ -17,7 +17,7 @@
 #include "autograd/grad_mode.h"
 #include "ops/elementwise.h"
 #include "ops/scan.h"
-#include "tests/cuda/parity.h"
+#include "tests/parity.h"
 #include "tests/helpers.h"
 
 namespace sieve {
