@@ -134,20 +134,6 @@ TEST_CASE("cuda: copy, fill and casts") {
                {leaf({3, 5}, 6, DType::f64)});
 }
 
-TEST_CASE("cuda: sum, mean, max, min (reduce kernel)") {
-  if (!gpu_or_skip()) return;
-  for (DType dtype : kFloatTypes) {
-    const Tensor x = leaf({4, 5, 6}, 40, dtype);
-    check_parity("sum all", [](const std::vector<Tensor>& in) { return sum(in[0]); }, {x});
-    check_parity("sum dim 1", [](const std::vector<Tensor>& in) { return sum(in[0], {1}); }, {x});
-    check_parity("mean dims 0, 2 of a transpose", [](const std::vector<Tensor>& in) {
-      return mean(in[0].transpose(1, 2), {0, 2}, true);
-    }, {x});
-    check_parity("max dim 2", [](const std::vector<Tensor>& in) { return max(in[0], {2}); }, {x}, false);
-    check_parity("min all", [](const std::vector<Tensor>& in) { return min(in[0]); }, {x}, false);
-  }
-}
-
 TEST_CASE("cuda: matmul layouts, batches and bias, forward and backward") {
   if (!gpu_or_skip()) return;
   struct Case {
@@ -229,33 +215,6 @@ TEST_CASE("cuda: Linear + ReLU forward and backward equal the CPU's") {
       linear.bias = in[2];
       return mean(relu(linear.forward(in[0])) * 2.0);
     }, {leaf({2, 3, 6}, 71, dtype), w, b});
-  }
-}
-
-TEST_CASE("cuda: var, argmax, cumsum and the max/min backward (reduce kernels)") {
-  if (!gpu_or_skip()) return;
-  for (DType dtype : kFloatTypes) {
-    const Tensor x = leaf({4, 130, 7}, 41, dtype);
-    check_parity("var all", [](const std::vector<Tensor>& in) { return var(in[0]); }, {x});
-    check_parity("var dim 1", [](const std::vector<Tensor>& in) { return var(in[0], {1}); }, {x});
-    check_parity("var dims 0, 2 of a transpose, population", [](const std::vector<Tensor>& in) {
-      return var(in[0].transpose(0, 1), {0, 2}, 0, true);
-    }, {x});
-    for (int dim : {0, 1, 2})
-      check_parity(fmt::format("argmax dim {}", dim), [dim](const std::vector<Tensor>& in) { return argmax(in[0], dim); },
-                   {x}, false);
-    check_parity("argmax of a transpose", [](const std::vector<Tensor>& in) { return argmax(in[0].t(), 0); },
-                 {leaf({7, 1000}, 42, dtype)}, false);
-    for (int dim : {0, 1, -1})
-      check_parity(fmt::format("cumsum dim {}", dim), [dim](const std::vector<Tensor>& in) { return cumsum(in[0], dim); },
-                   {x});
-    check_parity("cumsum of a transpose", [](const std::vector<Tensor>& in) { return cumsum(in[0].t(), 1); },
-                 {leaf({1000, 3}, 43, dtype)});
-    // Ties split the gradient (equal_mask), over a dim and over everything.
-    const Tensor ties = from_vector<double>({1, 3, 3, 2, 5, 5, 5, 0, -1, -1, 4, 4}, {3, 4}).to(dtype).requires_grad_();
-    check_parity("max dim 1 with ties", [](const std::vector<Tensor>& in) { return max(in[0], {1}); }, {ties});
-    check_parity("min all of a transpose", [](const std::vector<Tensor>& in) { return min(in[0].t()); }, {ties});
-    check_parity("max dim 2", [](const std::vector<Tensor>& in) { return max(in[0], {2}); }, {x});
   }
 }
 
