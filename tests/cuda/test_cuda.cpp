@@ -134,49 +134,6 @@ TEST_CASE("cuda: copy, fill and casts") {
                {leaf({3, 5}, 6, DType::f64)});
 }
 
-TEST_CASE("cuda: matmul layouts, batches and bias, forward and backward") {
-  if (!gpu_or_skip()) return;
-  struct Case {
-    const char* what;
-    Shape a, b;
-    bool ta, tb, bias;
-  };
-  const std::vector<Case> cases = {
-      {"2-D", {7, 5}, {5, 3}, false, false, false},
-      {"2-D with bias", {7, 5}, {5, 3}, false, false, true},
-      {"a transposed", {5, 7}, {5, 3}, true, false, false},
-      {"b transposed", {7, 5}, {3, 5}, false, true, true},
-      {"both transposed", {5, 7}, {3, 5}, true, true, false},
-      {"batched", {2, 4, 7, 5}, {2, 4, 5, 3}, false, false, false},
-      {"batch folded (Linear)", {2, 4, 7, 5}, {5, 3}, false, false, true},
-      {"b batched, a shared", {7, 5}, {3, 5, 4}, false, false, false},
-      {"broadcast batch", {2, 1, 7, 5}, {3, 5, 4}, false, false, false},
-      {"batched, transposed views", {3, 5, 7}, {3, 4, 5}, true, true, true},
-      {"vector · matrix", {1, 5}, {5, 6}, false, false, false},
-  };
-  for (DType dtype : kFloatTypes)
-    for (const Case& c : cases) {
-      const Tensor a = leaf(c.a, 50, dtype), b = leaf(c.b, 51, dtype);
-      const int64_t N = c.tb ? c.b[c.b.size() - 2] : c.b.back();
-      std::vector<Tensor> inputs{a, b};
-      if (c.bias) inputs.push_back(leaf({N}, 52, dtype));
-      check_parity(fmt::format("{} {}", c.what, dtype_name(dtype)), [c](const std::vector<Tensor>& in) {
-        const Tensor x = c.ta ? in[0].transpose(-1, -2) : in[0];
-        const Tensor y = c.tb ? in[1].transpose(-1, -2) : in[1];
-        return matmul(x, y, c.bias ? in[2] : Tensor());
-      }, inputs);
-    }
-  // A layout cuBLAS cannot read (a step slice of the columns) is copied first.
-  check_parity("strided columns", [](const std::vector<Tensor>& in) {
-    return matmul(in[0].slice(1, 0, 10, 2), in[1]);
-  }, {leaf({6, 10}, 53, DType::f64), leaf({5, 4}, 54, DType::f64)});
-  // K = 0: the bias alone.
-  check_parity("empty sum with bias", [](const std::vector<Tensor>& in) {
-    return matmul(in[0], in[1], in[2]);
-  }, {leaf({3, 0}, 55, DType::f64, false), leaf({0, 4}, 56, DType::f64, false), leaf({4}, 57, DType::f64, false)},
-     false);
-}
-
 TEST_CASE("cuda: TF32 is off unless asked for") {
   if (!gpu_or_skip()) return;
   CHECK(cuda::tf32_enabled() == (std::getenv("SIEVE_TF32") != nullptr && std::string(std::getenv("SIEVE_TF32")) == "1"));
