@@ -175,27 +175,6 @@ TEST_CASE("cuda: Linear + ReLU forward and backward equal the CPU's") {
   }
 }
 
-TEST_CASE("cuda: softmax and log_softmax on every dim and layout, forward and backward") {
-  if (!gpu_or_skip()) return;
-  for (DType dtype : kFloatTypes)
-    for (bool log : {false, true}) {
-      auto op = [log](const Tensor& t, int dim) { return log ? log_softmax(t, dim) : softmax(t, dim); };
-      const std::string name = std::string(log ? "log_softmax " : "softmax ") + dtype_name(dtype);
-      for (int64_t c : {1, 7, 130, 1000})  // rows: the row kernel
-        check_parity(fmt::format("{} rows of {}", name, c),
-                     [op](const std::vector<Tensor>& in) { return op(in[0] * 3.0, -1); }, {leaf({5, c}, 100, dtype)});
-      const Tensor x = leaf({4, 130, 7}, 101, dtype);
-      for (int dim : {0, 1})  // the column kernel
-        check_parity(fmt::format("{} dim {}", name, dim), [op, dim](const std::vector<Tensor>& in) { return op(in[0], dim); },
-                     {x});
-      check_parity(name + " of a transpose", [op](const std::vector<Tensor>& in) { return op(in[0].transpose(0, 2), -1); },
-                   {x});
-      check_parity(name + " of a step slice", [op](const std::vector<Tensor>& in) {
-        return op(in[0].slice(1, 0, 130, 3), 1);
-      }, {x});
-    }
-}
-
 TEST_CASE("cuda: cross_entropy and mse_loss, every reduction, forward and backward") {
   if (!gpu_or_skip()) return;
   for (DType dtype : kFloatTypes) {
