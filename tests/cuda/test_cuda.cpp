@@ -175,43 +175,6 @@ TEST_CASE("cuda: Linear + ReLU forward and backward equal the CPU's") {
   }
 }
 
-TEST_CASE("cuda: cross_entropy and mse_loss, every reduction, forward and backward") {
-  if (!gpu_or_skip()) return;
-  for (DType dtype : kFloatTypes) {
-    for (int64_t c : {1, 7, 130, 1000}) {
-      std::vector<int64_t> t;
-      for (int64_t r = 0; r < 9; ++r) t.push_back(r % 4 == 2 ? -100 : (r * 37) % c);
-      const Tensor target = from_vector<int64_t>(t, {9});
-      const Tensor logits = leaf({9, c}, 110, dtype);
-      for (double eps : {0.0, 0.1})
-        for (Reduction red : {Reduction::mean, Reduction::sum, Reduction::none})
-          check_parity(fmt::format("cross_entropy {} C={} ε={} reduction {}", dtype_name(dtype), c, eps,
-                                   static_cast<int>(red)),
-                       [&](const std::vector<Tensor>& in) {
-                         return cross_entropy(in[0] * 2.0, target.to(in[0].device()), -100, eps, red);
-                       },
-                       {logits});
-      check_parity(fmt::format("cross_entropy of transposed logits C={}", c), [&](const std::vector<Tensor>& in) {
-        return cross_entropy(in[0].t(), target.to(in[0].device()), -100, 0.2);
-      }, {leaf({c, 9}, 111, dtype)});
-    }
-    const Tensor seq_target = from_vector<int64_t>({1, 2, 0, 3, 6, 3}, {2, 3});
-    check_parity("cross_entropy (B, T, C) with ignore_index 3", [&](const std::vector<Tensor>& in) {
-      return cross_entropy(in[0], seq_target.to(in[0].device()), 3, 0.05);
-    }, {leaf({2, 3, 7}, 112, dtype)});
-    const Tensor a = leaf({5, 130}, 113, dtype), b = leaf({5, 130}, 114, dtype);
-    for (Reduction red : {Reduction::mean, Reduction::sum, Reduction::none})
-      check_parity(fmt::format("mse_loss {} reduction {}", dtype_name(dtype), static_cast<int>(red)),
-                   [red](const std::vector<Tensor>& in) { return mse_loss(in[0], in[1].t(), red); },
-                   {a, leaf({130, 5}, 115, dtype)});
-    check_parity("mse_loss of one element", [](const std::vector<Tensor>& in) { return mse_loss(in[0], in[1]); },
-                 {leaf({1}, 116, dtype), leaf({1}, 117, dtype)});
-    check_parity("mse_loss, target without gradient", [](const std::vector<Tensor>& in) {
-      return mse_loss(in[0], in[1], Reduction::sum);
-    }, {a, leaf({5, 130}, 118, dtype, false)});
-  }
-}
-
 TEST_CASE("cuda: layer_norm and rms_norm with and without weight and bias, forward and backward") {
   if (!gpu_or_skip()) return;
   for (DType dtype : kFloatTypes) {
