@@ -175,33 +175,6 @@ TEST_CASE("cuda: Linear + ReLU forward and backward equal the CPU's") {
   }
 }
 
-TEST_CASE("cuda: layer_norm and rms_norm with and without weight and bias, forward and backward") {
-  if (!gpu_or_skip()) return;
-  for (DType dtype : kFloatTypes) {
-    const std::vector<Shape> shapes = {{5, 1}, {5, 7}, {3, 4, 130}, {2, 1000}, {700, 5}};  // 700 rows: many chunks
-    for (const Shape& shape : shapes) {
-      const int64_t c = shape.back();
-      const Tensor x = leaf(shape, 120, dtype), w = leaf({c}, 121, dtype), b = leaf({c}, 122, dtype);
-      const std::string where = fmt::format("{} {}", dtype_name(dtype), shape_str(shape));
-      check_parity("layer_norm affine " + where,
-                   [](const std::vector<Tensor>& in) { return layer_norm(in[0] * 2.0 + 1.0, in[1], in[2]); }, {x, w, b});
-      check_parity("layer_norm plain " + where,
-                   [](const std::vector<Tensor>& in) { return layer_norm(in[0], Tensor(), Tensor()); }, {x});
-      check_parity("layer_norm weight only " + where,
-                   [](const std::vector<Tensor>& in) { return layer_norm(in[0], in[1], Tensor(), 1e-3); }, {x, w});
-      check_parity("layer_norm, frozen weight " + where,
-                   [](const std::vector<Tensor>& in) { return layer_norm(in[0], in[1], in[2]); },
-                   {x, leaf({c}, 123, dtype, false), b});
-      check_parity("rms_norm " + where, [](const std::vector<Tensor>& in) { return rms_norm(in[0], in[1]); }, {x, w});
-      check_parity("rms_norm plain " + where, [](const std::vector<Tensor>& in) { return rms_norm(in[0], Tensor()); },
-                   {x});
-    }
-    check_parity("layer_norm of a transpose", [](const std::vector<Tensor>& in) {
-      return layer_norm(in[0].t(), in[1], in[2]);
-    }, {leaf({130, 6}, 124, dtype), leaf({130}, 125, dtype), leaf({130}, 126, dtype)});
-  }
-}
-
 TEST_CASE("cuda: adamw_step and sgd_step match the CPU over three steps") {
   if (!gpu_or_skip()) return;
   const std::vector<Shape> shapes = {{1}, {7}, {13, 130}, {1000}};
