@@ -108,32 +108,6 @@ TEST_CASE("cuda: caching allocator counters and reuse") {
   CHECK(memory_stats(kCUDA).cached_bytes == 0);
 }
 
-TEST_CASE("cuda: copy, fill and casts") {
-  if (!gpu_or_skip()) return;
-  for (DType dtype : kFloatTypes) {
-    Tensor host = leaf({4, 6}, 3, dtype, false);
-    Tensor d = host.to(kCUDA);
-    // fill_ through a strided view, copy_ of a broadcast row into a transposed view.
-    Tensor hd = host.clone(), dd = d.clone();
-    fill_(hd.slice(1, 1, 6, 2), 3.5);
-    fill_(dd.slice(1, 1, 6, 2), 3.5);
-    CHECK_CLOSE(dd.to(kCPU), hd, 0, 0);
-    Tensor row = leaf({4}, 4, dtype, false);
-    Tensor ht = leaf({4, 6}, 5, dtype, false), dt = ht.to(kCUDA);
-    copy_(ht.t(), row);
-    copy_(dt.t(), row.to(kCUDA));
-    CHECK_CLOSE(dt.to(kCPU), ht, 0, 0);
-    // Casts between every dtype pair, on a strided view.
-    for (DType target : {DType::f32, DType::f64, DType::i64}) {
-      Tensor scaled = (host * 10.0).t();
-      CHECK_CLOSE(scaled.to(kCUDA).to(target).to(kCPU), scaled.to(target), 0, 0);
-    }
-  }
-  check_parity("clone and contiguous of a transposed view (gradient through copy)",
-               [](const std::vector<Tensor>& in) { return in[0].t().contiguous() * 1.0; },
-               {leaf({3, 5}, 6, DType::f64)});
-}
-
 TEST_CASE("cuda: TF32 is off unless asked for") {
   if (!gpu_or_skip()) return;
   CHECK(cuda::tf32_enabled() == (std::getenv("SIEVE_TF32") != nullptr && std::string(std::getenv("SIEVE_TF32")) == "1"));
