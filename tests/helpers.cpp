@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <set>
 #include <string>
 
 #include "cuda/backend.h"
@@ -24,18 +23,17 @@ std::vector<Device> test_devices() {
   return devices;
 }
 
-std::vector<Device> cpu_only_until_cuda(const char* family) {
-  static std::set<std::string> told;
-  if (cuda::available() && told.insert(family).second)
-    std::printf("[sieve tests] %s: no CUDA kernels yet, CUDA cases skipped\n", family);
-  return {kCPU};
-}
-
-Tensor randn_leaf(const Shape& shape, uint64_t seed, bool requires_grad, DType dtype) {
+Tensor randn_leaf(const Shape& shape, uint64_t seed, bool requires_grad, DType dtype, Device device) {
   Generator gen(seed);
   Tensor t = randn(shape, {.dtype = dtype}, &gen);
+  if (!device.is_cpu()) t = t.to(device);
   if (requires_grad) t.requires_grad_();
   return t;
+}
+
+Tensor random_ids(int64_t size, const Shape& shape, uint64_t seed) {
+  Generator gen(seed);
+  return randint(0, size, shape, {.dtype = DType::i64}, &gen);
 }
 
 Tensor randn_leaf_transposed(const Shape& shape, uint64_t seed, bool requires_grad) {

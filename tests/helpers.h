@@ -1,11 +1,11 @@
 // tests/helpers.h — what every sieve test uses: devices to run on, random leaves, closeness checks
 // that print the first values and the largest difference, gradcheck and golden-file checks.
 //
-// One test body per op runs on every device present:
+// One test body per op runs on every device present (tests/README.md states the rule):
 //   for (Device dev : test_devices()) { SUBCASE(dev.str().c_str()) { ... } }
-// CUDA appears in test_devices() only when a GPU is present; otherwise the skip is printed once.
-// A family whose CUDA kernels have not landed yet loops over cpu_only_until_cuda("family") instead,
-// which says so once on a GPU machine; when its kernels land, its tests switch to test_devices().
+// CUDA appears in test_devices() only when a GPU is present; otherwise the skip is printed once
+// ("CUDA cases skipped", the words tools/gpu-check looks for). Gradients are compared across
+// devices by check_parity (tests/parity.h).
 //
 // Extend: add a helper here only when two test files need it.
 #pragma once
@@ -23,12 +23,16 @@
 
 namespace sieve::test {
 
+// The devices every op test runs on: the CPU, plus CUDA when a GPU is usable.
 std::vector<Device> test_devices();
-std::vector<Device> cpu_only_until_cuda(const char* family);
 
-// A float64 (or dtype) leaf of N(0,1) values from its own seed; requires grad when asked.
-Tensor randn_leaf(const Shape& shape, uint64_t seed, bool requires_grad = true, DType dtype = DType::f64);
-// Same, but the leaf is a non-contiguous view: its last two dims are stored transposed.
+// A float64 (or dtype) leaf of N(0,1) values from its own seed, on `device` (the same values on
+// every device: they are drawn on the CPU); requires grad when asked.
+Tensor randn_leaf(const Shape& shape, uint64_t seed, bool requires_grad = true, DType dtype = DType::f64,
+                  Device device = kCPU);
+// Uniform int64 ids in [0, size) of `shape` from their own seed, on the CPU.
+Tensor random_ids(int64_t size, const Shape& shape, uint64_t seed);
+// Same as randn_leaf, but the leaf is a non-contiguous view: its last two dims are stored transposed.
 Tensor randn_leaf_transposed(const Shape& shape, uint64_t seed, bool requires_grad = true);
 
 // Empty string when close (|a − e| ≤ atol + rtol·|e| everywhere, same shape); otherwise a message

@@ -1,13 +1,22 @@
-// tests/ops/test_elementwise.cpp — binary (broadcasting), unary, where, masked_fill: values,
-// gradcheck in float64 on contiguous, transposed and broadcast inputs, goldens and errors.
+// tests/ops/test_elementwise.cpp — binary (broadcasting), unary, where, masked_fill: values
+// (hand-computed, the standard library in float64, strided against contiguous), PyTorch goldens
+// and errors, on every device; the accuracy of the CPU's fast float32 functions (ops/cpu/
+// fastmath.h), gradcheck in float64 on contiguous, transposed and broadcast inputs (CPU), and the
+// CUDA kernels' outputs and gradients against the CPU's (parity).
 #include <cmath>
+#include <functional>
 
 #include "ops/cpu/fastmath.h"
 #include "ops/elementwise.h"
 #include "tests/golden/golden.h"
 #include "tests/helpers.h"
+#include "tests/parity.h"
 
 using namespace sieve;
+using test::check_parity;
+using test::kFloatTypes;
+using test::leaf;
+using test::positive_leaf;
 using test::randn_leaf;
 using test::randn_leaf_transposed;
 
@@ -38,7 +47,7 @@ TEST_CASE("binary ops broadcast both ways") {
   }
 }
 
-TEST_CASE("binary gradients reduce to each input's shape") {
+TEST_CASE("gradcheck: binary ops reduce their gradients to each input's shape") {
   Tensor a = randn_leaf({3, 4}, 1);
   Tensor b_row = randn_leaf({4}, 2);
   Tensor b_col = randn_leaf({3, 1}, 3);
@@ -52,48 +61,81 @@ TEST_CASE("binary gradients reduce to each input's shape") {
   CHECK_GRADCHECK([](auto& in) { return in[0] * in[0] - in[0] / 2.0; }, {at});
 }
 
-TEST_CASE("unary ops match the standard library in float64 and float32") {
-  const std::vector<double> xs = {-3.5, -1.0, -0.25, 0.0, 0.3, 1.0, 2.5, 25.0};
-  Tensor x64 = from_vector<double>(xs, {8});
-  Tensor x32 = x64.to(DType::f32);
-  auto check = [&](Fn op, double (*ref)(double), double tol32) {
-    tol32 = std::max(tol32, 1e-7);  // float32 rounding of the result itself
-    const auto r64 = op(x64).to_vector<double>();
-    const auto r32 = op(x32).to_vector<float>();
-    for (size_t i = 0; i < xs.size(); ++i) {
-      const double expected = ref(xs[i]);
-      CHECK(r64[i] == doctest::Approx(expected).epsilon(1e-12));
-      CHECK(r32[i] == doctest::Approx(expected).epsilon(tol32).scale(1e-30));
-    }
+namespace {
+
+// The unary ops, checked element by element against the standard library at kUnaryXs. tol32 is
+// the float32 bound (relative); the float64 results must agree to 1e-12 on every device.
+struct UnaryRef {
+  const char* name;
+  Fn op;
+  double (*ref)(double);
+  double tol32;
+};
+
+const std::vector<UnaryRef>& unary_refs() {
+  static const std::vector<UnaryRef> refs = {
+      {"exp", exp, [](double v) { return std::exp(v); }, 3e-7},
+      {"tanh", tanh, [](double v) { return std::tanh(v); }, 3e-7},
+      {"sigmoid", sigmoid, [](double v) { return 1 / (1 + std::exp(-v)); }, 3e-7},
+      {"relu", relu, [](double v) { return v > 0 ? v : 0.0; }, 0},
+      {"abs", abs, [](double v) { return std::fabs(v); }, 0},
+      {"silu", silu, [](double v) { return v / (1 + std::exp(-v)); }, 3e-7},
+      {"gelu_tanh", gelu_tanh_form,
+       [](double v) { return 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v))); }, 1e-6},
+      {"softplus", softplus_default, [](double v) { return v > 20 ? v : std::log1p(std::exp(v)); }, 3e-7},
+      {"pow3", pow_cube, [](double v) { return v * v * v; }, 3e-7},
   };
-  check(exp, [](double v) { return std::exp(v); }, 3e-7);
-  check(tanh, [](double v) { return std::tanh(v); }, 3e-7);
-  check(sigmoid, [](double v) { return 1 / (1 + std::exp(-v)); }, 3e-7);
-  check(relu, [](double v) { return v > 0 ? v : 0.0; }, 0);
-  check(abs, [](double v) { return std::fabs(v); }, 0);
-  check(silu, [](double v) { return v / (1 + std::exp(-v)); }, 3e-7);
-  check(gelu_tanh_form, [](double v) {
-    return 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
-  }, 1e-6);
-  check(softplus_default, [](double v) { return v > 20 ? v : std::log1p(std::exp(v)); }, 3e-7);
-  check(pow_cube, [](double v) { return v * v * v; }, 3e-7);
-  // gelu's float32 kernel is accurate in absolute terms, within 1e-7·(1 + |x|) (ops/cpu/fastmath.h),
-  // so its negative tail (−8e-4 at −3.5) is checked against that, not against a relative bound.
-  const auto gelu64 = gelu_erf(x64).to_vector<double>();
-  const auto gelu32 = gelu_erf(x32).to_vector<float>();
-  const auto gelu_of = [](double v) { return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0))); };
-  for (size_t i = 0; i < xs.size(); ++i) {
-    CHECK(gelu64[i] == doctest::Approx(gelu_of(xs[i])).epsilon(1e-12));
-    const double v32 = static_cast<float>(xs[i]);  // the float32 input itself (0.3 is not exact)
-    CHECK(std::abs(gelu32[i] - gelu_of(v32)) <= 1e-7 * (1 + std::abs(v32)));
-  }
-  Tensor positive = from_vector<double>({0.5, 1.0, 4.0}, {3});
-  CHECK(log(positive).to_vector<double>()[2] == doctest::Approx(std::log(4.0)));
-  CHECK(sqrt(positive).to_vector<double>()[2] == 2.0);
-  CHECK(rsqrt(positive).to_vector<double>()[2] == 0.5);
+  return refs;
 }
 
-TEST_CASE("fast float32 softplus and log1p stay within their documented error") {
+const std::vector<double> kUnaryXs = {-3.5, -1.0, -0.25, 0.0, 0.3, 1.0, 2.5, 25.0};
+
+double gelu_of(double v) { return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0))); }
+
+}  // namespace
+
+TEST_CASE("unary ops match the standard library in float64") {
+  for (Device dev : test::test_devices()) {
+    SUBCASE(dev.str().c_str()) {
+      Tensor x64 = from_vector<double>(kUnaryXs, {8}, dev);
+      for (const UnaryRef& u : unary_refs()) {
+        INFO(u.name);
+        const auto r64 = u.op(x64).to_vector<double>();
+        for (size_t i = 0; i < kUnaryXs.size(); ++i)
+          CHECK(r64[i] == doctest::Approx(u.ref(kUnaryXs[i])).epsilon(1e-12));
+      }
+      const auto gelu64 = gelu_erf(x64).to_vector<double>();
+      for (size_t i = 0; i < kUnaryXs.size(); ++i)
+        CHECK(gelu64[i] == doctest::Approx(gelu_of(kUnaryXs[i])).epsilon(1e-12));
+      Tensor positive = from_vector<double>({0.5, 1.0, 4.0}, {3}, dev);
+      CHECK(log(positive).to_vector<double>()[2] == doctest::Approx(std::log(4.0)));
+      CHECK(sqrt(positive).to_vector<double>()[2] == 2.0);
+      CHECK(rsqrt(positive).to_vector<double>()[2] == 0.5);
+    }
+  }
+}
+
+// The CPU's float32 kernels are fast approximations with documented bounds (ops/cpu/fastmath.h);
+// CUDA's float32 functions are checked against the CPU's by the parity case below.
+TEST_CASE("cpu kernel: float32 unary ops stay within the fast approximations' bounds of the standard library") {
+  Tensor x32 = from_vector<double>(kUnaryXs, {8}).to(DType::f32);
+  for (const UnaryRef& u : unary_refs()) {
+    INFO(u.name);
+    const double tol32 = std::max(u.tol32, 1e-7);  // float32 rounding of the result itself
+    const auto r32 = u.op(x32).to_vector<float>();
+    for (size_t i = 0; i < kUnaryXs.size(); ++i)
+      CHECK(r32[i] == doctest::Approx(u.ref(kUnaryXs[i])).epsilon(tol32).scale(1e-30));
+  }
+  // gelu's float32 kernel is accurate in absolute terms, within 1e-7·(1 + |x|) (ops/cpu/fastmath.h),
+  // so its negative tail (−8e-4 at −3.5) is checked against that, not against a relative bound.
+  const auto gelu32 = gelu_erf(x32).to_vector<float>();
+  for (size_t i = 0; i < kUnaryXs.size(); ++i) {
+    const double v32 = static_cast<float>(kUnaryXs[i]);  // the float32 input itself (0.3 is not exact)
+    CHECK(std::abs(gelu32[i] - gelu_of(v32)) <= 1e-7 * (1 + std::abs(v32)));
+  }
+}
+
+TEST_CASE("cpu kernel: fast float32 softplus and log1p stay within their documented error") {
   double worst_softplus = 0, worst_log1p = 0;
   for (double v = -87.0; v <= 30.0; v += 1e-4) {
     const float x = static_cast<float>(v);
@@ -114,7 +156,7 @@ TEST_CASE("fast float32 softplus and log1p stay within their documented error") 
   CHECK(std::abs(cpu::softplus_fast(-100.0f) - std::exp(-100.0)) < 3e-45);  // a denormal, 2 ulp
 }
 
-TEST_CASE("fast float32 exp, normal CDF and GELU stay within their documented error") {
+TEST_CASE("cpu kernel: fast float32 exp, normal CDF and GELU stay within their documented error") {
   double worst_exp = 0;
   for (double v = -87.0; v < 88.0; v += 0.0137) {
     const float x = static_cast<float>(v);
@@ -151,7 +193,7 @@ TEST_CASE("fast float32 exp, normal CDF and GELU stay within their documented er
   CHECK(cpu::gelu_fast(3e38f) == 3e38f);
 }
 
-TEST_CASE("every unary op passes gradcheck, also on transposed inputs") {
+TEST_CASE("gradcheck: every unary op, also on transposed inputs") {
   const std::vector<std::pair<const char*, Fn>> ops = {
       {"neg", neg},   {"exp", exp},         {"tanh", tanh},         {"sigmoid", sigmoid}, {"relu", relu},
       {"abs", abs},   {"gelu", gelu_erf},   {"gelu_tanh", gelu_tanh_form}, {"silu", silu},
@@ -171,57 +213,162 @@ TEST_CASE("every unary op passes gradcheck, also on transposed inputs") {
 }
 
 TEST_CASE("contiguous, strided and broadcast paths agree on large tensors") {
-  Tensor base = randn_leaf({300, 200}, 21, false, DType::f32);
-  Tensor t = base.t();  // strided
-  CHECK_CLOSE(gelu(t), gelu(t.contiguous()), 0, 0);
-  CHECK_CLOSE(exp(t) * t, (exp(t.contiguous()) * t.contiguous()), 0, 0);
-  Tensor bias = randn_leaf({300}, 22, false, DType::f32);
-  Tensor expanded = bias.reshape({1, 300}).expand({200, 300}).contiguous();
-  CHECK_CLOSE(t + bias, t.contiguous() + expanded, 0, 0);
-  Tensor big = randn_leaf({1 << 20}, 23, false, DType::f32);  // one long row, split across threads
-  CHECK_CLOSE(big * 3.0, big * full({1 << 20}, 3.0), 0, 0);
+  for (Device dev : test::test_devices()) {
+    SUBCASE(dev.str().c_str()) {
+      Tensor base = randn_leaf({300, 200}, 21, false, DType::f32, dev);
+      Tensor t = base.t();  // strided
+      CHECK_CLOSE(gelu(t), gelu(t.contiguous()), 0, 0);
+      CHECK_CLOSE(exp(t) * t, (exp(t.contiguous()) * t.contiguous()), 0, 0);
+      Tensor bias = randn_leaf({300}, 22, false, DType::f32, dev);
+      Tensor expanded = bias.reshape({1, 300}).expand({200, 300}).contiguous();
+      CHECK_CLOSE(t + bias, t.contiguous() + expanded, 0, 0);
+      Tensor big = randn_leaf({1 << 20}, 23, false, DType::f32, dev);  // one long row, split across threads
+      CHECK_CLOSE(big * 3.0, big * full({1 << 20}, 3.0, {.device = dev}), 0, 0);
+    }
+  }
 }
 
-TEST_CASE("where and masked_fill select values and route gradients") {
-  Tensor cond = from_vector<int64_t>({1, 0, 0, 1}, {2, 2});
-  Tensor a = from_vector<float>({1, 2, 3, 4}, {2, 2});
-  Tensor b = from_vector<float>({-1}, {1});
-  CHECK(where(cond, a, b).to_vector<float>() == std::vector<float>{1, -1, -1, 4});
-  CHECK(masked_fill(a, from_vector<float>({0, 1}, {2}), -9).to_vector<float>() == std::vector<float>{1, -9, 3, -9});
+TEST_CASE("where and masked_fill select values") {
+  for (Device dev : test::test_devices()) {
+    SUBCASE(dev.str().c_str()) {
+      Tensor cond = from_vector<int64_t>({1, 0, 0, 1}, {2, 2}, dev);
+      Tensor a = from_vector<float>({1, 2, 3, 4}, {2, 2}, dev);
+      Tensor b = from_vector<float>({-1}, {1}, dev);
+      CHECK(where(cond, a, b).to_vector<float>() == std::vector<float>{1, -1, -1, 4});
+      CHECK(masked_fill(a, from_vector<float>({0, 1}, {2}, dev), -9).to_vector<float>() ==
+            std::vector<float>{1, -9, 3, -9});
+      CHECK_THROWS_WITH_AS(masked_fill(a, ones({3}, {.device = dev}), 0),
+                           doctest::Contains("masked_fill: shapes (2, 2) and (3,) do not broadcast"), Error);
+      CHECK_THROWS_WITH_AS(masked_fill(a, ones({3, 2, 2}, {.device = dev}), 0),
+                           doctest::Contains("does not broadcast to input"), Error);
+    }
+  }
+}
+
+TEST_CASE("gradcheck: where and masked_fill route gradients") {
   Tensor c64 = from_vector<double>({1, 0, 1}, {3});
   CHECK_GRADCHECK([c64](auto& in) { return where(c64, in[0], in[1]); }, {randn_leaf({2, 3}, 31), randn_leaf({3}, 32)});
   CHECK_GRADCHECK([c64](auto& in) { return masked_fill(in[0], c64, 5.0); }, {randn_leaf_transposed({3, 3}, 33)});
-  CHECK_THROWS_WITH_AS(masked_fill(a, ones({3}), 0), doctest::Contains("masked_fill: shapes (2, 2) and (3,) do not broadcast"), Error);
-  CHECK_THROWS_WITH_AS(masked_fill(a, ones({3, 2, 2}), 0), doctest::Contains("does not broadcast to input"), Error);
 }
 
 TEST_CASE("elementwise errors name the op, the shapes and the dtypes") {
-  CHECK_THROWS_WITH_AS(ones({2, 3}) + ones({4}), doctest::Contains("add: shapes (2, 3) and (4,) do not broadcast"),
-                       Error);
-  CHECK_THROWS_WITH_AS(ones({2}) * ones({2}, {.dtype = DType::f64}),
-                       doctest::Contains("mul: dtype mismatch: float32 (2,) on cpu and float64 (2,) on cpu"), Error);
-  CHECK_THROWS_WITH_AS(ones({2}, {.dtype = DType::i64}) / ones({2}, {.dtype = DType::i64}),
-                       doctest::Contains("div: expected a floating-point tensor"), Error);
-  CHECK_THROWS_WITH_AS(exp(ones({2}, {.dtype = DType::i64})), doctest::Contains("exp"), Error);
-  CHECK_THROWS_WITH_AS(add(Tensor(), ones({1})), doctest::Contains("undefined"), Error);
+  for (Device dev : test::test_devices()) {
+    SUBCASE(dev.str().c_str()) {
+      auto ones_on = [dev](const Shape& shape, DType dt = DType::f32) {
+        return ones(shape, {.dtype = dt, .device = dev});
+      };
+      CHECK_THROWS_WITH_AS(ones_on({2, 3}) + ones_on({4}),
+                           doctest::Contains("add: shapes (2, 3) and (4,) do not broadcast"), Error);
+      const std::string mismatch =
+          fmt::format("mul: dtype mismatch: float32 (2,) on {0} and float64 (2,) on {0}", dev.str());
+      CHECK_THROWS_WITH_AS(ones_on({2}) * ones_on({2}, DType::f64), doctest::Contains(mismatch.c_str()), Error);
+      CHECK_THROWS_WITH_AS(ones_on({2}, DType::i64) / ones_on({2}, DType::i64),
+                           doctest::Contains("div: expected a floating-point tensor"), Error);
+      CHECK_THROWS_WITH_AS(exp(ones_on({2}, DType::i64)), doctest::Contains("exp"), Error);
+      CHECK_THROWS_WITH_AS(add(Tensor(), ones_on({1})), doctest::Contains("undefined"), Error);
+    }
+  }
 }
 
 TEST_CASE("elementwise ops match PyTorch goldens") {
-  for (const char* name : {"add", "sub", "mul", "div"})
-    test::check_golden("elementwise", std::string(name) + "_broadcast", [name](auto& in) {
-      const std::string n = name;
-      return n == "add" ? in.at("a") + in.at("b") : n == "sub" ? in.at("a") - in.at("b")
-           : n == "mul" ? in.at("a") * in.at("b") : in.at("a") / in.at("b");
-    });
-  const std::vector<std::pair<const char*, Fn>> unary = {
-      {"neg", neg}, {"exp", exp}, {"tanh", tanh}, {"sigmoid", sigmoid}, {"relu", relu}, {"abs", abs},
-      {"gelu", gelu_erf}, {"gelu_tanh", gelu_tanh_form}, {"silu", silu}, {"softplus", softplus_default},
-      {"pow3", pow_cube}, {"log", log}, {"sqrt", sqrt}, {"rsqrt", rsqrt}};
-  for (const auto& [name, op] : unary) {
-    Fn f = op;
-    test::check_golden("elementwise", name, [f](auto& in) { return f(in.at("x")); }, 1e-5, 1e-5);
+  for (Device dev : test::test_devices()) {
+    SUBCASE(dev.str().c_str()) {
+      for (const char* name : {"add", "sub", "mul", "div"})
+        test::check_golden("elementwise", std::string(name) + "_broadcast", [name](auto& in) {
+          const std::string n = name;
+          return n == "add" ? in.at("a") + in.at("b") : n == "sub" ? in.at("a") - in.at("b")
+               : n == "mul" ? in.at("a") * in.at("b") : in.at("a") / in.at("b");
+        }, 1e-5, 1e-4, dev);
+      const std::vector<std::pair<const char*, Fn>> unary = {
+          {"neg", neg}, {"exp", exp}, {"tanh", tanh}, {"sigmoid", sigmoid}, {"relu", relu}, {"abs", abs},
+          {"gelu", gelu_erf}, {"gelu_tanh", gelu_tanh_form}, {"silu", silu}, {"softplus", softplus_default},
+          {"pow3", pow_cube}, {"log", log}, {"sqrt", sqrt}, {"rsqrt", rsqrt}};
+      for (const auto& [name, op] : unary) {
+        Fn f = op;
+        test::check_golden("elementwise", name, [f](auto& in) { return f(in.at("x")); }, 1e-5, 1e-5, dev);
+      }
+      test::check_golden("elementwise", "where", [](auto& in) { return where(in.at("cond"), in.at("a"), in.at("b")); },
+                         1e-5, 1e-4, dev);
+      test::check_golden("elementwise", "masked_fill",
+                         [](auto& in) { return masked_fill(in.at("x"), in.at("mask"), -2.5); }, 1e-5, 1e-4, dev);
+    }
   }
-  test::check_golden("elementwise", "where", [](auto& in) { return where(in.at("cond"), in.at("a"), in.at("b")); });
-  test::check_golden("elementwise", "masked_fill",
-                     [](auto& in) { return masked_fill(in.at("x"), in.at("mask"), -2.5); });
+}
+
+TEST_CASE("parity: binary ops with broadcasting, CUDA against CPU") {
+  if (!test::gpu_or_skip()) return;
+  const std::vector<std::pair<Shape, Shape>> shapes = {
+      {{3, 4, 5}, {3, 4, 5}}, {{3, 4, 5}, {4, 1}}, {{3, 4, 5}, {5}}, {{3, 1, 5}, {1, 4, 1}}, {{2, 3}, {}}};
+  for (DType dtype : kFloatTypes)
+    for (const auto& [sa, sb] : shapes) {
+      const Tensor a = leaf(sa, 10, dtype), b = leaf(sb, 11, dtype), bp = positive_leaf(sb, 12, dtype);
+      const std::string where = fmt::format("{} {} ∘ {}", dtype_name(dtype), shape_str(sa), shape_str(sb));
+      check_parity("add " + where, [](const std::vector<Tensor>& in) { return in[0] + in[1]; }, {a, b});
+      check_parity("sub " + where, [](const std::vector<Tensor>& in) { return in[0] - in[1]; }, {a, b});
+      check_parity("mul " + where, [](const std::vector<Tensor>& in) { return in[0] * in[1]; }, {a, b});
+      check_parity("div " + where, [](const std::vector<Tensor>& in) { return in[0] / in[1]; }, {a, bp});
+    }
+  // A transposed operand and a reused one (b = a + a; c = b * b).
+  check_parity("transposed + reused", [](const std::vector<Tensor>& in) {
+    Tensor b = in[0].t() + in[0].t();
+    return b * b - in[1];
+  }, {leaf({5, 4}, 13, DType::f64), leaf({4, 5}, 14, DType::f64)});
+  // int64 forward.
+  Tensor i = arange(-6, 6, 1, {.dtype = DType::i64}).reshape({3, 4});
+  Tensor j = arange(1, 5, 1, {.dtype = DType::i64});
+  CHECK_CLOSE((i.to(kCUDA) * j.to(kCUDA) + i.to(kCUDA)).to(kCPU), i * j + i, 0, 0);
+}
+
+TEST_CASE("parity: unary ops, CUDA against CPU") {
+  if (!test::gpu_or_skip()) return;
+  using F = std::function<Tensor(const Tensor&)>;
+  const std::vector<std::pair<std::string, F>> any_input = {
+      {"neg", [](const Tensor& x) { return neg(x); }},
+      {"exp", [](const Tensor& x) { return exp(x); }},
+      {"abs", [](const Tensor& x) { return abs(x); }},
+      {"tanh", [](const Tensor& x) { return tanh(x); }},
+      {"sigmoid", [](const Tensor& x) { return sigmoid(x); }},
+      {"relu", [](const Tensor& x) { return relu(x); }},
+      {"gelu", [](const Tensor& x) { return gelu(x); }},
+      {"gelu_tanh", [](const Tensor& x) { return gelu(x, GeluApprox::tanh); }},
+      {"silu", [](const Tensor& x) { return silu(x); }},
+      {"softplus", [](const Tensor& x) { return softplus(x); }},
+      {"softplus beta 2 threshold 1", [](const Tensor& x) { return softplus(x, 2.0, 1.0); }},
+  };
+  const std::vector<std::pair<std::string, F>> positive_input = {
+      {"log", [](const Tensor& x) { return log(x); }},
+      {"sqrt", [](const Tensor& x) { return sqrt(x); }},
+      {"rsqrt", [](const Tensor& x) { return rsqrt(x); }},
+      {"pow 2.5", [](const Tensor& x) { return pow(x, 2.5); }},
+      {"pow -1.5", [](const Tensor& x) { return pow(x, -1.5); }},
+  };
+  for (DType dtype : kFloatTypes) {
+    const Tensor x = leaf({4, 3, 5}, 20, dtype), xp = positive_leaf({4, 3, 5}, 21, dtype);
+    for (const auto& [name, f] : any_input) {
+      check_parity(name + " " + dtype_name(dtype), [f](const std::vector<Tensor>& in) { return f(in[0] * 3.0); }, {x});
+      check_parity(name + " strided " + dtype_name(dtype),
+                   [f](const std::vector<Tensor>& in) { return f(in[0].transpose(0, 2).slice(1, 0, 3, 2)); }, {x});
+    }
+    for (const auto& [name, f] : positive_input) {
+      check_parity(name + " " + dtype_name(dtype), [f](const std::vector<Tensor>& in) { return f(in[0]); }, {xp});
+      check_parity(name + " strided " + dtype_name(dtype),
+                   [f](const std::vector<Tensor>& in) { return f(in[0].transpose(0, 2)); }, {xp});
+    }
+  }
+  Tensor i = arange(-3, 3, 1, {.dtype = DType::i64});
+  CHECK_CLOSE(abs(-i.to(kCUDA)).to(kCPU), abs(-i), 0, 0);
+}
+
+TEST_CASE("parity: where and masked_fill, CUDA against CPU") {
+  if (!test::gpu_or_skip()) return;
+  for (DType dtype : kFloatTypes) {
+    const Tensor cond = from_vector<int64_t>({1, 0, 0, 1}, {4, 1});
+    const Tensor mask = from_vector<double>({0, 1, 1, 0, 1}, {5}).to(dtype);
+    check_parity(std::string("where ") + dtype_name(dtype), [cond](const std::vector<Tensor>& in) {
+      return where(cond.to(in[0].device()), in[0], in[1]);
+    }, {leaf({4, 5}, 30, dtype), leaf({5}, 31, dtype)});
+    check_parity(std::string("masked_fill ") + dtype_name(dtype), [mask](const std::vector<Tensor>& in) {
+      return masked_fill(in[0].t(), mask.to(in[0].device()), -2.0);
+    }, {leaf({5, 3}, 32, dtype)});
+  }
 }

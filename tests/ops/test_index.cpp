@@ -1,23 +1,42 @@
-// tests/ops/test_index.cpp — embedding, index_select, gather, scatter_add, topk, argsort: values
-// (hand-computed and PyTorch goldens), gradients by finite differences, race-free accumulation on
-// large inputs, and the errors for bad indices.
-#include <omp.h>
-
-#include <algorithm>
+// tests/ops/test_index.cpp — embedding, index_select, gather, scatter_add (topk and argsort are in
+// test_index_sort.cpp): values (hand-computed and PyTorch goldens), exact accumulation of many
+// collisions, and the errors for bad indices, on every device; gradients by finite differences
+// and the CPU's parallel embedding backward (CPU); and the CUDA kernels' outputs and gradients
+// against the CPU's (parity), plus the CUDA kernels' own check of out-of-range indices.
+//
+// Parity inputs reach every CUDA path: contiguous and strided (transposed, step-sliced,
+// broadcast) operands; sizes off the block and warp sizes; scatter_add both walking rows (many or
+// short rows) and sorting by destination (few long rows). The scatter-like kernels add in the
+// CPU's order, so their results are compared bit for bit.
 #include <functional>
 #include <string>
 
 #include "ops/index.h"
 #include "tests/golden/golden.h"
 #include "tests/helpers.h"
+#include "tests/parity.h"
+
+#ifdef SIEVE_CUDA
+#include "cuda/kernels.h"
+#endif
 
 using namespace sieve;
+using test::check_parity;
 using test::contains;
 using test::error_of;
+using test::kFloatTypes;
+using test::leaf;
+using test::random_ids;
 
 namespace {
 
-Tensor ids_of(const std::vector<int64_t>& v, const Shape& shape) { return from_vector<int64_t>(v, shape); }
+Tensor ids_of(const std::vector<int64_t>& v, const Shape& shape, Device device = kCPU) {
+  return from_vector<int64_t>(v, shape, device);
+}
+
+
+// t on like's device. Strided index views are taken after the move (to() makes a contiguous copy).
+Tensor on(const Tensor& t, const Tensor& like) { return t.to(like.device()); }
 
 }  // namespace
 
@@ -27,32 +46,47 @@ TEST_CASE("embedding: rows of the weight, any ids shape") {
   for (Device dev : test::test_devices()) {
     SUBCASE(dev.str().c_str()) {
       Tensor w = arange(0, 8).reshape({4, 2}).to(dev);  // row v = (2v, 2v + 1)
-      Tensor out = embedding(w, ids_of({3, 0, 1, 3}, {2, 2}).to(dev));
+      Tensor out = embedding(w, ids_of({3, 0, 1, 3}, {2, 2}, dev));
       CHECK(out.shape() == Shape{2, 2, 2});
       CHECK_CLOSE(out, from_vector<float>({6, 7, 0, 1, 2, 3, 6, 7}, {2, 2, 2}), 0.0, 0.0);
-      CHECK_CLOSE(embedding(w, ids_of({2}, {}).to(dev)), from_vector<float>({4, 5}, {2}), 0.0, 0.0);
-      CHECK(embedding(w, ids_of({}, {0, 3}).to(dev)).shape() == Shape{0, 3, 2});
+      CHECK_CLOSE(embedding(w, ids_of({2}, {}, dev)), from_vector<float>({4, 5}, {2}), 0.0, 0.0);
+      CHECK(embedding(w, ids_of({}, {0, 3}, dev)).shape() == Shape{0, 3, 2});
       // a transposed weight is read at its strides
       Tensor wt = arange(0, 8).reshape({2, 4}).t().to(dev);  // row v = (v, v + 4)
-      CHECK_CLOSE(embedding(wt, ids_of({1, 3}, {2}).to(dev)), from_vector<float>({1, 5, 3, 7}, {2, 2}), 0.0, 0.0);
+      CHECK_CLOSE(embedding(wt, ids_of({1, 3}, {2}, dev)), from_vector<float>({1, 5, 3, 7}, {2, 2}), 0.0, 0.0);
     }
   }
 }
 
 TEST_CASE("embedding: the backward adds up repeated ids") {
-  Tensor w = zeros({4, 3}, {.requires_grad = true});
-  Tensor out = embedding(w, ids_of({1, 3, 1, 1}, {4}));
-  out.backward(ones({4, 3}));
-  CHECK_CLOSE(w.grad(), from_vector<float>({0, 0, 0, 3, 3, 3, 0, 0, 0, 1, 1, 1}, {4, 3}), 0.0, 0.0);
+  for (Device dev : test::test_devices()) {
+    SUBCASE(dev.str().c_str()) {
+      Tensor w = zeros({4, 3}, {.device = dev, .requires_grad = true});
+      Tensor out = embedding(w, ids_of({1, 3, 1, 1}, {4}, dev));
+      out.backward(ones({4, 3}, {.device = dev}));
+      CHECK_CLOSE(w.grad(), from_vector<float>({0, 0, 0, 3, 3, 3, 0, 0, 0, 1, 1, 1}, {4, 3}), 0.0, 0.0);
+    }
+  }
 }
 
-TEST_CASE("embedding: golden, gradcheck, and a large parallel backward against a serial sum") {
-  test::check_golden("index", "embedding",
-                     [](test::GoldenInputs& in) { return embedding(in.at("weight"), in.at("ids")); });
+TEST_CASE("embedding: PyTorch golden") {
+  for (Device dev : test::test_devices()) {
+    SUBCASE(dev.str().c_str()) {
+      test::check_golden("index", "embedding",
+                         [](test::GoldenInputs& in) { return embedding(in.at("weight"), in.at("ids")); }, 1e-5,
+                         1e-4, dev);
+    }
+  }
+}
+
+TEST_CASE("gradcheck: embedding on contiguous and transposed weights") {
   auto fn = [](const std::vector<Tensor>& in) { return embedding(in[0], ids_of({0, 2, 2, 4, 1, 0}, {2, 3})); };
   CHECK_GRADCHECK(fn, {test::randn_leaf({5, 3}, 1)});
   CHECK_GRADCHECK(fn, {test::randn_leaf_transposed({5, 3}, 2)});
+}
 
+TEST_CASE("cpu kernel: embedding's parallel backward equals a serial sum") {
+  // The CPU splits the lookups across threads; CUDA's order is checked by parity below.
   // 60,000 lookups into 37 rows: many threads' worth of work on few rows, every row hit often.
   const int64_t V = 37, C = 8, N = 60000;
   Generator gen(3);
@@ -69,14 +103,18 @@ TEST_CASE("embedding: golden, gradcheck, and a large parallel backward against a
 }
 
 TEST_CASE("embedding: errors") {
-  Tensor w = zeros({5, 3});
-  std::string msg = error_of([&] { embedding(w, ids_of({1, 7, 2}, {3})); });
-  CHECK(contains(msg, "embedding"));
-  CHECK(contains(msg, "index 7"));
-  CHECK(contains(msg, "size 5"));
-  CHECK(contains(error_of([&] { embedding(w, ids_of({-1}, {1})); }), "index -1"));
-  CHECK(contains(error_of([&] { embedding(w, zeros({2})); }), "int64"));
-  CHECK(contains(error_of([&] { embedding(zeros({5}), ids_of({1}, {1})); }), "weight"));
+  for (Device dev : test::test_devices()) {
+    SUBCASE(dev.str().c_str()) {
+      Tensor w = zeros({5, 3}, {.device = dev});
+      std::string msg = error_of([&] { embedding(w, ids_of({1, 7, 2}, {3}, dev)); });
+      CHECK(contains(msg, "embedding"));
+      CHECK(contains(msg, "index 7"));
+      CHECK(contains(msg, "size 5"));
+      CHECK(contains(error_of([&] { embedding(w, ids_of({-1}, {1}, dev)); }), "index -1"));
+      CHECK(contains(error_of([&] { embedding(w, zeros({2}, {.device = dev})); }), "int64"));
+      CHECK(contains(error_of([&] { embedding(zeros({5}, {.device = dev}), ids_of({1}, {1}, dev)); }), "weight"));
+    }
+  }
 }
 
 // ---- index_select ----
@@ -85,31 +123,45 @@ TEST_CASE("index_select: picks slices along a dim, repeated indices allowed") {
   for (Device dev : test::test_devices()) {
     SUBCASE(dev.str().c_str()) {
       Tensor x = arange(0, 6).reshape({2, 3}).to(dev);  // [[0, 1, 2], [3, 4, 5]]
-      CHECK_CLOSE(index_select(x, 1, ids_of({2, 0, 2}, {3}).to(dev)), from_vector<float>({2, 0, 2, 5, 3, 5}, {2, 3}),
+      CHECK_CLOSE(index_select(x, 1, ids_of({2, 0, 2}, {3}, dev)), from_vector<float>({2, 0, 2, 5, 3, 5}, {2, 3}),
                   0.0, 0.0);
-      CHECK_CLOSE(index_select(x, 0, ids_of({1}, {1}).to(dev)), from_vector<float>({3, 4, 5}, {1, 3}), 0.0, 0.0);
-      CHECK_CLOSE(index_select(x.t(), -1, ids_of({1, 1}, {2}).to(dev)), from_vector<float>({3, 3, 4, 4, 5, 5}, {3, 2}),
+      CHECK_CLOSE(index_select(x, 0, ids_of({1}, {1}, dev)), from_vector<float>({3, 4, 5}, {1, 3}), 0.0, 0.0);
+      CHECK_CLOSE(index_select(x.t(), -1, ids_of({1, 1}, {2}, dev)), from_vector<float>({3, 3, 4, 4, 5, 5}, {3, 2}),
                   0.0, 0.0);
-      CHECK(index_select(x, 0, ids_of({}, {0}).to(dev)).shape() == Shape{0, 3});
+      CHECK(index_select(x, 0, ids_of({}, {0}, dev)).shape() == Shape{0, 3});
     }
   }
 }
 
-TEST_CASE("index_select: golden, gradcheck, errors") {
-  test::check_golden("index", "index_select_dim1",
-                     [](test::GoldenInputs& in) { return index_select(in.at("x"), 1, in.at("index")); });
+TEST_CASE("index_select: PyTorch golden") {
+  for (Device dev : test::test_devices()) {
+    SUBCASE(dev.str().c_str()) {
+      test::check_golden("index", "index_select_dim1",
+                         [](test::GoldenInputs& in) { return index_select(in.at("x"), 1, in.at("index")); }, 1e-5,
+                         1e-4, dev);
+    }
+  }
+}
+
+TEST_CASE("gradcheck: index_select on contiguous and transposed inputs") {
   Tensor idx = ids_of({3, 0, 3, 1}, {4});
   auto fn = [&](const std::vector<Tensor>& in) { return index_select(in[0], 1, idx); };
   CHECK_GRADCHECK(fn, {test::randn_leaf({2, 4, 3}, 1)});
   CHECK_GRADCHECK(fn, {test::randn_leaf_transposed({3, 4}, 2)});
+}
 
-  Tensor x = zeros({2, 4, 3});
-  std::string msg = error_of([&] { index_select(x, 1, ids_of({0, 4}, {2})); });
-  CHECK(contains(msg, "index_select"));
-  CHECK(contains(msg, "index 4"));
-  CHECK(contains(msg, "size 4"));
-  CHECK(contains(error_of([&] { index_select(x, 3, ids_of({0}, {1})); }), "dim 3"));
-  CHECK(contains(error_of([&] { index_select(x, 0, ids_of({0, 1}, {1, 2})); }), "index"));
+TEST_CASE("index_select: errors") {
+  for (Device dev : test::test_devices()) {
+    SUBCASE(dev.str().c_str()) {
+      Tensor x = zeros({2, 4, 3}, {.device = dev});
+      std::string msg = error_of([&] { index_select(x, 1, ids_of({0, 4}, {2}, dev)); });
+      CHECK(contains(msg, "index_select"));
+      CHECK(contains(msg, "index 4"));
+      CHECK(contains(msg, "size 4"));
+      CHECK(contains(error_of([&] { index_select(x, 3, ids_of({0}, {1}, dev)); }), "dim 3"));
+      CHECK(contains(error_of([&] { index_select(x, 0, ids_of({0, 1}, {1, 2}, dev)); }), "index"));
+    }
+  }
 }
 
 // ---- gather / scatter_add ----
@@ -118,12 +170,12 @@ TEST_CASE("gather: out[i][j] = x[i][index[i][j]]") {
   for (Device dev : test::test_devices()) {
     SUBCASE(dev.str().c_str()) {
       Tensor x = from_vector<float>({1, 2, 3, 4}, {2, 2}).to(dev);
-      CHECK_CLOSE(gather(x, 1, ids_of({0, 0, 1, 0}, {2, 2}).to(dev)), from_vector<float>({1, 1, 4, 3}, {2, 2}), 0.0,
+      CHECK_CLOSE(gather(x, 1, ids_of({0, 0, 1, 0}, {2, 2}, dev)), from_vector<float>({1, 1, 4, 3}, {2, 2}), 0.0,
                   0.0);
-      CHECK_CLOSE(gather(x, 0, ids_of({1, 0}, {1, 2}).to(dev)), from_vector<float>({3, 2}, {1, 2}), 0.0, 0.0);
+      CHECK_CLOSE(gather(x, 0, ids_of({1, 0}, {1, 2}, dev)), from_vector<float>({3, 2}, {1, 2}), 0.0, 0.0);
       // an index smaller than x outside dim reads only the covered part
       Tensor x3 = arange(0, 12).reshape({3, 4}).to(dev);
-      CHECK_CLOSE(gather(x3, 1, ids_of({3, 3, 0}, {1, 3}).to(dev)), from_vector<float>({3, 3, 0}, {1, 3}), 0.0, 0.0);
+      CHECK_CLOSE(gather(x3, 1, ids_of({3, 3, 0}, {1, 3}, dev)), from_vector<float>({3, 3, 0}, {1, 3}), 0.0, 0.0);
     }
   }
 }
@@ -133,7 +185,7 @@ TEST_CASE("scatter_add: out = x with src added at the indices, x untouched") {
     SUBCASE(dev.str().c_str()) {
       Tensor x = ones({3, 2}).to(dev);
       Tensor src = from_vector<float>({1, 2, 3, 4, 5, 6}, {3, 2}).to(dev);
-      Tensor out = scatter_add(x, 0, ids_of({2, 0, 2, 2, 0, 1}, {3, 2}).to(dev), src);
+      Tensor out = scatter_add(x, 0, ids_of({2, 0, 2, 2, 0, 1}, {3, 2}, dev), src);
       // column 0: rows 2, 2, 0 get 1, 3, 5; column 1: rows 0, 2, 1 get 2, 4, 6
       CHECK_CLOSE(out, from_vector<float>({6, 3, 1, 7, 5, 5}, {3, 2}), 0.0, 0.0);
       CHECK_CLOSE(x, ones({3, 2}), 0.0, 0.0);
@@ -141,15 +193,23 @@ TEST_CASE("scatter_add: out = x with src added at the indices, x untouched") {
   }
 }
 
-TEST_CASE("gather and scatter_add: goldens and gradcheck") {
-  test::check_golden("index", "gather_dim1",
-                     [](test::GoldenInputs& in) { return gather(in.at("x"), 1, in.at("index")); });
-  test::check_golden("index", "gather_dim0",
-                     [](test::GoldenInputs& in) { return gather(in.at("x"), 0, in.at("index")); });
-  test::check_golden("index", "scatter_add_dim0", [](test::GoldenInputs& in) {
-    return scatter_add(in.at("x"), 0, in.at("index"), in.at("src"));
-  });
+TEST_CASE("gather and scatter_add: PyTorch goldens") {
+  for (Device dev : test::test_devices()) {
+    SUBCASE(dev.str().c_str()) {
+      test::check_golden("index", "gather_dim1",
+                         [](test::GoldenInputs& in) { return gather(in.at("x"), 1, in.at("index")); }, 1e-5, 1e-4,
+                         dev);
+      test::check_golden("index", "gather_dim0",
+                         [](test::GoldenInputs& in) { return gather(in.at("x"), 0, in.at("index")); }, 1e-5, 1e-4,
+                         dev);
+      test::check_golden("index", "scatter_add_dim0", [](test::GoldenInputs& in) {
+        return scatter_add(in.at("x"), 0, in.at("index"), in.at("src"));
+      }, 1e-5, 1e-4, dev);
+    }
+  }
+}
 
+TEST_CASE("gradcheck: gather and scatter_add") {
   Tensor idx = ids_of({0, 3, 3, 1, 2, 2, 0, 0}, {2, 4});
   auto g1 = [&](const std::vector<Tensor>& in) { return gather(in[0], 1, idx); };
   CHECK_GRADCHECK(g1, {test::randn_leaf({2, 5}, 1)});
@@ -166,125 +226,192 @@ TEST_CASE("gather and scatter_add: goldens and gradcheck") {
 }
 
 TEST_CASE("scatter_add: many collisions on a large tensor match a serial sum exactly") {
-  // 4 columns × 40,000 entries into 10 rows: runs in parallel, every row hit thousands of times.
-  const int64_t R = 10, C = 4, N = 40000;
-  Generator gen(11);
-  Tensor idx = randint(0, R, {N, C}, {.dtype = DType::i64}, &gen);
-  Tensor src = test::randn_leaf({N, C}, 12, false);
-  Tensor x = test::randn_leaf({R, C}, 13, false);
-  Tensor out = scatter_add(x, 0, idx, src);
-  auto expected = x.to_vector<double>();
-  const auto iv = idx.to_vector<int64_t>();
-  const auto sv = src.to_vector<double>();
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t c = 0; c < C; ++c) expected[iv[n * C + c] * C + c] += sv[n * C + c];
-  CHECK_CLOSE(out, from_vector<double>(expected, {R, C}), 0.0, 0.0);
-}
-
-TEST_CASE("few long rows on many threads: topk, argsort and scatter_add see each row whole") {
-  // A row of 40,000 elements is longer than what for_each_row cuts into segments for elementwise
-  // kernels. Sorting a segment, or two threads adding into one row's destinations, would be wrong
-  // (the second only with more threads than rows: 8 here, whatever the machine has).
-  const int before = omp_get_max_threads();
-  omp_set_num_threads(8);
-  const int64_t N = 40000;
-  Generator gen(21);
-  const Tensor x = randn({N}, {.dtype = DType::f64}, &gen);
-  std::vector<double> sorted = x.to_vector<double>();
-  std::sort(sorted.begin(), sorted.end(), std::greater<double>());
-  const Tensor order = argsort(x, 0, /*descending=*/true);
-  const std::vector<double> xv = x.to_vector<double>();
-  const std::vector<int64_t> ov = order.to_vector<int64_t>();
-  bool argsort_ok = true;
-  for (int64_t i = 0; i < N; ++i) argsort_ok = argsort_ok && xv[ov[i]] == sorted[i];
-  CHECK(argsort_ok);
-  const auto [values, indices] = topk(x, 5, 0);
-  CHECK(values.to_vector<double>() == std::vector<double>(sorted.begin(), sorted.begin() + 5));
-  // scatter_add into 3 rows along dim 1 of a (2, N) source: two rows of 40,000 collisions each.
-  const Tensor idx = randint(0, 3, {2, N}, {.dtype = DType::i64}, &gen);
-  const Tensor src = randn({2, N}, {.dtype = DType::f64}, &gen);
-  const Tensor out = scatter_add(zeros({2, 3}, {.dtype = DType::f64}), 1, idx, src);
-  std::vector<double> expected(6, 0.0);
-  const auto iv = idx.to_vector<int64_t>();
-  const auto sv = src.to_vector<double>();
-  for (int64_t r = 0; r < 2; ++r)
-    for (int64_t n = 0; n < N; ++n) expected[r * 3 + iv[r * N + n]] += sv[r * N + n];
-  CHECK_CLOSE(out, from_vector<double>(expected, {2, 3}), 0.0, 0.0);
-  omp_set_num_threads(before);
+  for (Device dev : test::test_devices()) {
+    SUBCASE(dev.str().c_str()) {
+      // 4 columns × 40,000 entries into 10 rows: runs in parallel (sorted by destination on CUDA),
+        // every row hit thousands of times; both devices add in the serial order, so exactly.
+      const int64_t R = 10, C = 4, N = 40000;
+      Generator gen(11);
+      Tensor idx = randint(0, R, {N, C}, {.dtype = DType::i64}, &gen).to(dev);
+      Tensor src = test::randn_leaf({N, C}, 12, false, DType::f64, dev);
+      Tensor x = test::randn_leaf({R, C}, 13, false, DType::f64, dev);
+      Tensor out = scatter_add(x, 0, idx, src);
+      auto expected = x.to_vector<double>();
+      const auto iv = idx.to_vector<int64_t>();
+      const auto sv = src.to_vector<double>();
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t c = 0; c < C; ++c) expected[iv[n * C + c] * C + c] += sv[n * C + c];
+      CHECK_CLOSE(out, from_vector<double>(expected, {R, C}), 0.0, 0.0);
+    }
+  }
 }
 
 TEST_CASE("gather and scatter_add: errors") {
-  Tensor x = zeros({3, 4});
-  std::string msg = error_of([&] { gather(x, 1, ids_of({0, 4}, {1, 2})); });
-  CHECK(contains(msg, "gather"));
-  CHECK(contains(msg, "index 4"));
-  CHECK(contains(msg, "size 4"));
-  CHECK(contains(error_of([&] { gather(x, 1, ids_of({0, 0, 0, 0}, {4, 1})); }), "larger"));
-  CHECK(contains(error_of([&] { gather(x, 1, ids_of({0, 0}, {2})); }), "dims"));
-  CHECK(contains(error_of([&] { gather(x, 1, zeros({3, 4})); }), "int64"));
-
-  msg = error_of([&] { scatter_add(x, 0, ids_of({0, -2}, {1, 2}), zeros({1, 2})); });
-  CHECK(contains(msg, "scatter_add"));
-  CHECK(contains(msg, "index -2"));
-  CHECK(contains(msg, "size 3"));
-  CHECK(contains(error_of([&] { scatter_add(x, 0, ids_of({0, 1}, {1, 2}), zeros({1, 1})); }), "src"));
-  CHECK(contains(error_of([&] { scatter_add(x, 0, ids_of({0}, {1, 1}), zeros({1, 1}, {.dtype = DType::f64})); }),
-                 "float64"));
-}
-
-// ---- topk / argsort ----
-
-TEST_CASE("topk: sorted values and their indices, ties to the lower index") {
   for (Device dev : test::test_devices()) {
     SUBCASE(dev.str().c_str()) {
-      Tensor x = from_vector<float>({3, 1, 4, 1, 4, 9, 2, 6, 5, 3}, {2, 5}).to(dev);
-      auto [v, i] = topk(x, 2, 1, true);
-      CHECK_CLOSE(v, from_vector<float>({4, 4, 9, 6}, {2, 2}), 0.0, 0.0);
-      CHECK(i.to_vector<int64_t>() == std::vector<int64_t>{2, 4, 0, 2});
-      auto [vs, is] = topk(x, 3, -1, false);
-      CHECK_CLOSE(vs, from_vector<float>({1, 1, 3, 2, 3, 5}, {2, 3}), 0.0, 0.0);
-      CHECK(is.to_vector<int64_t>() == std::vector<int64_t>{1, 3, 0, 1, 4, 3});
-      auto [v0, i0] = topk(x, 1, 0, true);  // along dim 0
-      CHECK_CLOSE(v0, from_vector<float>({9, 2, 6, 5, 4}, {1, 5}), 0.0, 0.0);
-      CHECK(i0.to_vector<int64_t>() == std::vector<int64_t>{1, 1, 1, 1, 0});
-      CHECK(topk(x, 0, 1).first.shape() == Shape{2, 0});
+      Tensor x = zeros({3, 4}, {.device = dev});
+      std::string msg = error_of([&] { gather(x, 1, ids_of({0, 4}, {1, 2}, dev)); });
+      CHECK(contains(msg, "gather"));
+      CHECK(contains(msg, "index 4"));
+      CHECK(contains(msg, "size 4"));
+      CHECK(contains(error_of([&] { gather(x, 1, ids_of({0, 0, 0, 0}, {4, 1}, dev)); }), "larger"));
+      CHECK(contains(error_of([&] { gather(x, 1, ids_of({0, 0}, {2}, dev)); }), "dims"));
+      CHECK(contains(error_of([&] { gather(x, 1, zeros({3, 4}, {.device = dev})); }), "int64"));
+
+      msg = error_of([&] { scatter_add(x, 0, ids_of({0, -2}, {1, 2}, dev), zeros({1, 2}, {.device = dev})); });
+      CHECK(contains(msg, "scatter_add"));
+      CHECK(contains(msg, "index -2"));
+      CHECK(contains(msg, "size 3"));
+      CHECK(contains(error_of([&] { scatter_add(x, 0, ids_of({0, 1}, {1, 2}, dev), zeros({1, 1}, {.device = dev})); }),
+                     "src"));
+      const Tensor src64 = zeros({1, 1}, {.dtype = DType::f64, .device = dev});
+      CHECK(contains(error_of([&] { scatter_add(x, 0, ids_of({0}, {1, 1}, dev), src64); }), "float64"));
     }
   }
 }
 
-TEST_CASE("topk: goldens, gradcheck, errors") {
-  for (bool largest : {true, false}) {
-    const std::string name = largest ? "topk_largest" : "topk_smallest";
-    test::check_golden("index", name, [&](test::GoldenInputs& in) { return topk(in.at("x"), 3, 1, largest).first; });
-    Tensor x = test::golden_tensor("index", name + ".in.x");
-    CHECK(topk(x, 3, 1, largest).second.to_vector<int64_t>() ==
-          test::golden_tensor("index", name + ".indices").to_vector<int64_t>());
-  }
-  auto fn = [](const std::vector<Tensor>& in) { return topk(in[0], 2, 0, true).first; };
-  CHECK_GRADCHECK(fn, {test::randn_leaf({4, 3}, 1)});
-  CHECK_GRADCHECK(fn, {test::randn_leaf_transposed({5, 3}, 2)});
+// ---- CUDA against CPU ----
 
-  std::string msg = error_of([&] { topk(zeros({2, 3}), 4, 1); });
-  CHECK(contains(msg, "topk"));
-  CHECK(contains(msg, "k = 4"));
-  CHECK(contains(msg, "size 3"));
+TEST_CASE("parity: embedding forward and backward, repeated ids, CUDA against CPU bit for bit") {
+  if (!test::gpu_or_skip()) return;
+  for (DType dt : kFloatTypes) {
+    INFO(dtype_name(dt));
+    const Tensor few = random_ids(5, {2, 7}, 1);  // 14 lookups into 5 rows: collisions
+    check_parity("embedding (5, 3)", [&](const std::vector<Tensor>& in) { return embedding(in[0], on(few, in[0])); },
+                 {leaf({5, 3}, 2, dt)}, true, 0, 0);
+    // a transposed weight (strides (1, V)) and a step-sliced ids vector
+    const Tensor long_ids = random_ids(9, {41}, 3);
+    check_parity("embedding, transposed weight, strided ids",
+                 [&](const std::vector<Tensor>& in) {
+                   return embedding(in[0].t(), on(long_ids, in[0]).slice(0, 1, 41, 2));
+                 },
+                 {leaf({6, 9}, 4, dt)}, true, 0, 0);
+    // 3000 lookups of 70 channels into 37 rows: more than a block, every row hit ~80 times
+    const Tensor many = random_ids(37, {3000}, 5);
+    check_parity("embedding (37, 70), 3000 ids",
+                 [&](const std::vector<Tensor>& in) { return embedding(in[0], on(many, in[0])); },
+                 {leaf({37, 70}, 6, dt)}, true, 0, 0);
+    // a vocabulary far larger than the ids (most rows untouched, their gradient zero)
+    const Tensor sparse = random_ids(5000, {4, 33}, 7);
+    check_parity("embedding (5000, 16)",
+                 [&](const std::vector<Tensor>& in) { return embedding(in[0], on(sparse, in[0])); },
+                 {leaf({5000, 16}, 8, dt)}, true, 0, 0);
+  }
 }
 
-TEST_CASE("argsort: stable in both directions") {
-  for (Device dev : test::test_devices()) {
-    SUBCASE(dev.str().c_str()) {
-      Tensor x = from_vector<float>({2, 1, 2, 0, 1}, {5}).to(dev);
-      CHECK(argsort(x).to_vector<int64_t>() == std::vector<int64_t>{3, 1, 4, 0, 2});
-      CHECK(argsort(x, 0, true).to_vector<int64_t>() == std::vector<int64_t>{0, 2, 1, 4, 3});
-      Tensor m = from_vector<float>({3, 1, 2, 0, 5, 4}, {2, 3}).to(dev);
-      CHECK(argsort(m, 0).to_vector<int64_t>() == std::vector<int64_t>{1, 0, 0, 0, 1, 1});
-      CHECK(argsort(m.t(), 1).to_vector<int64_t>() == std::vector<int64_t>{1, 0, 0, 1, 0, 1});
-      CHECK(argsort(from_vector<int64_t>({5, -1, 3}, {3})).to_vector<int64_t>() == std::vector<int64_t>{1, 2, 0});
+TEST_CASE("parity: index_select and gather, every dim, strided and broadcast indices, CUDA against CPU") {
+  if (!test::gpu_or_skip()) return;
+  for (DType dt : kFloatTypes) {
+    INFO(dtype_name(dt));
+    const Tensor x = leaf({5, 6, 7}, 10, dt);
+    // index_select is a gather through a broadcast (stride 0) view of its index; repeated
+    // indices make its backward (a scatter_add) collide
+    for (int dim = 0; dim < 3; ++dim) {
+      const Tensor index = random_ids(x.size(dim), {9}, 11 + dim);
+      check_parity("index_select dim " + std::to_string(dim),
+                   [&](const std::vector<Tensor>& in) { return index_select(in[0], dim, on(index, in[0])); }, {x},
+                   true, 0, 0);
     }
+    const Tensor index4 = random_ids(6, {4}, 14);
+    check_parity("index_select of a transposed x",
+                 [&](const std::vector<Tensor>& in) {
+                   return index_select(in[0].transpose(0, 2), 1, on(index4, in[0]));
+                 },
+                 {x}, true, 0, 0);
+
+    // gather: an index smaller than x outside dim, along each dim
+    for (int dim = 0; dim < 3; ++dim) {
+      Shape shape{4, 5, 6};
+      shape[dim] = 8;
+      const Tensor index = random_ids(x.size(dim), shape, 20 + dim);
+      check_parity("gather dim " + std::to_string(dim),
+                   [&](const std::vector<Tensor>& in) { return gather(in[0], dim, on(index, in[0])); }, {x}, true, 0,
+                   0);
+    }
+    // a transposed x with a transposed index, and a gather larger than one block
+    const Tensor index_t = random_ids(5, {6, 4}, 30);
+    check_parity("gather, transposed x and index",
+                 [&](const std::vector<Tensor>& in) { return gather(in[0].t(), 1, on(index_t, in[0]).t()); },
+                 {leaf({7, 4}, 31, dt)}, true, 0, 0);
+    const Tensor big_index = random_ids(300, {257, 300}, 32);
+    check_parity("gather (257, 300) along dim 1",
+                 [&](const std::vector<Tensor>& in) { return gather(in[0], 1, on(big_index, in[0])); },
+                 {leaf({257, 300}, 33, dt)}, true, 0, 0);
   }
+  const Tensor xi = arange(0, 60, 1, {.dtype = DType::i64}).reshape({6, 10});
+  const Tensor index_i = random_ids(6, {3, 10}, 34);
+  check_parity("gather int64", [&](const std::vector<Tensor>& in) { return gather(in[0], 0, on(index_i, in[0])); },
+               {xi}, false, 0, 0);
 }
 
-TEST_CASE("argsort: goldens (distinct values)") {
-  test::check_golden("index", "argsort_dim0", [](test::GoldenInputs& in) { return argsort(in.at("x"), 0); });
-  test::check_golden("index", "argsort_desc", [](test::GoldenInputs& in) { return argsort(in.at("x"), 1, true); });
+TEST_CASE("parity: scatter_add walking rows and sorting by destination, CUDA against CPU bit for bit") {
+  if (!test::gpu_or_skip()) return;
+  // index moved to the inputs' device, then viewed by `view` (a transpose, an expand) there
+  auto scatter = [](int dim, const Tensor& index, bool transpose_x = false,
+                    std::function<Tensor(const Tensor&)> view = nullptr) {
+    return [=](const std::vector<Tensor>& in) {
+      const Tensor idx = on(index, in[0]);
+      return scatter_add(transpose_x ? in[0].t() : in[0], dim, view ? view(idx) : idx, in[1]);
+    };
+  };
+  for (DType dt : kFloatTypes) {
+    INFO(dtype_name(dt));
+    // short rows (length 4 along dim): a thread walks each row
+    check_parity("scatter_add (3, 5) along dim 0", scatter(0, random_ids(3, {4, 5}, 40)),
+                 {leaf({3, 5}, 41, dt), leaf({4, 5}, 42, dt)}, true, 0, 0);
+    // src larger than the index, along dim 1, x read transposed
+    check_parity("scatter_add, src larger, x transposed", scatter(1, random_ids(7, {3, 9}, 43), true),
+                 {leaf({7, 3}, 44, dt), leaf({4, 11}, 45, dt)}, true, 0, 0);
+    // x alone requires grad
+    check_parity("scatter_add, x only", scatter(0, random_ids(3, {5, 2}, 46)),
+                 {leaf({3, 2}, 47, dt), leaf({5, 2}, 48, dt, false)}, true, 0, 0);
+    // few long rows (3 rows of 2000 into 10 destinations): sorted by destination
+    check_parity("scatter_add, 3 rows of 2000", scatter(0, random_ids(10, {2000, 3}, 49)),
+                 {leaf({10, 3}, 50, dt), leaf({2000, 3}, 51, dt)}, true, 0, 0);
+    // two long rows along the last dim through a broadcast (stride 0) index, and a transposed index
+    check_parity("scatter_add, broadcast index, 2 rows of 700",
+                 scatter(1, random_ids(5, {1, 700}, 52), false, [](const Tensor& i) { return i.expand({2, 700}); }),
+                 {leaf({2, 5}, 53, dt), leaf({2, 700}, 54, dt)}, true, 0, 0);
+    check_parity("scatter_add, transposed index, 3 rows of 900",
+                 scatter(1, random_ids(4, {900, 3}, 60), false, [](const Tensor& i) { return i.t(); }),
+                 {leaf({3, 4}, 61, dt), leaf({3, 900}, 62, dt)}, true, 0, 0);
+  }
+  // rows longer than the walk's limit, but so many that walking them is the faster path
+  check_parity("scatter_add, 65536 rows of 65", scatter(0, random_ids(8, {65, 65536}, 55)),
+               {leaf({8, 65536}, 56, DType::f32), leaf({65, 65536}, 57, DType::f32)}, true, 0, 0);
+  const Tensor xi = arange(0, 12, 1, {.dtype = DType::i64}).reshape({3, 4});
+  const Tensor si = arange(0, 800, 1, {.dtype = DType::i64}).reshape({200, 4});
+  check_parity("scatter_add int64, walk", scatter(0, random_ids(3, {2, 4}, 58)), {xi, si.slice(0, 0, 2).contiguous()},
+               false, 0, 0);
+  check_parity("scatter_add int64, sorted", scatter(0, random_ids(3, {200, 4}, 59)), {xi, si}, false, 0, 0);
+}
+
+TEST_CASE("cuda kernel: an out-of-range index is found on the device and named in one line") {
+  if (!test::gpu_or_skip()) return;
+#ifdef SIEVE_CUDA
+  // The front ends check indices on the host first; the kernels' own check is reached by calling
+  // the CUDA entry points directly.
+  const Tensor w = zeros({5, 3}, {.device = kCUDA});
+  const Tensor bad = from_vector<int64_t>({1, 7, 2, 9}, {4}).to(kCUDA);
+  std::string msg = test::error_of([&] { cuda::embedding(w, bad, empty({4, 3}, {.device = kCUDA})); });
+  CHECK(test::contains(msg, "embedding"));
+  CHECK(test::contains(msg, "index 7"));  // the first bad one in row-major order
+  CHECK(test::contains(msg, "size 5"));
+  CHECK(msg.find('\n') == std::string::npos);
+
+  // a strided view (2, 3) reading 0, 2, -2 / 1, 3, 0 in row-major order: -2 comes before 3
+  const Tensor x = zeros({3, 4}, {.device = kCUDA});
+  const Tensor index = from_vector<int64_t>({0, 1, 2, 3, -2, 0}, {3, 2}).to(kCUDA).t();
+  msg = test::error_of([&] { cuda::gather(x, 0, index, empty({2, 3}, {.device = kCUDA})); });
+  CHECK(test::contains(msg, "gather"));
+  CHECK(test::contains(msg, "index -2"));
+  CHECK(test::contains(msg, "size 3"));
+  msg = test::error_of([&] {
+    cuda::scatter_add(zeros({3, 4}, {.device = kCUDA}), 0, index, zeros({2, 3}, {.device = kCUDA}));
+  });
+  CHECK(test::contains(msg, "scatter_add"));
+  CHECK(test::contains(msg, "index -2"));
+  // and the front end reports it too
+  CHECK(test::contains(test::error_of([&] { embedding(w, bad); }), "index 7"));
+#endif
 }

@@ -1,6 +1,7 @@
 // tests/ops/test_loss.cpp — cross_entropy (fused with log_softmax) and mse_loss: values against
 // formulas computed here in double, ignore_index and label smoothing rules, reductions, huge
-// logits, gradcheck in float64, PyTorch goldens and error messages.
+// logits, the backward's formula, PyTorch goldens and error messages, on every device; gradcheck
+// in float64 (CPU), and the CUDA kernels against the CPU for every reduction and layout (parity).
 #include <cmath>
 
 #include "ops/elementwise.h"
@@ -9,8 +10,12 @@
 #include "ops/softmax.h"
 #include "tests/golden/golden.h"
 #include "tests/helpers.h"
+#include "tests/parity.h"
 
 using namespace sieve;
+using test::check_parity;
+using test::kFloatTypes;
+using test::leaf;
 using test::randn_leaf;
 using test::randn_leaf_transposed;
 
@@ -77,13 +82,17 @@ TEST_CASE("cross_entropy: values, reductions, ignore_index and label smoothing")
 }
 
 TEST_CASE("cross_entropy: every target ignored gives NaN for mean (as PyTorch) and zero gradient") {
-  Tensor logits = randn_leaf({3, 4}, 2);
-  Tensor target = from_vector<int64_t>({-100, -100, -100}, {3});
-  Tensor loss = cross_entropy(logits, target);
-  CHECK(std::isnan(loss.item()));
-  CHECK(cross_entropy(logits, target, -100, 0.0, Reduction::sum).item() == 0);
-  loss.backward();
-  CHECK(logits.grad().to_vector<double>() == std::vector<double>(12, 0.0));
+  for (Device dev : test::test_devices()) {
+    SUBCASE(dev.str().c_str()) {
+      Tensor logits = randn_leaf({3, 4}, 2, true, DType::f64, dev);
+      Tensor target = from_vector<int64_t>({-100, -100, -100}, {3}, dev);
+      Tensor loss = cross_entropy(logits, target);
+      CHECK(std::isnan(loss.item()));
+      CHECK(cross_entropy(logits, target, -100, 0.0, Reduction::sum).item() == 0);
+      loss.backward();
+      CHECK(logits.grad().to_vector<double>() == std::vector<double>(12, 0.0));
+    }
+  }
 }
 
 TEST_CASE("cross_entropy is finite for huge logits, in float32") {
@@ -105,19 +114,23 @@ TEST_CASE("cross_entropy is finite for huge logits, in float32") {
 }
 
 TEST_CASE("cross_entropy backward is softmax minus the smoothed one-hot, over the count") {
-  Tensor logits = randn_leaf({4, 3}, 9);
-  Tensor target = from_vector<int64_t>({2, -100, 0, 1}, {4});
-  const double eps = 0.3;
-  cross_entropy(logits, target, -100, eps).backward();
-  Tensor p = softmax(logits.detach(), -1);
-  const auto pv = p.to_vector<double>();
-  const auto gv = logits.grad().to_vector<double>();
-  const std::vector<int64_t> t = {2, -100, 0, 1};
-  for (int r = 0; r < 4; ++r)
-    for (int k = 0; k < 3; ++k) {
-      const double expected = t[r] < 0 ? 0.0 : (pv[r * 3 + k] - eps / 3 - (k == t[r] ? 1 - eps : 0.0)) / 3.0;
-      CHECK(gv[r * 3 + k] == doctest::Approx(expected).epsilon(1e-12));
+  for (Device dev : test::test_devices()) {
+    SUBCASE(dev.str().c_str()) {
+      Tensor logits = randn_leaf({4, 3}, 9, true, DType::f64, dev);
+      Tensor target = from_vector<int64_t>({2, -100, 0, 1}, {4}, dev);
+      const double eps = 0.3;
+      cross_entropy(logits, target, -100, eps).backward();
+      Tensor p = softmax(logits.detach(), -1);
+      const auto pv = p.to_vector<double>();
+      const auto gv = logits.grad().to_vector<double>();
+      const std::vector<int64_t> t = {2, -100, 0, 1};
+      for (int r = 0; r < 4; ++r)
+        for (int k = 0; k < 3; ++k) {
+          const double expected = t[r] < 0 ? 0.0 : (pv[r * 3 + k] - eps / 3 - (k == t[r] ? 1 - eps : 0.0)) / 3.0;
+          CHECK(gv[r * 3 + k] == doctest::Approx(expected).epsilon(1e-12));
+        }
     }
+  }
 }
 
 TEST_CASE("gradcheck: cross_entropy for every reduction, with ignore_index and smoothing") {
@@ -140,7 +153,7 @@ TEST_CASE("gradcheck: cross_entropy for every reduction, with ignore_index and s
   CHECK_GRADCHECK([&](auto& in) { return cross_entropy(in[0] * in[0], target) * 3.0; }, {logits});
 }
 
-TEST_CASE("mse_loss: values, reductions, gradcheck") {
+TEST_CASE("mse_loss: values and reductions") {
   for (Device dev : test::test_devices()) {
     SUBCASE(dev.str().c_str()) {
       Tensor a = from_vector<float>({1, 2, 3, 4}, {2, 2}, dev);
@@ -151,6 +164,9 @@ TEST_CASE("mse_loss: values, reductions, gradcheck") {
       CHECK(mse_loss(a.t(), b.t(), Reduction::none).to_vector<float>() == std::vector<float>{0, 9, 4, 1});
     }
   }
+}
+
+TEST_CASE("gradcheck: mse_loss for every reduction, on contiguous and transposed inputs") {
   Tensor x = randn_leaf({3, 4}, 1), y = randn_leaf({3, 4}, 2);
   Tensor xt = randn_leaf_transposed({3, 4}, 3);
   for (Reduction red : {Reduction::mean, Reduction::sum, Reduction::none}) {
@@ -194,27 +210,72 @@ TEST_CASE("loss goldens match PyTorch") {
 }
 
 TEST_CASE("loss errors name the op, the bad value and the shapes") {
-  Tensor logits = zeros({3, 4});
-  CHECK_THROWS_WITH_AS(cross_entropy(logits, from_vector<int64_t>({0, 4, 1}, {3})),
-                       doctest::Contains("cross_entropy: target 4 (at flat position 1) is out of range for 4 classes"),
-                       Error);
-  CHECK_THROWS_WITH_AS(cross_entropy(logits, from_vector<int64_t>({0, -1, 1}, {3})),
-                       doctest::Contains("target -1"), Error);
-  // -100 is only skipped when it is the ignore_index.
-  CHECK_THROWS_WITH_AS(cross_entropy(logits, from_vector<int64_t>({0, -100, 1}, {3}), 2),
-                       doctest::Contains("target -100"), Error);
-  CHECK_THROWS_WITH_AS(cross_entropy(logits, from_vector<float>({0, 1, 1}, {3})),
-                       doctest::Contains("cross_entropy: target must be int64, got float32"), Error);
-  CHECK_THROWS_WITH_AS(cross_entropy(logits, from_vector<int64_t>({0, 1}, {2})),
-                       doctest::Contains("cross_entropy: target int64 (2,)"), Error);
-  CHECK_THROWS_WITH_AS(cross_entropy(from_vector<int64_t>({0, 1}, {1, 2}), from_vector<int64_t>({0}, {1})),
-                       doctest::Contains("cross_entropy: expected a floating-point tensor"), Error);
-  CHECK_THROWS_WITH_AS(cross_entropy(logits, from_vector<int64_t>({0, 1, 1}, {3}), -100, 1.5),
-                       doctest::Contains("label_smoothing"), Error);
-  CHECK_THROWS_WITH_AS(mse_loss(zeros({2, 3}), zeros({3, 2})), doctest::Contains("mse_loss: input float32 (2, 3)"),
-                       Error);
-  CHECK_THROWS_WITH_AS(mse_loss(zeros({2}), zeros({2}, {.dtype = DType::f64})),
-                       doctest::Contains("mse_loss: dtype mismatch"), Error);
-  CHECK_THROWS_WITH_AS(mse_loss(from_vector<int64_t>({1}, {1}), from_vector<int64_t>({1}, {1})),
-                       doctest::Contains("mse_loss: expected a floating-point tensor"), Error);
+  for (Device dev : test::test_devices()) {
+    SUBCASE(dev.str().c_str()) {
+      auto ids = [dev](const std::vector<int64_t>& v) {
+        return from_vector<int64_t>(v, {static_cast<int64_t>(v.size())}, dev);
+      };
+      auto zeros_on = [dev](const Shape& shape, DType dt = DType::f32) {
+        return zeros(shape, {.dtype = dt, .device = dev});
+      };
+      Tensor logits = zeros_on({3, 4});
+      CHECK_THROWS_WITH_AS(
+          cross_entropy(logits, ids({0, 4, 1})),
+          doctest::Contains("cross_entropy: target 4 (at flat position 1) is out of range for 4 classes"), Error);
+      CHECK_THROWS_WITH_AS(cross_entropy(logits, ids({0, -1, 1})), doctest::Contains("target -1"), Error);
+      // -100 is only skipped when it is the ignore_index.
+      CHECK_THROWS_WITH_AS(cross_entropy(logits, ids({0, -100, 1}), 2), doctest::Contains("target -100"), Error);
+      CHECK_THROWS_WITH_AS(cross_entropy(logits, from_vector<float>({0, 1, 1}, {3}, dev)),
+                           doctest::Contains("cross_entropy: target must be int64, got float32"), Error);
+      CHECK_THROWS_WITH_AS(cross_entropy(logits, ids({0, 1})), doctest::Contains("cross_entropy: target int64 (2,)"),
+                           Error);
+      CHECK_THROWS_WITH_AS(cross_entropy(from_vector<int64_t>({0, 1}, {1, 2}, dev), ids({0})),
+                           doctest::Contains("cross_entropy: expected a floating-point tensor"), Error);
+      CHECK_THROWS_WITH_AS(cross_entropy(logits, ids({0, 1, 1}), -100, 1.5), doctest::Contains("label_smoothing"),
+                           Error);
+      CHECK_THROWS_WITH_AS(mse_loss(zeros_on({2, 3}), zeros_on({3, 2})),
+                           doctest::Contains("mse_loss: input float32 (2, 3)"), Error);
+      CHECK_THROWS_WITH_AS(mse_loss(zeros_on({2}), zeros_on({2}, DType::f64)),
+                           doctest::Contains("mse_loss: dtype mismatch"), Error);
+      CHECK_THROWS_WITH_AS(mse_loss(ids({1}), ids({1})),
+                           doctest::Contains("mse_loss: expected a floating-point tensor"), Error);
+    }
+  }
+}
+
+TEST_CASE("parity: cross_entropy and mse_loss, every reduction, CUDA against CPU") {
+  if (!test::gpu_or_skip()) return;
+  for (DType dtype : kFloatTypes) {
+    for (int64_t c : {1, 7, 130, 1000}) {
+      std::vector<int64_t> t;
+      for (int64_t r = 0; r < 9; ++r) t.push_back(r % 4 == 2 ? -100 : (r * 37) % c);
+      const Tensor target = from_vector<int64_t>(t, {9});
+      const Tensor logits = leaf({9, c}, 110, dtype);
+      for (double eps : {0.0, 0.1})
+        for (Reduction red : {Reduction::mean, Reduction::sum, Reduction::none})
+          check_parity(fmt::format("cross_entropy {} C={} ε={} reduction {}", dtype_name(dtype), c, eps,
+                                   static_cast<int>(red)),
+                       [&](const std::vector<Tensor>& in) {
+                         return cross_entropy(in[0] * 2.0, target.to(in[0].device()), -100, eps, red);
+                       },
+                       {logits});
+      check_parity(fmt::format("cross_entropy of transposed logits C={}", c), [&](const std::vector<Tensor>& in) {
+        return cross_entropy(in[0].t(), target.to(in[0].device()), -100, 0.2);
+      }, {leaf({c, 9}, 111, dtype)});
+    }
+    const Tensor seq_target = from_vector<int64_t>({1, 2, 0, 3, 6, 3}, {2, 3});
+    check_parity("cross_entropy (B, T, C) with ignore_index 3", [&](const std::vector<Tensor>& in) {
+      return cross_entropy(in[0], seq_target.to(in[0].device()), 3, 0.05);
+    }, {leaf({2, 3, 7}, 112, dtype)});
+    const Tensor a = leaf({5, 130}, 113, dtype);
+    for (Reduction red : {Reduction::mean, Reduction::sum, Reduction::none})
+      check_parity(fmt::format("mse_loss {} reduction {}", dtype_name(dtype), static_cast<int>(red)),
+                   [red](const std::vector<Tensor>& in) { return mse_loss(in[0], in[1].t(), red); },
+                   {a, leaf({130, 5}, 115, dtype)});
+    check_parity("mse_loss of one element", [](const std::vector<Tensor>& in) { return mse_loss(in[0], in[1]); },
+                 {leaf({1}, 116, dtype), leaf({1}, 117, dtype)});
+    check_parity("mse_loss, target without gradient", [](const std::vector<Tensor>& in) {
+      return mse_loss(in[0], in[1], Reduction::sum);
+    }, {a, leaf({5, 130}, 118, dtype, false)});
+  }
 }

@@ -1,5 +1,8 @@
 // tests/ops/test_profile.cpp — the profiler counts what ran: each op's FLOP formula on the shapes it
 // ran on, the bytes of its tensor arguments, its phase, and nothing while no profiler is alive.
+// CPU only: this counting happens in SIEVE_DISPATCH, the same for every device (test_matmul.cpp's
+// bias count runs on every device; tests/cuda/test_runtime.cpp checks that CUDA kernels are charged
+// their GPU time).
 #include "autograd/grad_mode.h"
 #include "ops/attention.h"
 #include "ops/elementwise.h"

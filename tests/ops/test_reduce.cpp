@@ -1,7 +1,8 @@
 // tests/ops/test_reduce.cpp — sum, mean, max, min, argmax, var, cumsum, sum_to: hand-computed
 // values, every kernel path against a naive double reference (row, column, general strided and
-// few-outputs-split layouts), float32 accuracy on 16M elements, gradcheck in float64 on
-// contiguous, transposed and sliced leaves, PyTorch goldens and error messages.
+// few-outputs-split layouts), float32 accuracy on 16M elements, NaN and ties, PyTorch goldens and
+// error messages, on every device; gradcheck in float64 on contiguous, transposed and sliced
+// leaves (CPU), and the CUDA kernels' outputs and gradients against the CPU's (parity).
 #include <cmath>
 #include <limits>
 
@@ -10,8 +11,12 @@
 #include "ops/reduce.h"
 #include "tests/golden/golden.h"
 #include "tests/helpers.h"
+#include "tests/parity.h"
 
 using namespace sieve;
+using test::check_parity;
+using test::kFloatTypes;
+using test::leaf;
 using test::randn_leaf;
 using test::randn_leaf_transposed;
 
@@ -83,74 +88,86 @@ TEST_CASE("sum, mean, max, min: values over dims, keepdim, negative and multiple
 }
 
 TEST_CASE("reductions agree with a naive reference on every layout and kernel path") {
-  struct Case {
-    Shape shape;
-    std::vector<int> dims;
-    bool transposed;
-  };
-  // Sizes above the parallel grain (32768) exercise the threaded loops as well.
-  const std::vector<Case> cases = {
-      {{64, 700}, {1}, false},        // row case: reduce the last dim
-      {{700, 64}, {0}, false},        // column case: reduce the leading dim
-      {{40, 30, 50}, {0, 1}, false},  // column case over two merged leading dims
-      {{40, 30, 50}, {1}, false},     // column case inside blocks
-      {{40, 30, 50}, {0, 2}, false},  // general strided case
-      {{4, 5, 6, 7, 8}, {0, 2, 4}, false},  // general case, three unmergeable reduced dims
-      {{6, 5, 7, 40}, {0, 2}, false},       // column case, two unmergeable reduced dims
-      {{200, 300}, {}, false},        // full reduction, split across threads
-      {{200, 300}, {}, true},         // full reduction of a transposed tensor
-      {{300, 200}, {1}, true},        // last dim of a transposed tensor: column case
-      {{300, 200}, {0}, true},        // first dim of a transposed tensor: row case
-      {{3, 50000}, {1}, false},       // few long rows: each split across threads
-      {{5, 4, 3}, {2, 0}, false},     // small, serial
-      {{7, 1, 9}, {1}, false},        // reducing a size-1 dim
-  };
-  for (const Case& c : cases) {
-    for (DType dtype : {DType::f32, DType::f64}) {
-      Tensor x = c.transposed ? randn_leaf({c.shape[1], c.shape[0]}, 11, false, dtype).t()
-                              : randn_leaf(c.shape, 11, false, dtype);
-      INFO("shape ", shape_str(c.shape), " dims ", c.dims.size(), " transposed ", c.transposed, " ",
-           dtype_name(dtype));
-      REQUIRE(x.is_contiguous() == !c.transposed);
-      const double tol = dtype == DType::f32 ? 1e-4 : 1e-10;
-      CHECK_CLOSE(sum(x, c.dims, true), naive_reduce(x, c.dims, 0).to(dtype), tol, tol);
-      CHECK_CLOSE(max(x, c.dims, true), naive_reduce(x, c.dims, 1).to(dtype), 0, 0);
-      CHECK_CLOSE(min(x, c.dims, true), naive_reduce(x, c.dims, 2).to(dtype), 0, 0);
+  for (Device dev : test::test_devices()) {
+    SUBCASE(dev.str().c_str()) {
+      struct Case {
+        Shape shape;
+        std::vector<int> dims;
+        bool transposed;
+      };
+      // Sizes above the parallel grain (32768) exercise the threaded loops as well.
+      const std::vector<Case> cases = {
+          {{64, 700}, {1}, false},        // row case: reduce the last dim
+          {{700, 64}, {0}, false},        // column case: reduce the leading dim
+          {{40, 30, 50}, {0, 1}, false},  // column case over two merged leading dims
+          {{40, 30, 50}, {1}, false},     // column case inside blocks
+          {{40, 30, 50}, {0, 2}, false},  // general strided case
+          {{4, 5, 6, 7, 8}, {0, 2, 4}, false},  // general case, three unmergeable reduced dims
+          {{6, 5, 7, 40}, {0, 2}, false},       // column case, two unmergeable reduced dims
+          {{200, 300}, {}, false},        // full reduction, split across threads
+          {{200, 300}, {}, true},         // full reduction of a transposed tensor
+          {{300, 200}, {1}, true},        // last dim of a transposed tensor: column case
+          {{300, 200}, {0}, true},        // first dim of a transposed tensor: row case
+          {{3, 50000}, {1}, false},       // few long rows: each split across threads
+          {{5, 4, 3}, {2, 0}, false},     // small, serial
+          {{7, 1, 9}, {1}, false},        // reducing a size-1 dim
+      };
+      for (const Case& c : cases) {
+        for (DType dtype : {DType::f32, DType::f64}) {
+          Tensor x = c.transposed ? randn_leaf({c.shape[1], c.shape[0]}, 11, false, dtype, dev).t()
+                                  : randn_leaf(c.shape, 11, false, dtype, dev);
+          INFO("shape ", shape_str(c.shape), " dims ", c.dims.size(), " transposed ", c.transposed, " ",
+               dtype_name(dtype));
+          REQUIRE(x.is_contiguous() == !c.transposed);
+          const double tol = dtype == DType::f32 ? 1e-4 : 1e-10;
+          CHECK_CLOSE(sum(x, c.dims, true), naive_reduce(x, c.dims, 0).to(dtype), tol, tol);
+          CHECK_CLOSE(max(x, c.dims, true), naive_reduce(x, c.dims, 1).to(dtype), 0, 0);
+          CHECK_CLOSE(min(x, c.dims, true), naive_reduce(x, c.dims, 2).to(dtype), 0, 0);
+        }
+      }
     }
   }
 }
 
 TEST_CASE("float32 sums of 16M elements keep float precision") {
-  const int64_t n = int64_t{1} << 24;
-  Tensor x = full({n}, 0.1, {.dtype = DType::f32});
-  const double expected = static_cast<double>(0.1f) * static_cast<double>(n);
-  // A plain float accumulator would stall at 2^21 (~2M) here; the double one is exact to float.
-  CHECK(sum(x).item() == doctest::Approx(expected).epsilon(1e-7));
-  CHECK(mean(x).item() == doctest::Approx(0.1f).epsilon(1e-7));
-  Tensor cols = full({n / 16, 16}, 0.1, {.dtype = DType::f32});
-  const auto col_sums = sum(cols, {0}).to_vector<float>();
-  CHECK(col_sums[7] == doctest::Approx(expected / 16).epsilon(1e-7));
-  Tensor cum = cumsum(x, 0);
-  CHECK(cum.to_vector<float>().back() == doctest::Approx(expected).epsilon(1e-7));
+  for (Device dev : test::test_devices()) {
+    SUBCASE(dev.str().c_str()) {
+      const int64_t n = int64_t{1} << 24;
+      Tensor x = full({n}, 0.1, {.dtype = DType::f32, .device = dev});
+      const double expected = static_cast<double>(0.1f) * static_cast<double>(n);
+      // A plain float accumulator would stall at 2^21 (~2M) here; the double one is exact to float.
+      CHECK(sum(x).item() == doctest::Approx(expected).epsilon(1e-7));
+      CHECK(mean(x).item() == doctest::Approx(0.1f).epsilon(1e-7));
+      Tensor cols = full({n / 16, 16}, 0.1, {.dtype = DType::f32, .device = dev});
+      const auto col_sums = sum(cols, {0}).to_vector<float>();
+      CHECK(col_sums[7] == doctest::Approx(expected / 16).epsilon(1e-7));
+      Tensor cum = cumsum(x, 0);
+      CHECK(cum.to_vector<float>().back() == doctest::Approx(expected).epsilon(1e-7));
+    }
+  }
 }
 
 TEST_CASE("max and min propagate NaN; max/min split the gradient evenly among ties") {
-  const double nan = std::numeric_limits<double>::quiet_NaN();
-  Tensor x = from_vector<double>({1, nan, 3, 4, 5, 6}, {2, 3});
-  const auto mx = max(x, {1}).to_vector<double>();
-  CHECK(std::isnan(mx[0]));
-  CHECK(mx[1] == 6);
-  CHECK(std::isnan(min(x).item()));
-  CHECK(std::isnan(max(x, {0}).to_vector<double>()[1]));  // column case
+  for (Device dev : test::test_devices()) {
+    SUBCASE(dev.str().c_str()) {
+      const double nan = std::numeric_limits<double>::quiet_NaN();
+      Tensor x = from_vector<double>({1, nan, 3, 4, 5, 6}, {2, 3}, dev);
+      const auto mx = max(x, {1}).to_vector<double>();
+      CHECK(std::isnan(mx[0]));
+      CHECK(mx[1] == 6);
+      CHECK(std::isnan(min(x).item()));
+      CHECK(std::isnan(max(x, {0}).to_vector<double>()[1]));  // column case
 
-  Tensor t = from_vector<double>({1, 3, 3, 2, 2, 2}, {2, 3});
-  t.requires_grad_();
-  max(t, {1}).backward(from_vector<double>({1, 3}, {2}));
-  CHECK(t.grad().to_vector<double>() == std::vector<double>{0, 0.5, 0.5, 1, 1, 1});
-  Tensor u = from_vector<double>({1, 3, 1, 2}, {4});
-  u.requires_grad_();
-  min(u).backward();
-  CHECK(u.grad().to_vector<double>() == std::vector<double>{0.5, 0, 0.5, 0});
+      Tensor t = from_vector<double>({1, 3, 3, 2, 2, 2}, {2, 3}, dev);
+      t.requires_grad_();
+      max(t, {1}).backward(from_vector<double>({1, 3}, {2}, dev));
+      CHECK(t.grad().to_vector<double>() == std::vector<double>{0, 0.5, 0.5, 1, 1, 1});
+      Tensor u = from_vector<double>({1, 3, 1, 2}, {4}, dev);
+      u.requires_grad_();
+      min(u).backward();
+      CHECK(u.grad().to_vector<double>() == std::vector<double>{0.5, 0, 0.5, 0});
+    }
+  }
 }
 
 TEST_CASE("argmax: first maximum, any dim, keepdim, int64 without gradient") {
@@ -165,8 +182,8 @@ TEST_CASE("argmax: first maximum, any dim, keepdim, int64 without gradient") {
       CHECK(argmax(x.t(), 0).to_vector<int64_t>() == std::vector<int64_t>{1, 0});
       Tensor nan_row = from_vector<float>({1, NAN, 5}, {3}, dev);
       CHECK(argmax(nan_row, 0).item() == 1);  // NaN is the maximum, as in PyTorch
-      Tensor leaf = randn_leaf({3, 4}, 3, true, DType::f32);
-      CHECK_FALSE(argmax(leaf, 1).requires_grad());
+      Tensor grad_leaf = randn_leaf({3, 4}, 3, true, DType::f32, dev);
+      CHECK_FALSE(argmax(grad_leaf, 1).requires_grad());
     }
   }
 }
@@ -188,18 +205,22 @@ TEST_CASE("var: unbiased and population, over dims") {
 }
 
 TEST_CASE("cumsum: values along each dim, and its backward is the reversed cumsum") {
-  Tensor x = from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3});
-  CHECK(cumsum(x, 1).to_vector<float>() == std::vector<float>{1, 3, 6, 4, 9, 15});
-  CHECK(cumsum(x, 0).to_vector<float>() == std::vector<float>{1, 2, 3, 5, 7, 9});
-  CHECK(cumsum(x, -1).to_vector<float>() == std::vector<float>{1, 3, 6, 4, 9, 15});
-  CHECK(cumsum(x.t(), 1).to_vector<float>() == std::vector<float>{1, 5, 2, 7, 3, 9});
-  Tensor leaf = from_vector<double>({1, 2, 3}, {3});
-  leaf.requires_grad_();
-  cumsum(leaf, 0).backward(from_vector<double>({1, 10, 100}, {3}));
-  CHECK(leaf.grad().to_vector<double>() == std::vector<double>{111, 110, 100});
+  for (Device dev : test::test_devices()) {
+    SUBCASE(dev.str().c_str()) {
+      Tensor x = from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3}, dev);
+      CHECK(cumsum(x, 1).to_vector<float>() == std::vector<float>{1, 3, 6, 4, 9, 15});
+      CHECK(cumsum(x, 0).to_vector<float>() == std::vector<float>{1, 2, 3, 5, 7, 9});
+      CHECK(cumsum(x, -1).to_vector<float>() == std::vector<float>{1, 3, 6, 4, 9, 15});
+      CHECK(cumsum(x.t(), 1).to_vector<float>() == std::vector<float>{1, 5, 2, 7, 3, 9});
+      Tensor v = from_vector<double>({1, 2, 3}, {3}, dev);
+      v.requires_grad_();
+      cumsum(v, 0).backward(from_vector<double>({1, 10, 100}, {3}, dev));
+      CHECK(v.grad().to_vector<double>() == std::vector<double>{111, 110, 100});
+    }
+  }
 }
 
-TEST_CASE("gradcheck: sum, mean, max, min, var, cumsum on contiguous, transposed and sliced leaves") {
+TEST_CASE("gradcheck: sum, mean, max, min, var, cumsum, sum_to on contiguous, transposed and sliced leaves") {
   Tensor a = randn_leaf({3, 4, 5}, 1);
   Tensor t = randn_leaf_transposed({4, 6}, 2);
   Tensor s = sliced_leaf({4, 5}, 3);
@@ -225,25 +246,28 @@ TEST_CASE("gradcheck: sum, mean, max, min, var, cumsum on contiguous, transposed
   CHECK_GRADCHECK([](auto& in) { return min(in[0], {1, 2}); }, {a});
   CHECK_GRADCHECK([](auto& in) { return var(in[0], {0, -1}, 1, true); }, {a});
   CHECK_GRADCHECK([](auto& in) { return cumsum(in[0], 1); }, {a});
+  // Through expand (whose backward is sum_to).
+  CHECK_GRADCHECK([](auto& in) { return in[0].expand({2, 3, 4}) * 1.0; }, {randn_leaf({3, 1}, 5)});
   // Reductions compose: the backward of one feeds the next.
   CHECK_GRADCHECK([](auto& in) { return sum(max(in[0], {2}), {0}) * mean(in[0], {1, 2}, false).select(0, 1); },
                   {a});
 }
 
 TEST_CASE("sum_to reduces a broadcast gradient back to its input's shape") {
-  Tensor g = from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3});
-  CHECK(sum_to(g, {3}).to_vector<float>() == std::vector<float>{5, 7, 9});
-  CHECK(sum_to(g, {1, 3}).shape() == Shape{1, 3});
-  CHECK(sum_to(g, {2, 1}).to_vector<float>() == std::vector<float>{6, 15});
-  CHECK(sum_to(g, {}).item() == 21);
-  CHECK(sum_to(g, {2, 3}).same(g));
-  Tensor big = randn_leaf({2, 3, 4, 5}, 4, false, DType::f32);
-  CHECK_CLOSE(sum_to(big, {3, 1, 5}), sum(big, {0, 2}, true).reshape({3, 1, 5}));
-  CHECK_THROWS_WITH_AS(sum_to(g, {4}), doctest::Contains("sum_to"), Error);
-  CHECK_THROWS_WITH_AS(sum_to(g, {1, 2, 3}), doctest::Contains("sum_to"), Error);
-  // Through expand (whose backward is sum_to).
-  Tensor b = randn_leaf({3, 1}, 5);
-  CHECK_GRADCHECK([](auto& in) { return in[0].expand({2, 3, 4}) * 1.0; }, {b});
+  for (Device dev : test::test_devices()) {
+    SUBCASE(dev.str().c_str()) {
+      Tensor g = from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3}, dev);
+      CHECK(sum_to(g, {3}).to_vector<float>() == std::vector<float>{5, 7, 9});
+      CHECK(sum_to(g, {1, 3}).shape() == Shape{1, 3});
+      CHECK(sum_to(g, {2, 1}).to_vector<float>() == std::vector<float>{6, 15});
+      CHECK(sum_to(g, {}).item() == 21);
+      CHECK(sum_to(g, {2, 3}).same(g));
+      Tensor big = randn_leaf({2, 3, 4, 5}, 4, false, DType::f32, dev);
+      CHECK_CLOSE(sum_to(big, {3, 1, 5}), sum(big, {0, 2}, true).reshape({3, 1, 5}));
+      CHECK_THROWS_WITH_AS(sum_to(g, {4}), doctest::Contains("sum_to"), Error);
+      CHECK_THROWS_WITH_AS(sum_to(g, {1, 2, 3}), doctest::Contains("sum_to"), Error);
+    }
+  }
 }
 
 TEST_CASE("reduce goldens match PyTorch") {
@@ -279,18 +303,65 @@ TEST_CASE("reduce goldens match PyTorch") {
 }
 
 TEST_CASE("reduce errors name the op, the dims and the tensor") {
-  Tensor x = zeros({2, 3});
-  CHECK_THROWS_WITH_AS(sum(x, {2}), doctest::Contains("sum: dim 2 out of range"), Error);
-  CHECK_THROWS_WITH_AS(mean(x, {-3}), doctest::Contains("mean: dim -3 out of range"), Error);
-  CHECK_THROWS_WITH_AS(sum(x, {1, -1}), doctest::Contains("appears more than once"), Error);
-  CHECK_THROWS_WITH_AS(max(zeros({2, 0}), {1}), doctest::Contains("max: cannot reduce over an empty dim"), Error);
-  CHECK_THROWS_WITH_AS(argmax(zeros({0}), 0), doctest::Contains("argmax"), Error);
-  CHECK_THROWS_WITH_AS(argmax(x, 5), doctest::Contains("argmax: dim 5 out of range"), Error);
-  Tensor ints = from_vector<int64_t>({1, 2}, {2});
-  CHECK_THROWS_WITH_AS(sum(ints), doctest::Contains("sum: expected a floating-point tensor, got int64"), Error);
-  CHECK_THROWS_WITH_AS(var(ints), doctest::Contains("var"), Error);
-  CHECK_THROWS_WITH_AS(argmax(ints, 0), doctest::Contains("argmax"), Error);
-  CHECK_THROWS_WITH_AS(cumsum(ints, 0), doctest::Contains("cumsum"), Error);
-  CHECK_THROWS_WITH_AS(cumsum(x, 2), doctest::Contains("cumsum: dim 2 out of range"), Error);
-  CHECK_THROWS_WITH_AS(var(x, {1}, -1), doctest::Contains("var: correction"), Error);
+  for (Device dev : test::test_devices()) {
+    SUBCASE(dev.str().c_str()) {
+      Tensor x = zeros({2, 3}, {.device = dev});
+      CHECK_THROWS_WITH_AS(sum(x, {2}), doctest::Contains("sum: dim 2 out of range"), Error);
+      CHECK_THROWS_WITH_AS(mean(x, {-3}), doctest::Contains("mean: dim -3 out of range"), Error);
+      CHECK_THROWS_WITH_AS(sum(x, {1, -1}), doctest::Contains("appears more than once"), Error);
+      CHECK_THROWS_WITH_AS(max(zeros({2, 0}, {.device = dev}), {1}),
+                           doctest::Contains("max: cannot reduce over an empty dim"), Error);
+      CHECK_THROWS_WITH_AS(argmax(zeros({0}, {.device = dev}), 0), doctest::Contains("argmax"), Error);
+      CHECK_THROWS_WITH_AS(argmax(x, 5), doctest::Contains("argmax: dim 5 out of range"), Error);
+      Tensor ints = from_vector<int64_t>({1, 2}, {2}, dev);
+      CHECK_THROWS_WITH_AS(sum(ints), doctest::Contains("sum: expected a floating-point tensor, got int64"), Error);
+      CHECK_THROWS_WITH_AS(var(ints), doctest::Contains("var"), Error);
+      CHECK_THROWS_WITH_AS(argmax(ints, 0), doctest::Contains("argmax"), Error);
+      CHECK_THROWS_WITH_AS(cumsum(ints, 0), doctest::Contains("cumsum"), Error);
+      CHECK_THROWS_WITH_AS(cumsum(x, 2), doctest::Contains("cumsum: dim 2 out of range"), Error);
+      CHECK_THROWS_WITH_AS(var(x, {1}, -1), doctest::Contains("var: correction"), Error);
+    }
+  }
+}
+
+TEST_CASE("parity: sum, mean, max, min (reduce kernel), CUDA against CPU") {
+  if (!test::gpu_or_skip()) return;
+  for (DType dtype : kFloatTypes) {
+    const Tensor x = leaf({4, 5, 6}, 40, dtype);
+    check_parity("sum all", [](const std::vector<Tensor>& in) { return sum(in[0]); }, {x});
+    check_parity("sum dim 1", [](const std::vector<Tensor>& in) { return sum(in[0], {1}); }, {x});
+    check_parity("mean dims 0, 2 of a transpose", [](const std::vector<Tensor>& in) {
+      return mean(in[0].transpose(1, 2), {0, 2}, true);
+    }, {x});
+    check_parity("max dim 2", [](const std::vector<Tensor>& in) { return max(in[0], {2}); }, {x}, false);
+    check_parity("min all", [](const std::vector<Tensor>& in) { return min(in[0]); }, {x}, false);
+  }
+}
+
+TEST_CASE("parity: var, argmax, cumsum and the max/min backward (reduce kernels), CUDA against CPU") {
+  if (!test::gpu_or_skip()) return;
+  for (DType dtype : kFloatTypes) {
+    const Tensor x = leaf({4, 130, 7}, 41, dtype);
+    check_parity("var all", [](const std::vector<Tensor>& in) { return var(in[0]); }, {x});
+    check_parity("var dim 1", [](const std::vector<Tensor>& in) { return var(in[0], {1}); }, {x});
+    check_parity("var dims 0, 2 of a transpose, population", [](const std::vector<Tensor>& in) {
+      return var(in[0].transpose(0, 1), {0, 2}, 0, true);
+    }, {x});
+    for (int dim : {0, 1, 2})
+      check_parity(
+          fmt::format("argmax dim {}", dim), [dim](const std::vector<Tensor>& in) { return argmax(in[0], dim); }, {x},
+          false);
+    check_parity("argmax of a transpose", [](const std::vector<Tensor>& in) { return argmax(in[0].t(), 0); },
+                 {leaf({7, 1000}, 42, dtype)}, false);
+    for (int dim : {0, 1, -1})
+      check_parity(fmt::format("cumsum dim {}", dim),
+                   [dim](const std::vector<Tensor>& in) { return cumsum(in[0], dim); }, {x});
+    check_parity("cumsum of a transpose", [](const std::vector<Tensor>& in) { return cumsum(in[0].t(), 1); },
+                 {leaf({1000, 3}, 43, dtype)});
+    // Ties split the gradient (equal_mask), over a dim and over everything.
+    const Tensor ties = from_vector<double>({1, 3, 3, 2, 5, 5, 5, 0, -1, -1, 4, 4}, {3, 4}).to(dtype).requires_grad_();
+    check_parity("max dim 1 with ties", [](const std::vector<Tensor>& in) { return max(in[0], {1}); }, {ties});
+    check_parity("min all of a transpose", [](const std::vector<Tensor>& in) { return min(in[0].t()); }, {ties});
+    check_parity("max dim 2", [](const std::vector<Tensor>& in) { return max(in[0], {2}); }, {x});
+  }
 }

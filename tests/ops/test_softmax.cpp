@@ -1,6 +1,7 @@
 // tests/ops/test_softmax.cpp — softmax and log_softmax: hand-computed values, every dim (row and
-// column kernels) against a double reference, float32 accuracy of the vectorised exp, numerical
-// stability (huge logits, −inf masks, NaN), gradcheck in float64, PyTorch goldens, errors.
+// column kernels) against a double reference, numerical stability (huge logits, −inf masks, NaN),
+// PyTorch goldens and errors, on every device; the float32 accuracy of the CPU's vectorised exp,
+// gradcheck in float64 (CPU), and the CUDA kernels against the CPU on every dim and layout (parity).
 #include <cmath>
 #include <limits>
 
@@ -9,8 +10,12 @@
 #include "ops/softmax.h"
 #include "tests/golden/golden.h"
 #include "tests/helpers.h"
+#include "tests/parity.h"
 
 using namespace sieve;
+using test::check_parity;
+using test::kFloatTypes;
+using test::leaf;
 using test::randn_leaf;
 using test::randn_leaf_transposed;
 
@@ -65,26 +70,30 @@ TEST_CASE("softmax and log_softmax: values") {
 }
 
 TEST_CASE("softmax along every dim matches a double reference (row and column kernels)") {
-  // (7, 33, 70) floats: > 32768 elements, so the threaded loops run too; B > kBlock columns too.
-  for (DType dtype : {DType::f32, DType::f64}) {
-    Tensor x = randn_leaf({7, 33, 70}, 3, false, dtype) * 4.0;
-    const double tol = dtype == DType::f32 ? 2e-6 : 1e-12;
-    for (int dim : {0, 1, 2, -1}) {
-      for (bool log : {false, true}) {
-        INFO(dtype_name(dtype), " dim ", dim, log ? " log_softmax" : " softmax");
-        Tensor got = log ? log_softmax(x, dim) : softmax(x, dim);
-        CHECK(got.is_contiguous());
-        CHECK_CLOSE(got, reference(x, dim, log).to(dtype), tol, tol);
+  for (Device dev : test::test_devices()) {
+    SUBCASE(dev.str().c_str()) {
+      // (7, 33, 70) floats: > 32768 elements, so the threaded loops run too; B > kBlock columns too.
+      for (DType dtype : {DType::f32, DType::f64}) {
+        Tensor x = randn_leaf({7, 33, 70}, 3, false, dtype, dev) * 4.0;
+        const double tol = dtype == DType::f32 ? 2e-6 : 1e-12;
+        for (int dim : {0, 1, 2, -1}) {
+          for (bool log : {false, true}) {
+            INFO(dtype_name(dtype), " dim ", dim, log ? " log_softmax" : " softmax");
+            Tensor got = log ? log_softmax(x, dim) : softmax(x, dim);
+            CHECK(got.is_contiguous());
+            CHECK_CLOSE(got, reference(x, dim, log).to(dtype), tol, tol);
+          }
+        }
+        // Strided input: copied once, same answer.
+        Tensor t = x.transpose(0, 2);
+        CHECK_CLOSE(softmax(t, -1), reference(t, -1, false).to(dtype), tol, tol);
       }
+      // Long rows (vocabulary-sized) with tails that are not a multiple of the vector width.
+      Tensor wide = randn_leaf({5, 50021}, 4, false, DType::f32, dev) * 3.0;
+      CHECK_CLOSE(softmax(wide), reference(wide, -1, false).to(DType::f32), 1e-8, 2e-6);
+      CHECK_CLOSE(log_softmax(wide), reference(wide, -1, true).to(DType::f32), 2e-5, 2e-6);
     }
-    // Strided input: copied once, same answer.
-    Tensor t = x.transpose(0, 2);
-    CHECK_CLOSE(softmax(t, -1), reference(t, -1, false).to(dtype), tol, tol);
   }
-  // Long rows (vocabulary-sized) with tails that are not a multiple of the vector width.
-  Tensor wide = randn_leaf({5, 50021}, 4, false, DType::f32) * 3.0;
-  CHECK_CLOSE(softmax(wide), reference(wide, -1, false).to(DType::f32), 1e-8, 2e-6);
-  CHECK_CLOSE(log_softmax(wide), reference(wide, -1, true).to(DType::f32), 2e-5, 2e-6);
 }
 
 TEST_CASE("softmax is numerically stable") {
@@ -115,7 +124,7 @@ TEST_CASE("softmax is numerically stable") {
   }
 }
 
-TEST_CASE("the float32 exp behind softmax is within a few ulp of the library exp") {
+TEST_CASE("cpu kernel: the float32 exp behind softmax is within a few ulp of the library exp") {
   std::vector<float> xs;
   for (float v = -87.0f; v <= 0.0f; v += 0.0137f) xs.push_back(v);
   xs.push_back(0.0f);
@@ -168,12 +177,37 @@ TEST_CASE("softmax goldens match PyTorch") {
 }
 
 TEST_CASE("softmax errors name the op and the input") {
-  Tensor x = zeros({2, 3});
-  CHECK_THROWS_WITH_AS(softmax(x, 2), doctest::Contains("softmax: dim 2 out of range"), Error);
-  CHECK_THROWS_WITH_AS(log_softmax(x, -3), doctest::Contains("log_softmax: dim -3 out of range"), Error);
-  Tensor ints = from_vector<int64_t>({1, 2}, {2});
-  CHECK_THROWS_WITH_AS(softmax(ints), doctest::Contains("softmax: expected a floating-point tensor, got int64"),
-                       Error);
-  CHECK_THROWS_WITH_AS(log_softmax(Tensor()), doctest::Contains("log_softmax: input 0 is an undefined tensor"),
-                       Error);
+  for (Device dev : test::test_devices()) {
+    SUBCASE(dev.str().c_str()) {
+      Tensor x = zeros({2, 3}, {.device = dev});
+      CHECK_THROWS_WITH_AS(softmax(x, 2), doctest::Contains("softmax: dim 2 out of range"), Error);
+      CHECK_THROWS_WITH_AS(log_softmax(x, -3), doctest::Contains("log_softmax: dim -3 out of range"), Error);
+      Tensor ints = from_vector<int64_t>({1, 2}, {2}, dev);
+      CHECK_THROWS_WITH_AS(softmax(ints), doctest::Contains("softmax: expected a floating-point tensor, got int64"),
+                           Error);
+      CHECK_THROWS_WITH_AS(log_softmax(Tensor()), doctest::Contains("log_softmax: input 0 is an undefined tensor"),
+                           Error);
+    }
+  }
+}
+
+TEST_CASE("parity: softmax and log_softmax on every dim and layout, CUDA against CPU") {
+  if (!test::gpu_or_skip()) return;
+  for (DType dtype : kFloatTypes)
+    for (bool log : {false, true}) {
+      auto op = [log](const Tensor& t, int dim) { return log ? log_softmax(t, dim) : softmax(t, dim); };
+      const std::string name = std::string(log ? "log_softmax " : "softmax ") + dtype_name(dtype);
+      for (int64_t c : {1, 7, 130, 1000})  // rows: the row kernel
+        check_parity(fmt::format("{} rows of {}", name, c),
+                     [op](const std::vector<Tensor>& in) { return op(in[0] * 3.0, -1); }, {leaf({5, c}, 100, dtype)});
+      const Tensor x = leaf({4, 130, 7}, 101, dtype);
+      for (int dim : {0, 1})  // the column kernel
+        check_parity(fmt::format("{} dim {}", name, dim),
+                     [op, dim](const std::vector<Tensor>& in) { return op(in[0], dim); }, {x});
+      check_parity(name + " of a transpose",
+                   [op](const std::vector<Tensor>& in) { return op(in[0].transpose(0, 2), -1); }, {x});
+      check_parity(name + " of a step slice", [op](const std::vector<Tensor>& in) {
+        return op(in[0].slice(1, 0, 130, 3), 1);
+      }, {x});
+    }
 }

@@ -1,5 +1,5 @@
-// tests/cuda/parity.cpp — the shared CUDA test helpers of parity.h.
-#include "tests/cuda/parity.h"
+// tests/parity.cpp — see parity.h.
+#include "tests/parity.h"
 
 #include "autograd/grad_mode.h"
 #include "cuda/backend.h"
@@ -7,7 +7,7 @@
 
 namespace sieve::test {
 
-// True when a GPU is usable; otherwise the first call prints why the GPU cases are skipped.
+// True when a GPU is usable; otherwise the first call prints why the CUDA cases are skipped.
 bool gpu_or_skip() {
   if (cuda::available()) return true;
   static bool told = false;
