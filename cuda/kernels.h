@@ -13,7 +13,8 @@
 //      cuda/launchers.h) and cuda/<family>.cpp (the entry points: checks, Tensor → TensorArg with
 //      cuda/entry.h, dtype choice), and list both in cuda/meson.build;
 //   2. here, its line becomes SIEVE_<FAMILY>_KERNELS(SIEVE_DECLARE_KERNEL);
-//   3. its op tests in tests/ops/ then run on CUDA too (tests/README.md).
+//   3. its op tests in tests/ops/ then run on CUDA too; add its `parity:` case to
+//      tests/ops/test_<family>.cpp (tests/README.md).
 #pragma once
 
 #include <type_traits>
