@@ -48,6 +48,16 @@ def safetensors_bytes(entries, metadata=None, raw_header=None):
     return struct.pack("<Q", len(text)) + text + data
 
 
+RESULTS_TOOL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "results")
+
+
+def expect_renders(path, kind, must_contain):
+    """tools/results renders a study's CSV as RESULTS.md shows it (test_results.py tests the tool)."""
+    p = subprocess.run([sys.executable, RESULTS_TOOL, "--show", path, kind], capture_output=True, text=True)
+    expect(p.returncode == 0 and must_contain in p.stdout,
+           f"tools/results renders {os.path.basename(path)} as a {kind} table", p.stdout + p.stderr)
+
+
 def write(path, data):
     with open(path, "wb") as f:
         f.write(data)
@@ -147,6 +157,7 @@ def check_bench(tmp):
     expect(code == 0, "bench ops --quick --csv exits 0", err)
     expect("ratio" in out, "bench ops prints a table", out)
     rows = bench_csv_rows("bench ops", path, EXPECTED_ROWS)
+    expect_renders(path, "bench", "| add_16M_f32 |")
     for r in rows:
         ok = len(r) == 6 and float(r[1]) > 0 and r[2] in ("GFLOP/s", "GB/s", "ms") and r[3]
         ok = ok and (r[4] == "" or float(r[4]) > 0) and (r[5] == "" or float(r[5]) > 0)

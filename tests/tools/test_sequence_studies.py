@@ -61,6 +61,7 @@ def check_induction(tmp):
     rows = read_csv(os.path.join(out, "induction.csv"))
     expect(rows and list(rows[0].keys()) == ["model", "length", "accuracy", "loss", "sequences", "seconds", "note"],
            "induction.csv columns", str(rows[:1]))
+    test_cli.expect_renders(os.path.join(out, "induction.csv"), "induction", "| mamba |")
     expect([(r["model"], r["length"]) for r in rows] ==
            [(m, str(n)) for n in (8, 16, 32, 64) for m in ("mamba", "mrss", "transformer")],
            "one row per length and model, lengths doubling from --min-len to --max-len", str(rows))
@@ -116,6 +117,7 @@ def check_selective_copy(tmp):
     rows = read_csv(os.path.join(out, "selective_copy.csv"))
     expect(rows and list(rows[0].keys()) == ["step", "accuracy", "loss", "train_accuracy", "train_loss", "seconds"],
            "selective_copy.csv columns", str(rows[:1]))
+    test_cli.expect_renders(os.path.join(out, "selective_copy.csv"), "selective-copy", "| test accuracy |")
     expect([r["step"] for r in rows] == ["10", "20"], "one row per --eval-every steps", str(rows))
     expect(all(0 <= float(r["accuracy"]) <= 1 and float(r["loss"]) > 0 for r in rows), "accuracies and losses",
            str(rows))
@@ -157,6 +159,7 @@ def check_mrss(tmp):
                                              "accuracy_vs_mamba_points", "step_ms", "step_vs_mamba", "scan_ms",
                                              "scan_share", "state_updates", "updates_vs_mamba", "time_batch"],
            "mrss.csv columns", str(rows[:1]))
+    test_cli.expect_renders(os.path.join(out, "mrss.csv"), "mrss", "| mamba |")
     # Input lengths: smnist 784; selective copying L + 16 tokens to recall.
     expect([(r["model"], r["task"], r["length"], r["role"]) for r in rows] ==
            [(m, "smnist", "784", "train") for m in ("mamba", "mrss-r2-f0.5")] +

@@ -100,6 +100,7 @@ def check_experiment_ddvit(tmp):
     expect(rows and list(rows[0].keys()) == ["model", "policy", "tau", "accuracy", "mean_depth", "gflops_per_image",
                                              "flops_vs_vit", "latency_b1_ms", "throughput_b256"],
            "ddvit.csv columns", str(rows[:1]))
+    test_cli.expect_renders(os.path.join(out, "ddvit.csv"), "ddvit", "| DD-ViT, exit at τ = 0.999 |")
     expect([(r["model"], r["policy"], r["tau"]) for r in rows] ==
            [("vit", "full", ""), ("ddvit", "full", ""), ("ddvit", "exit", "0.3"), ("ddvit", "exit", "0.999"),
             ("ddvit", "entropy", "")], "one row per setting, in order", str(rows))
