@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "models/clip.h"
 #include "models/ddvit.h"
 #include "models/mamba.h"
 #include "models/mlp.h"
@@ -118,6 +119,22 @@ static std::vector<ModelOption> ddvit_options() {
   return all;
 }
 
+// CLIP: the ViT's keys for the image tower (patch 2: 196 tokens at 28×28), the text tower's, the
+// joint embedding's. num_classes is the data's (the zero-shot classes); the towers ignore it.
+static std::vector<ModelOption> clip_options() {
+  std::vector<ModelOption> all = vit_options();
+  all[0].default_value = 2;  // patch
+  all.push_back({"text_dim", 64, "text tower: token width"});
+  all.push_back({"text_depth", 2, "text tower: causal transformer blocks"});
+  all.push_back({"text_heads", 4, "text tower: attention heads (text_dim must be a multiple)"});
+  all.push_back({"text_mlp_hidden", 128, "text tower: hidden width of each block's MLP"});
+  all.push_back({"context", 48, "text tower: tokens per caption (UTF-8 bytes + start and end)"});
+  all.push_back({"embed_dim", 64, "joint embedding size E of both projections"});
+  all.push_back({"class_positives", true,
+                 "count every image-caption pair of the same class as a positive (false: CLIP's one positive)"});
+  return all;
+}
+
 // Mamba's own keys, shared by MRSS.
 static std::vector<ModelOption> mamba_options() {
   return {
@@ -184,6 +201,22 @@ const std::vector<ModelSpec>& model_specs() {
                 model->policy = policy;
                 model->threshold = threshold;
                 return model;
+              },
+      },
+      {
+          .name = "clip",
+          .summary = "CLIP-style dual encoder: ViT images and byte-level causal-transformer captions, "
+                     "contrastive loss; classifies zero-shot",
+          .options = with_data_options(clip_options()),
+          .head_prefix = "visual.head.",
+          .build =
+              [](const ModelConfig& c, Generator* gen) -> ModelPtr {
+                ClipConfig config{.vision = vit_config(c), .text_dim = c.get_int("text_dim"),
+                                  .text_depth = c.get_int("text_depth"), .text_heads = c.get_int("text_heads"),
+                                  .text_mlp_hidden = c.get_int("text_mlp_hidden"), .context = c.get_int("context"),
+                                  .embed_dim = c.get_int("embed_dim"),
+                                  .class_positives = c.get_bool("class_positives")};
+                return std::make_shared<ClipModel>(config, gen);
               },
       },
       {

@@ -18,6 +18,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/random.h"
@@ -69,6 +70,25 @@ class HasTrainingLoss {
  public:
   virtual ~HasTrainingLoss() = default;
   virtual StepOutput training_step(const Tensor& inputs, const Tensor& targets) = 0;
+};
+
+// A model whose classes are texts (CLIP, models/clip.h): the trainer, `sieve eval` and
+// `sieve infer` give it each class's captions (datasets/captions.h) — texts[c] name class c —
+// to train from and to classify with (zero-shot). The trainer asks with dynamic_cast.
+class HasTextClasses {
+ public:
+  virtual ~HasTextClasses() = default;
+  virtual void set_training_texts(std::vector<std::vector<std::string>> texts) = 0;
+  virtual void set_zero_shot_texts(std::vector<std::vector<std::string>> texts) = 0;
+};
+
+// A model with work of its own after every optimizer step (CLIP clamps its logit scale), and
+// figures worth watching beside the loss (progress bar, epoch line). Called by apply_gradients.
+class HasStepHooks {
+ public:
+  virtual ~HasStepHooks() = default;
+  virtual void after_step() {}
+  virtual std::vector<std::pair<std::string, double>> step_figures() { return {}; }
 };
 
 struct ModelSpec {

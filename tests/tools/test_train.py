@@ -26,10 +26,11 @@ def write_idx(path, type_code, dims, payload):
         f.write(bytes([0, 0, type_code, len(dims)]) + b"".join(struct.pack(">I", d) for d in dims) + payload)
 
 
-def make_mnist(root, n_train=640, n_test=160, seed=0):
-    """data/mnist/ with IDX files: class k lights row band k (plus noise), so an MLP learns it fast."""
+def make_mnist(root, n_train=640, n_test=160, seed=0, name="mnist", columns=False):
+    """data/<name>/ with IDX files: class k lights row band k (columns: column band k), plus noise, so
+    an MLP learns it fast. test_clip.py makes its fashion-mnist with column bands."""
     rng = random.Random(seed)
-    d = os.path.join(root, "mnist")
+    d = os.path.join(root, name)
     os.makedirs(d, exist_ok=True)
     for prefix, n in (("train", n_train), ("t10k", n_test)):
         labels = [i % DIGITS for i in range(n)]
@@ -38,7 +39,8 @@ def make_mnist(root, n_train=640, n_test=160, seed=0):
         for k in labels:
             for r in range(28):
                 for c in range(28):
-                    on = 2 * k + 4 <= r < 2 * k + 7 and 4 <= c < 24
+                    along, across = (c, r) if columns else (r, c)
+                    on = 2 * k + 4 <= along < 2 * k + 7 and 4 <= across < 24
                     pixels.append(min(255, (200 if on else 0) + rng.randrange(60)))
         write_idx(os.path.join(d, f"{prefix}-images-idx3-ubyte"), 0x08, [n, 28, 28], bytes(pixels))
         write_idx(os.path.join(d, f"{prefix}-labels-idx1-ubyte"), 0x08, [n], bytes(labels))

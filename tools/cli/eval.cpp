@@ -5,7 +5,8 @@
 //   sieve eval CKPT --dataset fashion-mnist --split train
 // The model is rebuilt from the checkpoint's metadata (no model flags); the dataset defaults to
 // the one it was trained on and the input is normalised exactly as in training. Another dataset
-// must have the same image shape and number of classes.
+// must have the same image shape and number of classes — but for a model whose classes are texts
+// (CLIP), which classifies any dataset's classes zero-shot from their held-out captions.
 //
 //   sieve eval runs/transformer-induction/checkpoint.safetensors                  its own test set
 //   sieve eval CKPT --seq-len 1024 --test-size 256          length generalisation: a fresh test set
@@ -65,15 +66,18 @@ int run_eval(const EvalFlags& f) {
                 flag->get_name(), f.checkpoint, flag->get_name());
   const DatasetInfo trained_on = DatasetInfo::from_json(checkpoint.data);
   DatasetInfo data = trained_on;
+  // A model whose classes are texts (CLIP) classifies any dataset's classes zero-shot.
+  const bool text_classes = dynamic_cast<models::HasTextClasses*>(model.get()) != nullptr;
   if (!f.dataset.empty() && f.dataset != trained_on.name) {
     data = find_dataset(f.dataset);
     SIEVE_CHECK(data.channels == trained_on.channels && data.image_size == trained_on.image_size &&
-                    data.classes == trained_on.classes,
+                    (text_classes || data.classes == trained_on.classes),
                 "--dataset {}: images {}×{}×{} with {} classes, but {} was trained on {} ({}×{}×{}, {} classes)",
                 data.name, data.channels, data.image_size, data.image_size, data.classes, f.checkpoint,
                 trained_on.name, trained_on.channels, trained_on.image_size, trained_on.image_size, trained_on.classes);
     data.mean = trained_on.mean;  // the model expects its training normalisation
     data.std = trained_on.std;
+    set_class_texts(*model, data);
   }
   const ImageSet set = load_split(data, f.data_dir, f.split == "train");
   const EvalResult r = evaluate(*model, set, data, f.run.batch_size, f.run.quiet);

@@ -220,6 +220,8 @@ Target load_target(const models::ModelSpec* spec, const ProfileFlags& f, const M
   }
   Generator gen(f.seed);
   t.model = spec->build(t.config, &gen);
+  // A model whose classes are texts (CLIP) captions --dataset's classes (default: sieve train's, mnist).
+  if (!spec->is_sequence()) set_class_texts(*t.model, find_dataset(f.dataset.empty() ? "mnist" : f.dataset));
   return t;
 }
 

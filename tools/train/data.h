@@ -2,6 +2,7 @@
 // (--dataset, --data-dir; --task, --seq-len, ...).
 //
 //   mnist, fashion-mnist   IDX files in <data-dir>/<name>/   (tools/fetch-data puts them there)
+//   mnist+fashion-mnist    both, one set of 20 classes: labels 0–9 digits, 10–19 garments
 //   cifar10                binary batches in <data-dir>/cifar10/
 //   folder                 image folders <data-dir>/train/<class>/*.png|jpg|bmp and
 //                          <data-dir>/test/<class>/..., decoded to --channels and resized to

@@ -10,6 +10,7 @@
 #include "autograd/grad_mode.h"
 #include "core/error.h"
 #include "core/random.h"
+#include "datasets/captions.h"
 #include "datasets/loader.h"
 #include "nn/optim.h"
 #include "nn/schedule.h"
@@ -116,7 +117,26 @@ void apply_gradients(const Tensor& loss, nn::Module& model, nn::Optimizer& optim
   loss.backward();
   if (clip > 0) nn::clip_grad_norm(model.parameters(), clip);
   optimizer.step();
+  if (auto* hooks = dynamic_cast<models::HasStepHooks*>(&model)) hooks->after_step();
   optimizer.zero_grad();
+}
+
+void set_class_texts(nn::Module& model, const DatasetInfo& data) {
+  auto* text_classes = dynamic_cast<models::HasTextClasses*>(&model);
+  if (text_classes == nullptr) return;
+  const std::vector<Concept> concepts = concepts_of(data.name, data.class_names);
+  SIEVE_CHECK(static_cast<int64_t>(concepts.size()) == data.classes, "{}: {} class names for {} classes", data.name,
+              concepts.size(), data.classes);
+  text_classes->set_training_texts(class_captions(concepts, /*held_out=*/false));
+  text_classes->set_zero_shot_texts(class_captions(concepts, /*held_out=*/true));
+}
+
+// The model's own figures (CLIP's logit scale), formatted for the progress bar and the epoch line.
+static std::vector<std::pair<std::string, std::string>> model_figures(nn::Module& model) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (auto* hooks = dynamic_cast<models::HasStepHooks*>(&model))
+    for (const auto& [name, value] : hooks->step_figures()) out.emplace_back(name, fmt::format("{:.4g}", value));
+  return out;
 }
 
 Tensor predict_logits(nn::Module& model, const Tensor& images, const DatasetInfo& data, int64_t batch_size,
@@ -192,6 +212,7 @@ models::ModelPtr model_from_checkpoint(const nn::Checkpoint& checkpoint, const s
   } catch (const Error& e) {
     fail("{}: does not fit model '{}' as configured in it: {}", path, spec.name, e.what());
   }
+  if (!SequenceTask::describes_task(checkpoint.data)) set_class_texts(*model, DatasetInfo::from_json(checkpoint.data));
   model->eval();
   return model;
 }
@@ -340,10 +361,13 @@ void run_epoch(Run& r, Device device, bool quiet, const std::function<void()>& s
     train_step(r, *batch, device, lr);
     r.pos.seconds = seconds_before + seconds_since(epoch_start);
     const double seen = static_cast<double>(std::max<int64_t>(r.pos.seen, 1));
-    bar.update(r.pos.batch, {{"loss", fmt::format("{:.4f}", r.pos.loss_sum / seen)},
-                             {"acc", fmt::format("{:.1f}%", 100.0 * static_cast<double>(r.pos.correct) / seen)},
-                             {"lr", fmt::format("{:.2e}", lr)},
-                             {"samples/s", ProgressBar::format_rate(static_cast<double>(r.pos.seen) / r.pos.seconds)}});
+    std::vector<std::pair<std::string, std::string>> shown = {
+        {"loss", fmt::format("{:.4f}", r.pos.loss_sum / seen)},
+        {"acc", fmt::format("{:.1f}%", 100.0 * static_cast<double>(r.pos.correct) / seen)},
+        {"lr", fmt::format("{:.2e}", lr)},
+        {"samples/s", ProgressBar::format_rate(static_cast<double>(r.pos.seen) / r.pos.seconds)}};
+    for (auto& figure : model_figures(r.model)) shown.push_back(std::move(figure));
+    bar.update(r.pos.batch, shown);
     if (r.options.checkpoint_every > 0 && r.pos.step % r.options.checkpoint_every == 0 && r.pos.step < r.stop_step)
       save();
   }
@@ -357,10 +381,13 @@ void log_epoch(const Run& r, const EvalResult& test, MetricsLog& metrics, bool q
   metrics.append({static_cast<double>(p.epoch + 1), static_cast<double>(p.step), r.schedule.lr(p.step - 1),
                   p.loss_sum / seen, static_cast<double>(p.correct) / seen, test.loss, test.accuracy, p.seconds,
                   static_cast<double>(p.seen) / p.seconds});
-  if (!quiet)
-    std::printf("epoch %lld/%lld  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  %.1f s\n",
-                static_cast<long long>(p.epoch + 1), static_cast<long long>(r.options.epochs), p.loss_sum / seen,
-                100.0 * static_cast<double>(p.correct) / seen, test.loss, 100.0 * test.accuracy, p.seconds);
+  if (quiet) return;
+  std::string figures;
+  for (const auto& [name, value] : model_figures(r.model)) figures += fmt::format("  {} {}", name, value);
+  std::printf("epoch %lld/%lld  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  %.1f s%s\n",
+              static_cast<long long>(p.epoch + 1), static_cast<long long>(r.options.epochs), p.loss_sum / seen,
+              100.0 * static_cast<double>(p.correct) / seen, test.loss, 100.0 * test.accuracy, p.seconds,
+              figures.c_str());
 }
 
 }  // namespace
@@ -389,6 +416,7 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
   models::ModelPtr model = spec.build(config, &init_gen);
   model->to(device);  // before the optimizer: its state is made on the parameters' device
   model->no_weight_decay_for_biases_and_norms();
+  if (!sequence) set_class_texts(*model, data.images);  // a model whose classes are texts (CLIP) learns them
   if (!quiet)
     std::printf("%s: %lld parameters; %s\n", spec.name.c_str(), static_cast<long long>(model->num_parameters()),
                 data.line.c_str());

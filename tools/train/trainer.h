@@ -80,8 +80,13 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
 models::StepOutput training_loss(nn::Module& model, const Tensor& inputs, const Tensor& targets);
 
 // What follows the loss in every training step — the trainer's, the benchmarks' and the studies'
-// timed ones: backward, gradient clipping to `clip` (0: none), the optimizer's step, zero_grad.
+// timed ones: backward, gradient clipping to `clip` (0: none), the optimizer's step, the model's
+// after_step (models::HasStepHooks: CLIP's logit-scale clamp), zero_grad.
 void apply_gradients(const Tensor& loss, nn::Module& model, nn::Optimizer& optimizer, double clip);
+
+// For a model whose classes are texts (models::HasTextClasses, CLIP): each class's training and
+// held-out captions for `data`'s classes (datasets/captions.h). Other models: nothing.
+void set_class_texts(nn::Module& model, const DatasetInfo& data);
 
 // The logits (N, ...) of `model` over images (N, C, H, W) in [0, 1], normalised as `data` says,
 // in eval mode without gradients, batch by batch on the model's device; returned on the CPU.
