@@ -38,13 +38,15 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, const cpu::Att
               probs.describe());
   SIEVE_CHECK(!padded.defined() || padded.is_contiguous(), "attention: key_padding_mask must be contiguous, got {}",
               padded.describe());
+  SIEVE_CHECK(!masks.key_bias.defined() || masks.key_bias.is_contiguous(),
+              "attention: key_bias must be contiguous, got {}", masks.key_bias.describe());
   SIEVE_CHECK(!cls.defined() || cls.is_contiguous(), "attention: cls_probs must be contiguous, got {}",
               cls.describe());
   const Tensor row0 = cls.defined() && !probs.defined()
                           ? empty({q.size(0), q.size(1), k.size(2)}, {.dtype = q.dtype(), .device = q.device()})
                           : Tensor();
   launch_attention(tensor_arg(q, kName), tensor_arg(k, kName), tensor_arg(v, kName), optional_tensor_arg(padded, kName),
-                   masks.scale, masks.causal, tensor_arg(out, kName), optional_tensor_arg(probs, kName),
+                   optional_tensor_arg(masks.key_bias, kName), masks.scale, masks.causal, tensor_arg(out, kName), optional_tensor_arg(probs, kName),
                    optional_tensor_arg(row0, kName), optional_tensor_arg(cls, kName));
 }
 

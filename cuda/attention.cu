@@ -51,6 +51,7 @@ struct ForwardArgs {
   T* row0;             // (B, H, Lk): query row 0's probabilities for cls, or null
   const void* padded;  // (B, Lk) contiguous, nonzero = padded, or null
   DType padded_dtype;
+  const T* key_bias;   // (B, Lk) contiguous, added to key j's scores, or null
   int64_t H, Lq, Lk, tiles;  // tiles: B·H·⌈Lq / TQ⌉
   int D;
   T scale;
@@ -118,6 +119,13 @@ __global__ void __launch_bounds__(kThreads) attention_forward(const ForwardArgs<
       const int64_t qi = i0 + g + kLanes * i;
       return qi < a.Lq && key_ok[j] && causal_sees(qi, j0 + j, offset, a.causal);
     };
+    // The scaled score of the tile's key u for row i, plus the key's bias (read through the cache:
+    // the same Lk values serve every row). The two passes must compute it identically.
+    const T* bias_b = a.key_bias != nullptr ? a.key_bias + b * a.Lk : nullptr;
+    auto score = [&](T s, int u, int64_t j0) {
+      const T scaled = mul_rn(s, a.scale);
+      return bias_b != nullptr ? scaled + __ldg(bias_b + j0 + c + kLanes * u) : scaled;
+    };
 
     T m[R], l[R];
 #pragma unroll
@@ -133,7 +141,7 @@ __global__ void __launch_bounds__(kThreads) attention_forward(const ForwardArgs<
       for (int i = 0; i < R; ++i)
 #pragma unroll
         for (int u = 0; u < kKeys; ++u)
-          if (seen(i, u, j0)) online_add(m[i], l[i], mul_rn(s[i][u], a.scale));
+          if (seen(i, u, j0)) online_add(m[i], l[i], score(s[i][u], u, j0));
     }
     T inv[R];
 #pragma unroll
@@ -156,7 +164,7 @@ __global__ void __launch_bounds__(kThreads) attention_forward(const ForwardArgs<
 #pragma unroll
         for (int u = 0; u < kKeys; ++u)
           ps[(g + kLanes * i) * Z::ldp + c + kLanes * u] =
-              seen(i, u, j0) ? dmath::exp(mul_rn(s[i][u], a.scale) - m[i]) * inv[i] : T(0);
+              seen(i, u, j0) ? dmath::exp(score(s[i][u], u, j0) - m[i]) * inv[i] : T(0);
       __syncthreads();  // ps complete, k no longer read
       if (a.probs != nullptr) store_block(ps, Z::ldp, a.probs + (bh * a.Lq + i0) * a.Lk + j0, a.Lk, rows, cols);
       if (a.row0 != nullptr && i0 == 0) store_block(ps, Z::ldp, a.row0 + bh * a.Lk + j0, a.Lk, 1, cols);
@@ -191,7 +199,7 @@ void forward_typed(ForwardArgs<T> a, int64_t B) {
 }  // namespace
 
 void launch_attention(const TensorArg& q, const TensorArg& k, const TensorArg& v, const TensorArg& padded,
-                      double scale, bool causal, const TensorArg& out, const TensorArg& probs, const TensorArg& row0,
+                      const TensorArg& key_bias, double scale, bool causal, const TensorArg& out, const TensorArg& probs, const TensorArg& row0,
                       const TensorArg& cls) {
   const int64_t B = q.shape[0], H = q.shape[1], Lq = q.shape[2], D = q.shape[3], Lk = k.shape[2];
   if (B * H * Lq == 0) return;
@@ -201,7 +209,7 @@ void launch_attention(const TensorArg& q, const TensorArg& k, const TensorArg& v
       const ForwardArgs<T> a{
         .q = operand<const T>(q), .k = operand<const T>(k), .v = operand<const T>(v), .out = operand<T>(out),
         .probs = static_cast<T*>(probs.data), .row0 = static_cast<T*>(row0.data), .padded = padded.data,
-        .padded_dtype = padded.dtype, .H = H, .Lq = Lq, .Lk = Lk, .tiles = 0, .D = static_cast<int>(D),
+        .padded_dtype = padded.dtype, .key_bias = static_cast<const T*>(key_bias.data), .H = H, .Lq = Lq, .Lk = Lk, .tiles = 0, .D = static_cast<int>(D),
         .scale = static_cast<T>(scale), .causal = causal};
       with_slices(D, [&](auto nv) { forward_typed<T, decltype(nv)::value>(a, B); });
       if (cls.data != nullptr && Lk > 0) {

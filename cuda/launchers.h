@@ -79,11 +79,12 @@ void launch_norm_backward(const TensorArg& x, const TensorArg& weight, const Ten
 // ---- attention (cuda/attention.cu, cuda/attention_backward.cu) ----
 // q (B, H, Lq, D), k, v (B, H, Lk, D), out, g, dq, dk, dv: any strides; D ≤ kAttentionMaxHeadSize.
 // probs, ds: (B, H, Lq, Lk) contiguous; padded: (B, Lk) contiguous, any dtype, nonzero = padded;
+// key_bias: (B, Lk) contiguous of q's dtype, added to key j's scores;
 // row0: (B, H, Lk) scratch for cls when probs is not kept; cls: (B, Lk). Null data: absent / not
 // wanted. ds: scratch between the backward's two kernels, needed when dk is wanted.
 constexpr int64_t kAttentionMaxHeadSize = 256;
 void launch_attention(const TensorArg& q, const TensorArg& k, const TensorArg& v, const TensorArg& padded,
-                      double scale, bool causal, const TensorArg& out, const TensorArg& probs, const TensorArg& row0,
+                      const TensorArg& key_bias, double scale, bool causal, const TensorArg& out, const TensorArg& probs, const TensorArg& row0,
                       const TensorArg& cls);
 void launch_attention_backward(const TensorArg& q, const TensorArg& k, const TensorArg& v, const TensorArg& probs,
                                const TensorArg& g, double scale, bool causal, const TensorArg& dq, const TensorArg& dk,

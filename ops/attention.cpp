@@ -50,6 +50,13 @@ void check_inputs(const Tensor& q, const Tensor& k, const Tensor& v, const Atten
                 "attention: key_padding_mask {} must be (B, Lk) = ({}, {}) for k {}", shape_str(m.shape()), ks[0],
                 ks[2], shape_str(ks));
   }
+  if (o.key_bias.defined()) {
+    const Tensor& kb = o.key_bias;
+    check_same_device(kOp, {&q, &kb});
+    SIEVE_CHECK(kb.dtype() == q.dtype() && kb.shape() == Shape({ks[0], ks[2]}),
+                "attention: key_bias {} must be (B, Lk) = ({}, {}) of q's dtype {} for k {}", kb.describe(), ks[0],
+                ks[2], dtype_name(q.dtype()), shape_str(ks));
+  }
   if (o.scale) SIEVE_CHECK(std::isfinite(*o.scale), "attention: scale must be finite, got {}", *o.scale);
   SIEVE_CHECK(!o.want_cls_probs || qs[2] >= 1, "attention: want_cls_probs needs a query row 0, got q {}",
               shape_str(qs));
@@ -87,7 +94,8 @@ AttentionOutput attention(const Tensor& q, const Tensor& k, const Tensor& v, con
                             .causal = options.causal,
                             .key_padding = options.key_padding_mask.defined()
                                                ? options.key_padding_mask.detach().contiguous()
-                                               : Tensor()};
+                                               : Tensor(),
+                            .key_bias = options.key_bias.defined() ? options.key_bias.detach().contiguous() : Tensor()};
 
   // Stored (B, Lq, H, D), seen as (B, H, Lq, D): see "Layout" in ops/attention.h.
   Tensor stored = empty({B, Lq, H, D}, opts);
@@ -101,7 +109,7 @@ AttentionOutput attention(const Tensor& q, const Tensor& k, const Tensor& v, con
   const int64_t pairs = B * H * Lq * Lk;
   SIEVE_DISPATCH(kOp, q.device(), /*flops=*/pairs * (4 * D + 5), attention, qd, kd, vd, masks, out, probs, cls);
 
-  masks.key_padding = Tensor();  // backward reads the padding from probs
+  masks.key_padding = masks.key_bias = Tensor();  // backward reads the padding and the bias from probs
   const bool need_q = q.requires_grad(), need_k = k.requires_grad(), need_v = v.requires_grad();
   autograd::record(kOp, out, {q, k, v}, [=](const Tensor& g) {
     Tensor dq = need_q ? empty_in_layout_of(qd) : Tensor();

@@ -11,6 +11,9 @@
 //                     top-left instead; the two agree when Lq == Lk.)
 //   key_padding_mask  (B, Lk), any dtype, nonzero = padded key that no query may see (as
 //                     torch.nn.MultiheadAttention's key_padding_mask with True = padded).
+// key_bias (B, Lk), q's dtype, is added to every query's score of key j before the softmax:
+// ToMe's proportional attention passes log(size) of each merged token, so a token that stands for
+// n patches gets n times the weight. No gradient flows to it (backward reads the probabilities).
 // A query row whose keys are all masked has no softmax: its probabilities and its output row are
 // zeros (a "safe softmax"), and it passes no gradient — never NaN.
 //
@@ -29,7 +32,7 @@
 //
 // What it is not: multi-head projections (nn/attention.h), dropout on the probabilities, an
 // additive float mask. Extend: a new mask kind is a field here, read by the kernels'
-// visible-keys rule in ops/cpu/attention.cpp.
+// visible-keys rule in ops/cpu/attention.cpp (softmax_columns) and cuda/attention.cu.
 #pragma once
 
 #include <optional>
@@ -43,6 +46,7 @@ struct AttentionOptions {
   Tensor key_padding_mask = {};      // (B, Lk), nonzero = padded; undefined: no padding
   std::optional<double> scale = {};  // default 1/√D
   bool want_cls_probs = false;       // fill AttentionOutput::cls_probs
+  Tensor key_bias = {};              // (B, Lk) added to the scores of key j; undefined: none
 };
 
 struct AttentionOutput {

@@ -117,18 +117,24 @@ void zero_head(HeadView<T> h, int64_t L, int64_t D) {
 // st: one head's scores transposed, (Lk, Lq) with rows ld ≥ Lq apart, query i in column i → in
 // place, column i holds the probabilities of query i over the keys it may see, 0 elsewhere. Query
 // i sees every key that is not padded, or under the causal rule only keys j ≤ i + (Lk − Lq)
-// (bottom-right aligned; queries before the diagonal starts see none).
+// (bottom-right aligned; queries before the diagonal starts see none). bias, when not null, holds Lk
+// values added to every score of key j first (ToMe's log sizes).
 // A query with no such key gets a column of zeros (a safe softmax), never 0/0 = NaN. m and inv are
 // Lq values of scratch: each query's running max, then its 1/sum.
 template <typename T>
 void softmax_columns(T* __restrict st, int64_t ld, int64_t Lq, int64_t Lk, bool causal, const uint8_t* padded,
-                     T* __restrict m, T* __restrict inv) {
+                     const T* bias, T* __restrict m, T* __restrict inv) {
   constexpr T kNegInf = -std::numeric_limits<T>::infinity();
   for (int64_t j = 0; j < Lk; ++j) {
     T* row = st + j * ld;
     if (padded != nullptr && padded[j]) {
       std::fill(row, row + Lq, kNegInf);
       continue;
+    }
+    if (bias != nullptr) {
+      const T bj = bias[j];
+#pragma omp simd
+      for (int64_t i = 0; i < Lq; ++i) row[i] += bj;
     }
     // Causal: key j is hidden from the queries i < j − (Lk − Lq).
     if (causal) std::fill(row, row + std::clamp<int64_t>(j - (Lk - Lq), 0, Lq), kNegInf);
@@ -160,8 +166,10 @@ void softmax_columns(T* __restrict st, int64_t ld, int64_t Lq, int64_t Lk, bool 
     for (int64_t i = 0; i < Lq; ++i) row[i] *= inv[i];
   }
 }
-template void softmax_columns<float>(float*, int64_t, int64_t, int64_t, bool, const uint8_t*, float*, float*);
-template void softmax_columns<double>(double*, int64_t, int64_t, int64_t, bool, const uint8_t*, double*, double*);
+template void softmax_columns<float>(float*, int64_t, int64_t, int64_t, bool, const uint8_t*, const float*, float*,
+                                    float*);
+template void softmax_columns<double>(double*, int64_t, int64_t, int64_t, bool, const uint8_t*, const double*,
+                                      double*, double*);
 
 namespace {
 
@@ -238,11 +246,12 @@ void forward_typed(const Tensor& q, const Tensor& k, const Tensor& v, const Atte
       return;
     }
     const uint8_t* padded_b = padded.empty() ? nullptr : padded.data() + b * Lk;
+    const T* bias_b = masks.key_bias.defined() ? masks.key_bias.data<T>() + b * Lk : nullptr;
     if constexpr (std::is_same_v<T, float>) {
       if (rows) {
         const Mat<T> O = as_matrix(out_head, Lq, D, buf.o, false);
         rows_forward_head({Q.p, Q.ld}, {K.p, K.ld}, {V.p, V.ld}, {O.p, O.ld}, Lq, Lk, D, static_cast<float>(masks.scale),
-                          masks.causal, padded_b, pp != nullptr ? pp + bh * Lq * Lk : nullptr,  // saves Pᵀ
+                          masks.causal, padded_b, bias_b, pp != nullptr ? pp + bh * Lq * Lk : nullptr,  // saves Pᵀ
                           cls_rows.empty() ? nullptr : cls_rows.data() + bh * Lk, buf.rows);
         write_back(O, out_head, Lq, D);
         return;
@@ -250,7 +259,7 @@ void forward_typed(const Tensor& q, const Tensor& k, const Tensor& v, const Atte
     }
     T* ST = buf.st.data();
     gemm(false, true, Lk, Lq, D, static_cast<T>(masks.scale), K.p, K.ld, Q.p, Q.ld, ST, Lq);  // Sᵀ = k·qᵀ·scale
-    softmax_columns(ST, Lq, Lq, Lk, masks.causal, padded_b, buf.m.data(),
+    softmax_columns(ST, Lq, Lq, Lk, masks.causal, padded_b, bias_b, buf.m.data(),
                     buf.inv.data());
     const Mat<T> O = as_matrix(out_head, Lq, D, buf.o, false);
     gemm(true, false, Lq, D, Lk, T(1), ST, Lq, V.p, V.ld, O.p, O.ld);  // out = P·v, P read as (Pᵀ)ᵀ

@@ -4,7 +4,8 @@
 // Every (B, H) pair is one independent task; tasks run in parallel, each single-threaded.
 //
 // What it is not: checks or autograd (the front end does both). Extend: a new mask kind adds a
-// field to AttentionMasks and sets its masked scores to −∞ in ops/cpu/attention.cpp's softmax_columns.
+// field to AttentionMasks and sets its masked scores to −∞ in ops/cpu/attention.cpp's softmax_columns
+// (and cuda/attention.cu's forward).
 #pragma once
 
 #include <cstdint>
@@ -18,6 +19,7 @@ struct AttentionMasks {
   double scale = 1.0;
   bool causal = false;
   Tensor key_padding = {};  // undefined, or (B, Lk) contiguous, nonzero = padded
+  Tensor key_bias = {};     // undefined, or (B, Lk) contiguous of q's dtype, added to key j's scores
 };
 
 }  // namespace sieve::cpu
@@ -44,6 +46,7 @@ SIEVE_ATTENTION_KERNELS(SIEVE_DECLARE_KERNEL)
 // its masked softmax over the keys; m and inv are Lq values of scratch. The reference forward and
 // the row kernels (ops/cpu/attention_rows.cpp) both use it; float and double are instantiated.
 template <typename T>
-void softmax_columns(T* st, int64_t ld, int64_t Lq, int64_t Lk, bool causal, const uint8_t* padded, T* m, T* inv);
+void softmax_columns(T* st, int64_t ld, int64_t Lq, int64_t Lk, bool causal, const uint8_t* padded, const T* bias,
+                     T* m, T* inv);
 
 }  // namespace sieve::cpu

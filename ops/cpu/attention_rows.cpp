@@ -122,7 +122,8 @@ void weighted_rows(int64_t n, int64_t T, const float* w, int64_t wr, int64_t wt,
 
 template <int D>
 void forward_head(HeadRows q, HeadRows k, HeadRows v, HeadRowsOut out, int64_t Lq, int64_t Lk, float scale,
-                  bool causal, const uint8_t* padded, float* probs_t, float* cls_row, RowsScratch& scratch) {
+                  bool causal, const uint8_t* padded, const float* bias, float* probs_t, float* cls_row,
+                  RowsScratch& scratch) {
   const int64_t Lqp = round_up(Lq);
   scratch.packed.resize(static_cast<size_t>(D * Lqp));
   scratch.scores.resize(static_cast<size_t>(Lk * Lqp));
@@ -131,7 +132,7 @@ void forward_head(HeadRows q, HeadRows k, HeadRows v, HeadRowsOut out, int64_t L
   float* st = scratch.scores.data();
   pack_transposed(q, Lq, D, Lqp, scratch.packed.data());
   rows_times_packed<D>(k, Lk, scratch.packed.data(), Lqp, scale, st);  // Sᵀ = scale·k·qᵀ
-  softmax_columns(st, Lqp, Lq, Lk, causal, padded, scratch.m.data(), scratch.inv.data());  // Pᵀ
+  softmax_columns(st, Lqp, Lq, Lk, causal, padded, bias, scratch.m.data(), scratch.inv.data());  // Pᵀ
   if (probs_t != nullptr)
     for (int64_t j = 0; j < Lk; ++j) std::copy(st + j * Lqp, st + j * Lqp + Lq, probs_t + j * Lq);
   if (cls_row != nullptr)
@@ -188,10 +189,10 @@ bool rows_kernel_fits(int64_t Lq, int64_t Lk, int64_t D) {
 }
 
 void rows_forward_head(HeadRows q, HeadRows k, HeadRows v, HeadRowsOut out, int64_t Lq, int64_t Lk, int64_t D,
-                       float scale, bool causal, const uint8_t* padded, float* probs_t, float* cls_row,
+                       float scale, bool causal, const uint8_t* padded, const float* bias, float* probs_t, float* cls_row,
                        RowsScratch& scratch) {
   with_head_size(D, [&]<int HD>() {
-    forward_head<HD>(q, k, v, out, Lq, Lk, scale, causal, padded, probs_t, cls_row, scratch);
+    forward_head<HD>(q, k, v, out, Lq, Lk, scale, causal, padded, bias, probs_t, cls_row, scratch);
   });
 }
 

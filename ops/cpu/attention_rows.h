@@ -36,10 +36,11 @@ struct HeadRowsOut {
 };
 
 // out := softmax(q·kᵀ·scale, masked)·v. Query i sees key j when j ≤ i + (Lk − Lq) (causal) and
-// key j is not padded (padded: Lk flags or nullptr); a query that sees no key gets zeros.
+// key j is not padded (padded: Lk flags or nullptr); bias (Lk values or nullptr) is added to key j's
+// scores first; a query that sees no key gets zeros.
 // probs_t (may be nullptr) receives Pᵀ; cls_row (may be nullptr) receives P's row 0.
 void rows_forward_head(HeadRows q, HeadRows k, HeadRows v, HeadRowsOut out, int64_t Lq, int64_t Lk, int64_t D,
-                       float scale, bool causal, const uint8_t* padded, float* probs_t, float* cls_row,
+                       float scale, bool causal, const uint8_t* padded, const float* bias, float* probs_t, float* cls_row,
                        RowsScratch& scratch);
 
 // dq, dk, dv (any may be nullptr) := the gradients of one head from g and the saved Pᵀ.

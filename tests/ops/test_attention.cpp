@@ -37,6 +37,7 @@ Tensor composite(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
   const int64_t Lq = q.size(2), Lk = k.size(2);
   Tensor s = matmul(q, k.transpose(-2, -1)) * o.scale.value_or(1.0 / std::sqrt(static_cast<double>(q.size(3))));
   const double inf = std::numeric_limits<double>::infinity();
+  if (o.key_bias.defined()) s = s + o.key_bias.unsqueeze(1).unsqueeze(1);
   if (o.causal) {
     std::vector<double> hidden(static_cast<size_t>(Lq * Lk));
     for (int64_t i = 0; i < Lq; ++i)
@@ -118,6 +119,10 @@ TEST_CASE("attention equals matmul → softmax → matmul, forward and backward"
         }
       }
       check_against_composite(q, k, v, {.scale = 0.7}, 2e-5);
+      // A per-key bias (ToMe's log sizes), alone and with both masks.
+      Tensor bias = (rand({3, 50}) * 3.0).to(dev);
+      check_against_composite(q, k, v, {.key_bias = bias}, 2e-5);
+      check_against_composite(q, k, v, {.causal = true, .key_padding_mask = mask, .key_bias = bias}, 2e-5);
       // Lq ≠ Lk (a KV cache): causal is bottom-right aligned, the last query sees every key.
       Tensor q_short = randn({2, 3, 7, 16}).to(dev), k_long = randn({2, 3, 12, 16}).to(dev);
       Tensor v_long = randn({2, 3, 12, 16}).to(dev);
@@ -213,6 +218,7 @@ TEST_CASE("gradcheck: attention with and without masks, strided inputs, fully ma
   CHECK_GRADCHECK(run({.causal = true}), {q, k, v});  // Lq 4 < Lk 5
   CHECK_GRADCHECK(run({.key_padding_mask = mask}), {q, k, v});
   CHECK_GRADCHECK(run({.causal = true, .key_padding_mask = mask}), {sq, k, v});
+  CHECK_GRADCHECK(run({.key_padding_mask = mask, .key_bias = randn_leaf({B, 5}, 9, false)}), {q, k, v});
   // Every key of batch 1 padded, and causal with Lq > Lk (rows before the diagonal see nothing):
   // those rows are constant zeros, their gradients zeros.
   CHECK_GRADCHECK(run({.key_padding_mask = mask_of({0, 1, 0, 0, 1, 1, 1, 1, 1, 1}, B, 5)}), {q, k, v});
@@ -354,6 +360,10 @@ TEST_CASE("attention errors name the op and the shapes") {
                            Error);
       CHECK_THROWS_WITH_AS(attention(q, k, v, {.key_padding_mask = z({2, 4})}),
                            doctest::Contains("attention: key_padding_mask (2, 4) must be (B, Lk) = (2, 5)"), Error);
+      CHECK_THROWS_WITH_AS(attention(q, k, v, {.key_bias = z({2, 4})}),
+                           doctest::Contains("must be (B, Lk) = (2, 5) of q's dtype float32"), Error);
+      CHECK_THROWS_WITH_AS(attention(q, k, v, {.key_bias = z({2, 5}, DType::f64)}),
+                           doctest::Contains("attention: key_bias"), Error);
       CHECK_THROWS_WITH_AS(attention(q, k, v, {.scale = std::nan("")}),
                            doctest::Contains("attention: scale must be finite"), Error);
       CHECK_THROWS_WITH_AS(attention(z({2, 3, 0, 8}), k, v, {.want_cls_probs = true}),
@@ -387,6 +397,25 @@ TEST_CASE("parity: attention with every mask, length and head size, CUDA against
           check_parity(name + ", no grad", run,
                        {q.detach(), k.detach(), v.detach()}, false, tol, tol);
         }
+    }
+}
+
+TEST_CASE("parity: attention with a key bias (ToMe's log sizes), CUDA against CPU") {
+  if (!test::gpu_or_skip()) return;
+  const Dims cases[] = {{2, 3, 50, 50, 16}, {2, 2, 33, 17, 40}, {1, 2, 130, 130, 64}};
+  for (DType dtype : kFloatTypes)
+    for (const Dims& d : cases) {
+      const Tensor q = leaf({d.B, d.H, d.Lq, d.D}, 310, dtype), k = leaf({d.B, d.H, d.Lk, d.D}, 311, dtype);
+      const Tensor v = leaf({d.B, d.H, d.Lk, d.D}, 312, dtype);
+      const Tensor bias = (leaf({d.B, d.Lk}, 313, dtype, false) * 2.0).detach();
+      for (bool causal : {false, true}) {
+        auto run = [=](const std::vector<Tensor>& in) {
+          const AttentionOptions o{.causal = causal, .want_cls_probs = false, .key_bias = bias.to(in[0].device())};
+          return attention(in[0], in[1], in[2], o).out;
+        };
+        check_parity(fmt::format("{} {} causal {} key bias", dtype_name(dtype), dims_str(d), causal), run, {q, k, v},
+                     true, tol_for(d, dtype), tol_for(d, dtype));
+      }
     }
 }
 
