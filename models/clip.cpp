@@ -105,6 +105,7 @@ ClipModel::ClipModel(const ClipConfig& c, Generator* gen) : Module("ClipModel"),
   VitConfig vision = c.vision;
   vision.num_classes = c.embed_dim;  // the head is the image projection
   visual = register_module("visual", std::make_shared<VisionTransformer>(vision, gen));
+  visual->reduction = c.reduction;
   text = register_module("text", std::make_shared<ByteTextEncoder>(c.context, c.text_dim, c.text_depth, c.text_heads,
                                                                    c.text_mlp_hidden, c.embed_dim, gen));
   logit_scale = register_parameter("logit_scale", scalar(std::log(1.0 / 0.07)), /*no_weight_decay=*/true);

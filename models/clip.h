@@ -28,7 +28,9 @@
 // trainer's test accuracy are zero-shot accuracies. set_training_texts gives the captions
 // training draws from; the trainer sets both from the dataset (datasets/captions.h).
 //
-// What it is not: token pruning or merging (models/token_reduction, to come) or a text generator.
+// config.reduction prunes or merges the image tower's tokens (models/token_reduction.h), at
+// inference and in training (pruning-aware fine-tuning); visual->reduction may be changed at will.
+// What it is not: a text generator.
 // Extend: another pooling (mean of tokens) replaces ByteTextEncoder::pool; keep the names.
 #pragma once
 
@@ -48,6 +50,7 @@ struct ClipConfig {
   int64_t text_dim = 64, text_depth = 2, text_heads = 4, text_mlp_hidden = 128, context = 48;
   int64_t embed_dim = 64;
   bool class_positives = true;
+  TokenReduction reduction;  // inside the image tower (models/token_reduction.h)
 };
 
 class ByteTextEncoder : public nn::Module {

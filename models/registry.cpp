@@ -132,6 +132,9 @@ static std::vector<ModelOption> clip_options() {
   all.push_back({"embed_dim", 64, "joint embedding size E of both projections"});
   all.push_back({"class_positives", true,
                  "count every image-caption pair of the same class as a positive (false: CLIP's one positive)"});
+  all.push_back({"reduce", "none",
+                 "vision-token reduction: none, evit:KEEP[:fuse], l2:KEEP, svtr:KEEP or tome:R "
+                 "(models/token_reduction.h)"});
   return all;
 }
 
@@ -215,7 +218,11 @@ const std::vector<ModelSpec>& model_specs() {
                                   .text_depth = c.get_int("text_depth"), .text_heads = c.get_int("text_heads"),
                                   .text_mlp_hidden = c.get_int("text_mlp_hidden"), .context = c.get_int("context"),
                                   .embed_dim = c.get_int("embed_dim"),
-                                  .class_positives = c.get_bool("class_positives")};
+                                  .class_positives = c.get_bool("class_positives"),
+                                  .reduction = parse_reduction(c.get_string("reduce"))};
+                tokens_per_block(config.reduction, (config.vision.image_size / config.vision.patch) *
+                                                       (config.vision.image_size / config.vision.patch),
+                                 config.vision.depth);  // an r or block the encoder cannot take: now
                 return std::make_shared<ClipModel>(config, gen);
               },
       },

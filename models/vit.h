@@ -12,9 +12,12 @@
 // embed() and classify() are exposed so DD-ViT (dynamic depth) can run blocks one by one; DD-ViT
 // derives from this class through the protected constructor, which builds everything but norm and
 // head (it has one classifier per block instead, models/ddvit.h).
+// reduction (models/token_reduction.h: EViT, L2, SVTR pruning, ToMe merging) makes forward run
+// the blocks on fewer tokens; none (the default) is the plain loop below.
 // Extend: a variant (distillation token, mean pooling) changes embed/classify, not the blocks.
 #pragma once
 
+#include "models/token_reduction.h"
 #include "nn/attention.h"
 #include "nn/layers.h"
 
@@ -40,6 +43,7 @@ class VisionTransformer : public nn::Module {
   std::shared_ptr<nn::ModuleList> blocks;
   std::shared_ptr<nn::LayerNorm> norm;  // null in a variant built without them
   std::shared_ptr<nn::Linear> head;
+  TokenReduction reduction;  // used by forward; no parameters of its own
 
  protected:
   // The backbone alone (patch_embed, cls_token, pos_embed, blocks) when !with_head: a variant

@@ -7,9 +7,11 @@
 
 #include <cmath>
 
+#include "autograd/grad_mode.h"
 #include "nn/init.h"
 #include "ops/conv.h"
 #include "ops/matmul.h"
+#include "ops/reduce.h"
 
 namespace sieve::nn {
 
@@ -63,12 +65,17 @@ Tensor MultiHeadAttention::project(const Tensor& x, int64_t part) const {
 
 Tensor MultiHeadAttention::forward(const Tensor& x) { return forward(x, {}); }
 
-Tensor MultiHeadAttention::forward(const Tensor& x, const AttentionOptions& options) {
+Tensor MultiHeadAttention::forward(const Tensor& x, const AttentionOptions& options, Tensor* key_mean) {
   SIEVE_CHECK(x.ndim() == 3 && x.size(2) == dim, "MultiHeadAttention(dim {}, heads {}): input {} is not (B, L, {})",
               dim, heads, x.describe(), dim);
   const ModuleScope scope(this);
   const int64_t B = x.size(0), L = x.size(1);
-  AttentionOutput a = attention(project(x, 0), project(x, 1), project(x, 2), options);
+  const Tensor k = project(x, 1);
+  if (key_mean != nullptr) {
+    NoGradGuard no_grad;
+    *key_mean = mean(k.detach(), {1});  // (B, h, L, Dh) → (B, L, Dh)
+  }
+  AttentionOutput a = attention(project(x, 0), k, project(x, 2), options);
   last_cls_probs = a.cls_probs;
   // a.out is stored (B, L, h, Dh): this transpose and reshape are views, no copy.
   return proj_drop->forward(proj->forward(a.out.transpose(1, 2).reshape({B, L, dim})));

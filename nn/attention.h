@@ -54,8 +54,10 @@ class MultiHeadAttention : public Module {
  public:
   MultiHeadAttention(int64_t dim, int64_t heads, double dropout = 0.0, bool qkv_bias = true, Generator* gen = nullptr);
   Tensor forward(const Tensor& x) override;  // no masks
-  // options: causal, key_padding_mask (B, L), scale, want_cls_probs (see ops/attention.h).
-  Tensor forward(const Tensor& x, const AttentionOptions& options);
+  // options: causal, key_padding_mask (B, L), scale, want_cls_probs, key_bias (see ops/attention.h).
+  // key_mean, when not null, receives the keys averaged over heads, (B, L, Dh), without gradient:
+  // ToMe's similarity metric (models/token_reduction.h).
+  Tensor forward(const Tensor& x, const AttentionOptions& options, Tensor* key_mean = nullptr);
   std::shared_ptr<Linear> qkv, proj;
   std::shared_ptr<Dropout> proj_drop;
   int64_t dim, heads, head_dim;

@@ -5,8 +5,10 @@ Writes tiny MNIST-shaped sets for mnist (class k lights row band k) and fashion-
 lights column band k; both test_train.make_mnist), trains a tiny CLIP on both together
 (mnist+fashion-mnist, 20 classes) and checks: it learns (zero-shot test accuracy far above the 5%
 of chance; the tiny model runs at patch 4, 49 tokens, to stay quick), the epoch lines report the logit scale, eval of the checkpoint on each dataset alone
-is zero-shot over that dataset's 10 classes, a caption longer than the text context and a
-classifier's checkpoint evaluated on a dataset with other classes are one-line errors.
+is zero-shot over that dataset's 10 classes, `sieve infer --labels` classifies an image into free
+labels with probabilities that sum to 1, `--reduce` prunes or merges tokens in eval, infer and
+training, and a caption longer than the text context, a classifier's checkpoint evaluated on a
+dataset with other classes, bad labels and bad reductions are one-line errors.
 Standard-library Python only; timings are never asserted.
 """
 import os
@@ -48,6 +50,40 @@ def check_train_and_eval(tmp, data):
     return ckpt
 
 
+def check_labels_and_reduce(tmp, data, ckpt):
+    image = os.path.join(tmp, "three.bmp")  # class 3 of the tiny mnist: rows 10-12 lit
+    test_train.write_bmp(image, [[200 if 10 <= r < 13 and 4 <= c < 24 else 10 for c in range(28)]
+                                 for r in range(28)], scale=1)
+    labels = ["a handwritten digit five", "a handwritten digit three", "this is a bag"]
+    code, text, err = run("infer", ckpt, image, "--labels", ", ".join(labels), "--threads", "2")
+    rows = [line.split(",") for line in text.strip().splitlines()]
+    expect(code == 0 and len(rows) == 2 and rows[0] == ["file", "prediction", "class"] + labels,
+           "infer --labels: one column per label, named by it", text + err)
+    if code == 0 and len(rows) == 2:
+        probs = [float(v) for v in rows[1][3:]]
+        expect(abs(sum(probs) - 1) < 1e-4 and rows[1][2] == "a handwritten digit three",
+               "the labels' probabilities sum to 1 and the digit's own label wins", text)
+    for reduce in ("evit:0.5:fuse", "tome:8", "l2:0.7", "svtr:0.5"):
+        code, text, err = run("eval", ckpt, "--dataset", "mnist", "--data-dir", data, "--quiet", "--reduce", reduce,
+                              "--threads", "2")
+        expect(code == 0 and accuracy_of(text) > 30, f"eval --reduce {reduce} runs on fewer tokens", text + err)
+    code, text, err = run("train", "clip", "--dataset", "mnist", "--data-dir", data, "--out",
+                          os.path.join(tmp, "pruned"), *TINY_CLIP, "--reduce", "evit:0.7", "--max-steps", "2",
+                          "--quiet", "--threads", "2")
+    expect(code == 0, "pruning-aware training: sieve train clip --reduce evit:0.7", err)
+    bad = [(("infer", ckpt, image, "--labels", ""), "--labels: no labels given"),
+           (("infer", ckpt, image, "--labels", "a shoe,,a bag"), "--labels: label 2 is empty"),
+           (("infer", ckpt, image, "--labels", "x" * 80), "--labels: '"),
+           (("eval", ckpt, "--data-dir", data, "--reduce", "tome:40"), "--reduce tome:40: r is too large"),
+           (("eval", ckpt, "--data-dir", data, "--reduce", "evit:1.5"), "--reduce: keep 1.5 is outside (0, 1]"),
+           (("infer", ckpt, image, "--reduce", "evit:0"), "--reduce: keep 0 is outside (0, 1]"),
+           (("train", "clip", "--dataset", "mnist", "--data-dir", data, "--out", os.path.join(tmp, "bad"), *TINY_CLIP,
+             "--reduce", "evit:0.5@9"), "block 9 does not exist")]
+    for args, message in bad:
+        code, _, err = run(*args)
+        expect(code == 1 and err.count("\n") == 1 and message in err, f"{message!r}: one line, exit 1", err)
+
+
 def check_errors(tmp, data):
     code, _, err = run("train", "clip", "--dataset", "mnist", "--data-dir", data, "--out", os.path.join(tmp, "short"),
                        *TINY_CLIP, "--context", "12", "--max-steps", "1", "--threads", "2")
@@ -61,6 +97,13 @@ def check_errors(tmp, data):
                        "--data-dir", data)
     expect(code == 1 and err.count("\n") == 1 and "20 classes" in err,
            "a classifier evaluated on a dataset with other classes is refused in one line", err)
+    code, _, err = run("infer", os.path.join(mlp, "checkpoint.safetensors"), os.path.join(data, "mnist",
+                       "t10k-images-idx3-ubyte"), "--labels", "a shoe,a bag")
+    expect(code == 1 and err.count("\n") == 1 and "classes are fixed" in err,
+           "--labels with a classifier's checkpoint is refused in one line", err)
+    code, _, err = run("eval", os.path.join(mlp, "checkpoint.safetensors"), "--data-dir", data, "--reduce", "evit:0.5")
+    expect(code == 1 and err.count("\n") == 1 and "--reduce" in err and "no option reduce" in err,
+           "--reduce with a model that has no token reduction is refused in one line", err)
 
 
 def main():
@@ -69,7 +112,8 @@ def main():
         data = os.path.join(tmp, "data")
         test_train.make_mnist(data)
         test_train.make_mnist(data, seed=1, name="fashion-mnist", columns=True)
-        check_train_and_eval(tmp, data)
+        ckpt = check_train_and_eval(tmp, data)
+        check_labels_and_reduce(tmp, data, ckpt)
         check_errors(tmp, data)
     return test_cli.report("clip")
 

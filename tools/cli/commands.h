@@ -10,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "core/dtype.h"  // Device
@@ -36,6 +37,9 @@ struct RunCheckpointFlags {
   int64_t batch_size = 1000;
   std::string device = "cpu";
   bool quiet = false;
+  std::string reduce;  // vision-token reduction for this run (CLIP); empty: the checkpoint's
+  // The model options this run sets over the checkpoint's ({"reduce": ...} when --reduce is given).
+  nlohmann::json model_overrides() const;
 };
 void add_run_checkpoint_flags(CLI::App* cmd, RunCheckpointFlags& flags);
 

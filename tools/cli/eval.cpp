@@ -58,7 +58,7 @@ int run_sequence_eval(const EvalFlags& f, const nn::Checkpoint& checkpoint, nn::
 int run_eval(const EvalFlags& f) {
   const Device device = parse_device(f.run.device);
   const nn::Checkpoint checkpoint = nn::load_checkpoint(f.checkpoint);
-  models::ModelPtr model = model_from_checkpoint(checkpoint, f.checkpoint);
+  models::ModelPtr model = model_from_checkpoint(checkpoint, f.checkpoint, f.run.model_overrides());
   model->to(device);
   if (SequenceTask::describes_task(checkpoint.data)) return run_sequence_eval(f, checkpoint, *model);
   for (CLI::Option* flag : {f.seq_len_flag, f.test_size_flag})

@@ -12,6 +12,11 @@
 // a model trained on image folders, one logit per class) on stdout or to --out FILE.csv, or
 // --out FILE.safetensors with logits float32 (N, classes) and predictions int64 (N).
 //
+//   sieve infer runs/clip/checkpoint.safetensors shoe.png --labels "a shoe,a shirt,the digit 3"
+// A model whose classes are texts (CLIP) classifies zero-shot into the labels given: one class per
+// label, its text as written; the CSV then has the predicted label and each label's probability
+// (the softmax of the 100·cosine logits) in a column named by the label.
+//
 // What it is not: evaluation against labels (`sieve eval`).
 // Extend: a new input kind is a branch in read_inputs that ends in float (N, C, H, W) in [0, 1].
 #include <cstdio>
@@ -19,10 +24,12 @@
 #include <memory>
 
 #include "core/error.h"
+#include "datasets/captions.h"
 #include "datasets/idx.h"
 #include "datasets/image_folder.h"
 #include "nn/checkpoint.h"
 #include "ops/reduce.h"
+#include "ops/softmax.h"
 #include "tools/cli/commands.h"
 #include "tools/train/trainer.h"
 
@@ -31,9 +38,42 @@ namespace sieve::tools {
 namespace {
 
 struct InferFlags {
-  std::string checkpoint, input, out;
+  std::string checkpoint, input, out, labels;
+  CLI::Option* labels_flag = nullptr;
   RunCheckpointFlags run;
 };
+
+// "a shoe, a shirt,the digit 3" → {"a shoe", "a shirt", "the digit 3"}: split at commas, spaces
+// around each label dropped. No label, or an empty one, is an error naming --labels.
+std::vector<std::string> parse_labels(const std::string& text) {
+  std::vector<std::string> labels;
+  size_t start = 0;
+  while (true) {
+    const size_t comma = text.find(',', start);
+    std::string label = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const size_t first = label.find_first_not_of(" \t"), last = label.find_last_not_of(" \t");
+    label = first == std::string::npos ? "" : label.substr(first, last - first + 1);
+    SIEVE_CHECK(!label.empty(), "--labels: {}", text.find_first_not_of(" \t,") == std::string::npos
+                                                    ? std::string("no labels given")
+                                                    : fmt::format("label {} is empty", labels.size() + 1));
+    labels.push_back(std::move(label));
+    if (comma == std::string::npos) return labels;
+    start = comma + 1;
+  }
+}
+
+// --labels: the model's classes become the labels (checked against its text context first).
+void use_labels(nn::Module& model, const InferFlags& f, const nn::Checkpoint& checkpoint) {
+  auto* text_classes = dynamic_cast<models::HasTextClasses*>(&model);
+  SIEVE_CHECK(text_classes != nullptr, "--labels: {} holds a '{}' model, whose classes are fixed; labels need a model "
+              "whose classes are texts (clip)", f.checkpoint, checkpoint.model);
+  const std::vector<std::string> labels = parse_labels(f.labels);
+  const models::ModelConfig config = models::complete_config(models::find_model(checkpoint.model), checkpoint.config);
+  encode_texts(labels, config.get_int("context"), "--labels");  // a label too long: an error naming the flag
+  std::vector<std::vector<std::string>> classes;
+  for (const std::string& label : labels) classes.push_back({label});
+  text_classes->set_zero_shot_texts(std::move(classes));
+}
 
 Tensor read_inputs(const std::string& path, const DatasetInfo& data, std::vector<std::string>* names) {
   if (std::filesystem::is_directory(path)) {
@@ -69,12 +109,18 @@ std::string csv_field(const std::string& text) {
   return quoted + "\"";
 }
 
-// One row per input: its index (or file name, for images), the predicted class, the logits.
-// With class names (image folders) a `class` column follows the prediction.
+// One row per input: its index (or file name, for images), the predicted class, the values
+// (logits, or with labels their probabilities). With class names (image folders, labels) a `class`
+// column follows the prediction; value columns are named logit_0, ... or by value_names.
 void write_csv(std::FILE* out, const std::vector<float>& logits, const std::vector<int64_t>& predicted,
-               int64_t classes, const std::vector<std::string>& names, const std::vector<std::string>& class_names) {
+               int64_t classes, const std::vector<std::string>& names, const std::vector<std::string>& class_names,
+               const std::vector<std::string>& value_names = {}) {
   std::fprintf(out, "%s,prediction%s", names.empty() ? "index" : "file", class_names.empty() ? "" : ",class");
-  for (int64_t c = 0; c < classes; ++c) std::fprintf(out, ",logit_%lld", static_cast<long long>(c));
+  for (int64_t c = 0; c < classes; ++c)
+    if (value_names.empty())
+      std::fprintf(out, ",logit_%lld", static_cast<long long>(c));
+    else
+      std::fprintf(out, ",%s", csv_field(value_names[static_cast<size_t>(c)]).c_str());
   std::fprintf(out, "\n");
   for (size_t i = 0; i < predicted.size(); ++i) {
     if (names.empty())
@@ -90,8 +136,9 @@ void write_csv(std::FILE* out, const std::vector<float>& logits, const std::vect
 int run_infer(const InferFlags& f) {
   const Device device = parse_device(f.run.device);
   const nn::Checkpoint checkpoint = nn::load_checkpoint(f.checkpoint);
-  models::ModelPtr model = model_from_checkpoint(checkpoint, f.checkpoint);
+  models::ModelPtr model = model_from_checkpoint(checkpoint, f.checkpoint, f.run.model_overrides());
   model->to(device);
+  if (f.labels_flag->count() > 0) use_labels(*model, f, checkpoint);
   const DatasetInfo data = DatasetInfo::from_json(checkpoint.data);
   std::vector<std::string> names;
   Tensor inputs = read_inputs(f.input, data, &names);
@@ -101,20 +148,25 @@ int run_infer(const InferFlags& f) {
     fail_file(f.input, "inputs are {}; the model takes (N, {}, {}, {})", shape_str(inputs.shape()), data.channels,
               data.image_size, data.image_size);
 
-  const Tensor logits = predict_logits(*model, inputs.contiguous(), data, f.run.batch_size, f.run.quiet || f.out.empty());
+  Tensor logits = predict_logits(*model, inputs.contiguous(), data, f.run.batch_size, f.run.quiet || f.out.empty());
   const Tensor predicted = argmax(logits, -1);
   const int64_t classes = logits.size(-1);
+  std::vector<std::string> class_names = data.class_names, value_names;
+  if (f.labels_flag->count() > 0) {
+    class_names = value_names = parse_labels(f.labels);
+    logits = softmax(logits, -1);  // each label's probability
+  }
   if (f.out.ends_with(".safetensors")) {
-    save_safetensors(f.out, {{"logits", logits}, {"predictions", predicted}},
+    save_safetensors(f.out, {{f.labels_flag->count() > 0 ? "probabilities" : "logits", logits}, {"predictions", predicted}},
                      {{"checkpoint", f.checkpoint}, {"input", f.input}});
   } else if (f.out.empty()) {
-    write_csv(stdout, logits.to_vector<float>(), predicted.to_vector<int64_t>(), classes, names, data.class_names);
+    write_csv(stdout, logits.to_vector<float>(), predicted.to_vector<int64_t>(), classes, names, class_names, value_names);
   } else {
     SIEVE_CHECK(f.out.ends_with(".csv"), "--out {}: give a .csv or .safetensors file", f.out);
     const std::string tmp = f.out + ".tmp";
     std::FILE* file = std::fopen(tmp.c_str(), "w");
     if (file == nullptr) fail_file(f.out, "cannot write: {}", std::strerror(errno));
-    write_csv(file, logits.to_vector<float>(), predicted.to_vector<int64_t>(), classes, names, data.class_names);
+    write_csv(file, logits.to_vector<float>(), predicted.to_vector<int64_t>(), classes, names, class_names, value_names);
     const bool ok = std::fflush(file) == 0 && std::ferror(file) == 0;
     std::fclose(file);
     if (!ok || std::rename(tmp.c_str(), f.out.c_str()) != 0) fail_file(f.out, "cannot write: {}", std::strerror(errno));
@@ -135,6 +187,9 @@ void add_infer_command(CLI::App& app, Runner* run) {
   cmd->add_option("INPUT", f->input, "an image (.png/.jpg/.bmp), a directory of images, an IDX image file, or a "
                                      ".safetensors file of images in [0, 1]")->required();
   cmd->add_option("--out", f->out, "FILE.csv or FILE.safetensors (default: CSV on stdout)");
+  f->labels_flag = cmd->add_option("--labels", f->labels,
+                                   "models whose classes are texts (clip): classify zero-shot into these "
+                                   "comma-separated labels and print each one's probability");
   add_run_checkpoint_flags(cmd, f->run);
   cmd->callback([run, f] { *run = [f] { return run_infer(*f); }; });
 }

@@ -37,6 +37,15 @@ void add_run_checkpoint_flags(CLI::App* cmd, RunCheckpointFlags& flags) {
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   cmd->add_option("--device", flags.device, "cpu or cuda")->capture_default_str();
   cmd->add_flag("--quiet", flags.quiet, "no progress bar");
+  cmd->add_option("--reduce", flags.reduce,
+                  "models with token reduction (clip): none, evit:KEEP[:fuse], l2:KEEP, svtr:KEEP or tome:R for "
+                  "this run (default: the checkpoint's; models/token_reduction.h)");
+}
+
+nlohmann::json RunCheckpointFlags::model_overrides() const {
+  nlohmann::json overrides = nlohmann::json::object();
+  if (!reduce.empty()) overrides["reduce"] = reduce;
+  return overrides;
 }
 
 // A message from deep inside may still hold a newline; the contract is one line per failure.

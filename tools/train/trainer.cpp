@@ -202,11 +202,19 @@ EvalResult evaluate_sequences(nn::Module& model, const SequenceSplit& set, int64
   return r;
 }
 
-models::ModelPtr model_from_checkpoint(const nn::Checkpoint& checkpoint, const std::string& path) {
+models::ModelPtr model_from_checkpoint(const nn::Checkpoint& checkpoint, const std::string& path,
+                                       const nlohmann::json& overrides) {
   const models::ModelSpec& spec = models::find_model(checkpoint.model);
   SIEVE_CHECK(!checkpoint.head_stripped, "{}: its classifier head was stripped; fine-tune it first with "
               "`sieve train {} --init {}`", path, spec.name, path);
-  models::ModelPtr model = spec.build(models::complete_config(spec, checkpoint.config), nullptr);
+  nlohmann::json config = checkpoint.config;
+  for (const auto& [key, value] : overrides.items()) {
+    const bool known = std::any_of(spec.options.begin(), spec.options.end(),
+                                   [&](const models::ModelOption& o) { return o.key == key; });
+    SIEVE_CHECK(known, "--{}: {} holds a '{}' model, which has no option {}", key, path, spec.name, key);
+    config[key] = value;
+  }
+  models::ModelPtr model = spec.build(models::complete_config(spec, config), nullptr);
   try {
     model->load_state_dict(checkpoint.weights);
   } catch (const Error& e) {

@@ -111,6 +111,9 @@ EvalResult evaluate_sequences(nn::Module& model, const SequenceSplit& set, int64
 
 // Rebuilds the model a checkpoint describes (registry name + config) and loads its weights, in
 // eval mode. path is for messages. A stripped head or weights that do not fit are errors.
-models::ModelPtr model_from_checkpoint(const nn::Checkpoint& checkpoint, const std::string& path);
+// overrides: options set for this run over the checkpoint's (`--reduce`: {"reduce": "evit:0.7"});
+// a key the model does not have is an error naming the flag --key.
+models::ModelPtr model_from_checkpoint(const nn::Checkpoint& checkpoint, const std::string& path,
+                                       const nlohmann::json& overrides = nlohmann::json::object());
 
 }  // namespace sieve::tools
