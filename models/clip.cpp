@@ -113,6 +113,11 @@ ClipModel::ClipModel(const ClipConfig& c, Generator* gen) : Module("ClipModel"),
 
 Tensor ClipModel::encode_images(const Tensor& images) { return visual->forward(images); }
 
+Tensor ClipModel::image_features(const Tensor& images) {
+  const nn::ModuleScope scope(this);
+  return l2_normalize(encode_images(images));
+}
+
 Tensor ClipModel::encode_texts(const std::vector<std::string>& texts) {
   const EncodedTexts enc = encode_texts_as_tokens(texts);
   return text->encode(enc.tokens, enc.ends);

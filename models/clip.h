@@ -77,7 +77,11 @@ Tensor clip_loss(const Tensor& image_emb, const Tensor& text_emb, const Tensor& 
 // x (..., E) / ‖x‖ along the last dim.
 Tensor l2_normalize(const Tensor& x);
 
-class ClipModel : public nn::Module, public HasTrainingLoss, public HasStepHooks, public HasTextClasses {
+class ClipModel : public nn::Module,
+                  public HasTrainingLoss,
+                  public HasStepHooks,
+                  public HasTextClasses,
+                  public HasImageFeatures {
  public:
   explicit ClipModel(const ClipConfig& config, Generator* gen = nullptr);
 
@@ -87,6 +91,7 @@ class ClipModel : public nn::Module, public HasTrainingLoss, public HasStepHooks
   std::vector<std::pair<std::string, double>> step_figures() override;  // {"scale", exp(logit_scale)}
 
   Tensor encode_images(const Tensor& images);                   // (B, E), not normalised
+  Tensor image_features(const Tensor& images) override;        // (B, E), normalised: the probe's input
   Tensor encode_texts(const std::vector<std::string>& texts);  // (N, E), not normalised
   // (classes, E): per class the normalised mean of its texts' normalised embeddings.
   Tensor class_embeddings(const std::vector<std::vector<std::string>>& texts);

@@ -82,6 +82,14 @@ class HasTextClasses {
   virtual void set_zero_shot_texts(std::vector<std::vector<std::string>> texts) = 0;
 };
 
+// A model whose images have features worth a linear probe (CLIP: its normalised image
+// embeddings): images (B, C, H, W) → features (B, F). `sieve eval --probe` asks with dynamic_cast.
+class HasImageFeatures {
+ public:
+  virtual ~HasImageFeatures() = default;
+  virtual Tensor image_features(const Tensor& images) = 0;
+};
+
 // A model with work of its own after every optimizer step (CLIP clamps its logit scale), and
 // figures worth watching beside the loss (progress bar, epoch line). Called by apply_gradients.
 class HasStepHooks {

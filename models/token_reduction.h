@@ -50,7 +50,7 @@ struct TokenReduction {
   double keep = 1.0;            // evit, l2, svtr: the share of patch tokens each pruning keeps
   bool fuse = false;            // evit: the dropped tokens become one attention-weighted token
   int64_t merge = 0;            // tome: r, tokens merged in every block
-  std::vector<int64_t> blocks;  // evit, svtr: prune after the attention of these (0-based); empty: evit_blocks
+  std::vector<int64_t> blocks = {};  // evit, svtr: prune after the attention of these (0-based); empty: evit_blocks
 };
 
 // "none", "evit:0.7", "evit:0.7:fuse", "l2:0.5", "svtr:0.7", "tome:8"; evit and svtr take "@1,2,3"

@@ -5,12 +5,16 @@ Writes tiny MNIST-shaped sets for mnist (class k lights row band k) and fashion-
 lights column band k; both test_train.make_mnist), trains a tiny CLIP on both together
 (mnist+fashion-mnist, 20 classes) and checks: it learns (zero-shot test accuracy far above the 5%
 of chance; the tiny model runs at patch 4, 49 tokens, to stay quick), the epoch lines report the logit scale, eval of the checkpoint on each dataset alone
-is zero-shot over that dataset's 10 classes, `sieve infer --labels` classifies an image into free
+is zero-shot over that dataset's 10 classes, `sieve eval --probe` trains a linear probe on the frozen
+image features, `sieve infer --labels` classifies an image into free
 labels with probabilities that sum to 1, `--reduce` prunes or merges tokens in eval, infer and
 training, and a caption longer than the text context, a classifier's checkpoint evaluated on a
-dataset with other classes, bad labels and bad reductions are one-line errors.
+dataset with other classes, bad labels and bad reductions are one-line errors; and `sieve experiment
+vtp --quick` on the tiny data writes every row, keep 1.0 equal to the baseline, reduced rows with
+fewer tokens and FLOPs, fine-tuned figures, and reuses its runs when run again.
 Standard-library Python only; timings are never asserted.
 """
+import csv
 import os
 import re
 import sys
@@ -67,6 +71,11 @@ def check_labels_and_reduce(tmp, data, ckpt):
         code, text, err = run("eval", ckpt, "--dataset", "mnist", "--data-dir", data, "--quiet", "--reduce", reduce,
                               "--threads", "2")
         expect(code == 0 and accuracy_of(text) > 30, f"eval --reduce {reduce} runs on fewer tokens", text + err)
+    code, text, err = run("eval", ckpt, "--dataset", "fashion-mnist", "--data-dir", data, "--probe", "--quiet",
+                          "--threads", "2")
+    m = re.search(r"linear probe on frozen features: accuracy ([0-9.]+)% \(train ([0-9.]+)%; 16 features", text)
+    expect(code == 0 and m is not None and float(m.group(1)) > 80 and "zero-shot" in text,
+           "eval --probe: a linear probe on the 16 frozen features, beside zero-shot", text + err)
     code, text, err = run("train", "clip", "--dataset", "mnist", "--data-dir", data, "--out",
                           os.path.join(tmp, "pruned"), *TINY_CLIP, "--reduce", "evit:0.7", "--max-steps", "2",
                           "--quiet", "--threads", "2")
@@ -82,6 +91,49 @@ def check_labels_and_reduce(tmp, data, ckpt):
     for args, message in bad:
         code, _, err = run(*args)
         expect(code == 1 and err.count("\n") == 1 and message in err, f"{message!r}: one line, exit 1", err)
+
+
+def check_experiment_vtp(tmp, data):
+    out = os.path.join(tmp, "vtp")
+    tiny = [a if a != "1" or TINY_CLIP[i - 1] != "--depth" else "2" for i, a in enumerate(TINY_CLIP)]  # depth 2
+    args = ("experiment", "vtp", "--quick", "--data-dir", data, "--out", out, "--epochs", "8", "--timing-images", "64",
+            "--latency-images", "2", *tiny, "--quiet",
+            "--threads", "2")
+    code, text, err = run(*args)
+    expect(code == 0, "experiment vtp --quick on tiny data exits 0", err)
+    rows = {(r["method"], r["setting"]): r for r in read_csv(os.path.join(out, "vtp.csv"))}
+    methods = {m for m, _ in rows}
+    expect(methods == {"baseline", "evit", "evit+fuse", "l2", "svtr", "tome"} and ("evit", "1") in rows
+           and all((m, k) in rows for m in ("evit", "evit+fuse", "l2", "svtr") for k in ("0.7", "0.5")),
+           "vtp.csv has the baseline, evit at keep 1, and every method at keeps 0.7 and 0.5", str(sorted(rows)))
+    if ("baseline", "") not in rows or ("evit", "1") not in rows:
+        return
+    base, same = rows[("baseline", "")], rows[("evit", "1")]
+    expect(same["cosine_off"] == "1.000000" and same["mnist_off"] == base["mnist_off"]
+           and same["fashion_off"] == base["fashion_off"] and same["gflops_per_image"] == base["gflops_per_image"],
+           "keep 1.0 is the baseline exactly: cosine 1, same accuracies, same FLOPs", str(same))
+    reduced = [r for (m, k), r in rows.items() if m != "baseline" and k != "1"]
+    expect(all(float(r["flops_vs_base"]) < 1 and float(r["mean_tokens"]) < float(base["mean_tokens"])
+               and r["tokens"].startswith(("50-", "36-", "26-")) for r in reduced),
+           "every reduced row runs fewer tokens and fewer measured FLOPs", str(reduced))
+    expect(all(r["mnist_ft"] and r["fashion_ft"] and float(r["cosine_ft"]) <= 1.0000005 for r in reduced),
+           "every reduced row is also fine-tuned and measured", str(reduced))
+    expect(os.path.exists(os.path.join(out, "vtp.png")) or "no chart" in text, "the chart is drawn (or said why not)",
+           text)
+    code, text, err = run(*args)
+    expect(code == 0 and "reusing the finished run" in text and "training into" not in text,
+           "a second run reuses every trained model", text + err)
+    for extra, message in ((("--keeps", "1.5"), "--keeps: keep 1.5 is outside (0, 1]"),
+                           (("--reduce", "evit:0.5"), "--reduce: the study sets each row's reduction itself")):
+        code, _, err = run("experiment", "vtp", "--quick", "--data-dir", data, "--out", out, *extra)
+        expect(code == 1 and err.count("\n") == 1 and message in err, f"{message!r}: one line, exit 1", err)
+
+
+def read_csv(path):
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def check_errors(tmp, data):
@@ -101,6 +153,9 @@ def check_errors(tmp, data):
                        "t10k-images-idx3-ubyte"), "--labels", "a shoe,a bag")
     expect(code == 1 and err.count("\n") == 1 and "classes are fixed" in err,
            "--labels with a classifier's checkpoint is refused in one line", err)
+    code, _, err = run("eval", os.path.join(mlp, "checkpoint.safetensors"), "--data-dir", data, "--probe")
+    expect(code == 1 and err.count("\n") == 1 and "--probe" in err and "no image features" in err,
+           "--probe with a model without image features is refused in one line", err)
     code, _, err = run("eval", os.path.join(mlp, "checkpoint.safetensors"), "--data-dir", data, "--reduce", "evit:0.5")
     expect(code == 1 and err.count("\n") == 1 and "--reduce" in err and "no option reduce" in err,
            "--reduce with a model that has no token reduction is refused in one line", err)
@@ -114,6 +169,7 @@ def main():
         test_train.make_mnist(data, seed=1, name="fashion-mnist", columns=True)
         ckpt = check_train_and_eval(tmp, data)
         check_labels_and_reduce(tmp, data, ckpt)
+        check_experiment_vtp(tmp, data)
         check_errors(tmp, data)
     return test_cli.report("clip")
 

@@ -15,6 +15,11 @@
 // samples (default: the run's). The batch is at most 2^18 / L sequences (trainer.h), so long
 // lengths fit in memory; attention's time still grows as L².
 //
+//   sieve eval runs/clip/checkpoint.safetensors --dataset mnist --probe
+// --probe (models with image features: clip) also trains a linear classifier on the frozen
+// features of the train split and reports its test accuracy beside the zero-shot one
+// (tools/train/probe.h). --reduce applies token reduction for this run (models/token_reduction.h).
+//
 // What it is not: inference on your own inputs (`sieve infer`).
 // Extend: a new figure (per-class accuracy, ...) is computed from evaluate()'s logits here.
 #include <memory>
@@ -22,6 +27,7 @@
 #include "core/error.h"
 #include "nn/checkpoint.h"
 #include "tools/cli/commands.h"
+#include "tools/train/probe.h"
 #include "tools/train/trainer.h"
 
 namespace sieve::tools {
@@ -31,6 +37,8 @@ namespace {
 struct EvalFlags {
   std::string checkpoint, dataset, data_dir = "data", split = "test";
   int64_t seq_len = 0, test_size = 0;
+  bool probe = false;
+  ProbeOptions probe_options;
   CLI::Option *dataset_flag = nullptr, *seq_len_flag = nullptr, *test_size_flag = nullptr;
   RunCheckpointFlags run;
 };
@@ -84,6 +92,17 @@ int run_eval(const EvalFlags& f) {
   std::printf("%s %s: accuracy %.2f%%  loss %.4f  (%lld images, %.2f s, %.0f images/s)\n", data.name.c_str(),
               f.split.c_str(), 100.0 * r.accuracy, r.loss, static_cast<long long>(r.samples), r.seconds,
               static_cast<double>(r.samples) / r.seconds);
+  if (f.probe) {
+    ProbeOptions options = f.probe_options;
+    options.quiet = f.run.quiet;
+    options.eval_batch_size = f.run.batch_size;
+    const ImageSet train = load_split(data, f.data_dir, /*train=*/true);
+    const ProbeResult p = linear_probe(*model, train, f.split == "train" ? train : set, data, options);
+    std::printf("%s %s: linear probe on frozen features: accuracy %.2f%% (train %.2f%%; %lld features, %lld "
+                "epochs, %.1f s); zero-shot %+.2f points from it\n", data.name.c_str(), f.split.c_str(),
+                100.0 * p.test_accuracy, 100.0 * p.train_accuracy, static_cast<long long>(p.features),
+                static_cast<long long>(options.epochs), p.seconds, 100.0 * (r.accuracy - p.test_accuracy));
+  }
   return 0;
 }
 
@@ -102,6 +121,12 @@ void add_eval_command(CLI::App& app, Runner* run) {
                           ->check(CLI::PositiveNumber);
   cmd->add_option("--data-dir", f->data_dir, "where datasets live")->capture_default_str();
   cmd->add_option("--split", f->split, "test or train")->capture_default_str()->check(CLI::IsMember({"test", "train"}));
+  cmd->add_flag("--probe", f->probe,
+                "models with image features (clip): also a linear probe on the frozen features, trained on the "
+                "train split");
+  cmd->add_option("--probe-epochs", f->probe_options.epochs, "linear probe: passes over the train features")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   add_run_checkpoint_flags(cmd, f->run);
   cmd->callback([run, f] { *run = [f] { return run_eval(*f); }; });
 }

@@ -140,7 +140,7 @@ static std::vector<std::pair<std::string, std::string>> model_figures(nn::Module
 }
 
 Tensor predict_logits(nn::Module& model, const Tensor& images, const DatasetInfo& data, int64_t batch_size,
-                      bool quiet) {
+                      bool quiet, const std::function<Tensor(const Tensor&)>& outputs) {
   const bool was_training = model.is_training();
   model.eval();
   NoGradGuard no_grad;
@@ -151,7 +151,8 @@ Tensor predict_logits(nn::Module& model, const Tensor& images, const DatasetInfo
   std::vector<Tensor> parts;
   const Device device = model.device();
   while (auto batch = loader.next()) {
-    parts.push_back(model.forward(batch->inputs.to(device)).to(kCPU));
+    const Tensor inputs = batch->inputs.to(device);
+    parts.push_back((outputs ? outputs(inputs) : model.forward(inputs)).to(kCPU));
     bar.update(batch->index + 1, {});
   }
   bar.finish();

@@ -16,6 +16,7 @@
 // Extend: a new run option goes in RunOptions, its to_json/from_json, and tools/cli/train.cpp's flags.
 #pragma once
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -90,8 +91,9 @@ void set_class_texts(nn::Module& model, const DatasetInfo& data);
 
 // The logits (N, ...) of `model` over images (N, C, H, W) in [0, 1], normalised as `data` says,
 // in eval mode without gradients, batch by batch on the model's device; returned on the CPU.
+// `outputs`, when given, replaces model.forward (the probe's features).
 Tensor predict_logits(nn::Module& model, const Tensor& images, const DatasetInfo& data, int64_t batch_size,
-                      bool quiet);
+                      bool quiet, const std::function<Tensor(const Tensor&)>& outputs = {});
 // Mean loss and accuracy of `model` over a labelled set (predict_logits, then cross-entropy).
 EvalResult evaluate(nn::Module& model, const ImageSet& set, const DatasetInfo& data, int64_t batch_size,
                     bool quiet);
