@@ -66,7 +66,8 @@ def write(path, data):
 
 def check_help():
     for args in (["--help"], ["ckpt", "--help"], ["ckpt", "info", "--help"], ["ckpt", "strip-head", "--help"],
-                 ["bench", "--help"], ["bench", "ops", "--help"], ["bench", "vit", "--help"], ["train", "--help"],
+                 ["bench", "--help"], ["bench", "ops", "--help"], ["bench", "vit", "--help"],
+                 ["bench", "clip", "--help"], ["experiment", "vtp", "--help"], ["train", "--help"],
                  ["train", "mlp", "--help"], ["eval", "--help"], ["infer", "--help"], ["profile", "--help"],
                  ["profile", "vit", "--help"], ["experiment", "--help"], ["experiment", "ddvit", "--help"]):
         code, out, err = run(*args)

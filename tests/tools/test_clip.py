@@ -11,7 +11,8 @@ labels with probabilities that sum to 1, `--reduce` prunes or merges tokens in e
 training, and a caption longer than the text context, a classifier's checkpoint evaluated on a
 dataset with other classes, bad labels and bad reductions are one-line errors; and `sieve experiment
 vtp --quick` on the tiny data writes every row, keep 1.0 equal to the baseline, reduced rows with
-fewer tokens and FLOPs, fine-tuned figures, and reuses its runs when run again.
+fewer tokens and FLOPs, fine-tuned figures, and reuses its runs when run again; `sieve bench clip`
+writes its rows (and has PyTorch's parameter count where /usr/bin/python3 has torch).
 Standard-library Python only; timings are never asserted.
 """
 import csv
@@ -20,6 +21,7 @@ import re
 import sys
 import tempfile
 
+import test_bench_mamba
 import test_cli
 import test_train
 from test_cli import expect, run
@@ -129,6 +131,22 @@ def check_experiment_vtp(tmp, data):
         expect(code == 1 and err.count("\n") == 1 and message in err, f"{message!r}: one line, exit 1", err)
 
 
+def check_bench(tmp):
+    """bench clip's rows without PyTorch; with /usr/bin/python3's torch, the same parameter count."""
+    path = os.path.join(tmp, "clip-bench.csv")
+    code, out, err = run("bench", "clip", "--quick", "--batch", "8", "--infer-batch", "4", "--csv", path,
+                         "--threads", "2", env={"SIEVE_PYTHON": "none"})
+    expect(code == 0 and "parameters: sieve 241985" in out, "bench clip --quick exits 0 and counts parameters", out + err)
+    rows = [line.split(",") for line in open(path).read().splitlines()[1:]] if os.path.exists(path) else []
+    expect([r[0] for r in rows] == ["clip_train_step_b8", "clip_infer_b4"] and all(float(r[1]) > 0 for r in rows),
+           "bench clip writes its two rows", str(rows))
+    if test_bench_mamba.torch_importable():
+        code, out, err = run("bench", "clip", "--quick", "--batch", "4", "--infer-batch", "2", "--threads", "2",
+                             env={"SIEVE_PYTHON": "/usr/bin/python3"})
+        expect(code == 0 and "parameters: sieve 241985, PyTorch 241985" in out and "target ≤ 0.4×" in out,
+               "bench clip beside PyTorch: the same parameter count, and the target line", out + err)
+
+
 def read_csv(path):
     if not os.path.exists(path):
         return []
@@ -170,6 +188,7 @@ def main():
         ckpt = check_train_and_eval(tmp, data)
         check_labels_and_reduce(tmp, data, ckpt)
         check_experiment_vtp(tmp, data)
+        check_bench(tmp)
         check_errors(tmp, data)
     return test_cli.report("clip")
 

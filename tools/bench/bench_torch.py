@@ -1,4 +1,4 @@
-"""tools/bench/bench_torch.py — PyTorch reference timings for `sieve bench ops`, `bench vit` and `bench mamba`.
+"""tools/bench/bench_torch.py — PyTorch reference timings for `sieve bench ops`, `vit`, `clip` and `mamba`.
 
 Run by those commands (with /usr/bin/python3, where Debian's python3-torch lives); prints one
 JSON object on stdout:
@@ -16,7 +16,10 @@ no scaled_dot_product_attention): a training step (forward, cross-entropy, backw
 clip_grad_norm_, AdamW with no decay on biases / norms / cls_token / pos_embed, zero_grad as
 set_to_none, loss.item()), and an eval-mode forward under no_grad; with --device cuda the same on
 the GPU (TF32 off; attention through scaled_dot_product_attention where torch has it; each step
-ends synchronised). mamba (--serve as vit, commands
+ends synchronised). clip (--serve as vit): models/clip.h's dual encoder (the vit model at the image
+flags with --classes as the embedding size, a causal byte-level text tower), a training step with
+the contrastive loss over same-class positives, the trainer's zero-shot logits under no_grad and the
+logit-scale clamp; and zero-shot inference. mamba (--serve as vit, commands
 "train", "train_sequential", "scan_L"): models/mamba.h's classifier rebuilt from torch.nn primitives
 (MambaMixer below, hand-written RMSNorm), trained as vit's step, with the chunked scan
 (selective_scan_chunked) or a sequential one; and the chunked scan alone, forward + backward.
@@ -70,15 +73,16 @@ CASES = {
 
 
 class VitBlock(torch.nn.Module):
-    """Pre-LN block as nn/attention.h's TransformerBlock: x + attn(norm1(x)), then x + mlp(norm2(x))."""
+    """Pre-LN block as nn/attention.h's TransformerBlock: x + attn(norm1(x)), then x + mlp(norm2(x)).
+    causal: query i sees keys j ≤ i (the CLIP text tower)."""
 
-    def __init__(self, dim, heads, hidden):
+    def __init__(self, dim, heads, hidden, eps=1e-6, causal=False):
         super().__init__()
-        self.heads = heads
-        self.norm1 = torch.nn.LayerNorm(dim, eps=1e-6)
+        self.heads, self.causal = heads, causal
+        self.norm1 = torch.nn.LayerNorm(dim, eps=eps)
         self.qkv = torch.nn.Linear(dim, 3 * dim, bias=True)
         self.proj = torch.nn.Linear(dim, dim)
-        self.norm2 = torch.nn.LayerNorm(dim, eps=1e-6)
+        self.norm2 = torch.nn.LayerNorm(dim, eps=eps)
         self.fc1 = torch.nn.Linear(dim, hidden)
         self.fc2 = torch.nn.Linear(hidden, dim)
 
@@ -87,9 +91,12 @@ class VitBlock(torch.nn.Module):
         q, k, v = self.qkv(self.norm1(x)).reshape(B, L, 3, self.heads, D // self.heads).permute(2, 0, 3, 1, 4)
         if x.is_cuda and hasattr(torch.nn.functional, "scaled_dot_product_attention"):
             # On the GPU, what a PyTorch user would write: the fused kernel (torch ≥ 2.0).
-            attended = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+            attended = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
         else:
-            attended = torch.softmax((q @ k.transpose(-2, -1)) * (D // self.heads) ** -0.5, dim=-1) @ v
+            scores = (q @ k.transpose(-2, -1)) * (D // self.heads) ** -0.5
+            if self.causal:
+                scores = scores.masked_fill(torch.ones(L, L, dtype=torch.bool, device=x.device).triu(1), float("-inf"))
+            attended = torch.softmax(scores, dim=-1) @ v
         x = x + self.proj(attended.transpose(1, 2).reshape(B, L, D))
         # approximate="none": the exact erf GELU, as sieve's MLP (GeluApprox::none)
         return x + self.fc2(torch.nn.functional.gelu(self.fc1(self.norm2(x)), approximate="none"))
@@ -148,6 +155,83 @@ def vit_steps(a):
             torch.cuda.synchronize()  # the GPU's work, not the queueing (train_step's item() waits too)
 
     return sum(p.numel() for p in model.parameters()), {"train": train_step, "infer": infer}
+
+
+# ---- --mode clip: models/clip.h's dual encoder, loss and zero-shot logits ----
+
+class ByteText(torch.nn.Module):
+    """models/clip.h's ByteTextEncoder: 259 byte tokens + learned positions → causal blocks → norm → the
+    end token's features → proj (no bias)."""
+
+    def __init__(self, a):
+        super().__init__()
+        self.token_embed = torch.nn.Embedding(259, a.text_dim)
+        self.pos_embed = torch.nn.Parameter(torch.randn(a.context, a.text_dim) * 0.01)
+        self.blocks = torch.nn.ModuleList(VitBlock(a.text_dim, a.text_heads, a.text_mlp_hidden, 1e-5, True)
+                                          for _ in range(a.text_depth))
+        self.norm = torch.nn.LayerNorm(a.text_dim, eps=1e-5)
+        self.proj = torch.nn.Linear(a.text_dim, a.classes, bias=False)
+
+    def forward(self, tokens, ends):
+        x = self.token_embed(tokens) + self.pos_embed[:tokens.shape[1]]
+        for block in self.blocks:
+            x = block(x)
+        return self.proj(self.norm(x[torch.arange(x.shape[0], device=x.device), ends]))
+
+
+def clip_steps(a):
+    """The training step of `sieve train clip` (--classes is the embedding size; --zero-shot-classes
+    the classes, 4 held-out captions each): captions and class texts are random byte rows of the
+    same shapes as sieve's; loss with same-class positives; the logit scale clamped after the step;
+    the trainer's zero-shot logits without gradients."""
+    device = torch.device(a.device)
+    model = torch.nn.ModuleDict({"visual": Vit(a), "text": ByteText(a)}).to(device)
+    logit_scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.07), device=device))
+    no_decay = [p for n, p in model.named_parameters()
+                if n.endswith("bias") or p.dim() < 2 or n.endswith(("cls_token", "pos_embed"))] + [logit_scale]
+    decay = [p for n, p in model.named_parameters() if all(p is not q for q in no_decay)]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=a.lr)
+    images = torch.randn(a.batch, a.in_channels, a.image_size, a.image_size).to(device)
+    labels = torch.randint(0, a.zero_shot_classes, (a.batch,)).to(device)
+    captions = torch.randint(0, 256, (a.batch, a.context)).to(device)
+    ends = torch.randint(a.context // 3, a.context - 1, (a.batch,)).to(device)
+    class_texts = torch.randint(0, 256, (4 * a.zero_shot_classes, a.context)).to(device)
+    class_ends = torch.randint(a.context // 3, a.context - 1, (4 * a.zero_shot_classes,)).to(device)
+    infer_images = torch.randn(a.infer_batch, a.in_channels, a.image_size, a.image_size).to(device)
+    same = (labels[:, None] == labels[None, :]).float()
+    targets = same / same.sum(1, keepdim=True)
+
+    def classes():
+        each = torch.nn.functional.normalize(model["text"](class_texts, class_ends), dim=-1)
+        return torch.nn.functional.normalize(each.view(a.zero_shot_classes, 4, -1).mean(1), dim=-1)
+
+    def train_step():
+        model.train()
+        image = torch.nn.functional.normalize(model["visual"](images), dim=-1)
+        text = torch.nn.functional.normalize(model["text"](captions, ends), dim=-1)
+        logits = logit_scale.exp() * image @ text.t()
+        loss = -0.5 * ((targets * logits.log_softmax(1)).sum() + (targets * logits.t().log_softmax(1)).sum()) / a.batch
+        with torch.no_grad():
+            (100 * image @ classes().t()).argmax(-1)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(model.parameters()) + [logit_scale], a.clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            logit_scale.clamp_(0, math.log(100))
+        loss.item()
+
+    def infer():
+        model.eval()
+        with torch.no_grad():
+            image = torch.nn.functional.normalize(model["visual"](infer_images), dim=-1)
+            (100 * image @ classes().t()).argmax(-1)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    params = sum(p.numel() for p in model.parameters()) + 1
+    return params, {"train": train_step, "infer": infer}
 
 
 # ---- --mode mamba: the Mamba classifier of models/mamba.h and its selective scan ----
@@ -365,7 +449,7 @@ def main():
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--reps", type=int, default=15)
-    parser.add_argument("--mode", choices=("ops", "vit", "mamba"), default="ops")
+    parser.add_argument("--mode", choices=("ops", "vit", "clip", "mamba"), default="ops")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="vit: where the model runs (cuda: TF32 off, as sieve's default)")
     parser.add_argument("--serve", action="store_true",
@@ -377,6 +461,10 @@ def main():
         vit.add_argument("--" + flag, type=int, default=default)
     for flag, default in (("lr", 1e-3), ("weight-decay", 0.05), ("clip", 1.0)):
         vit.add_argument("--" + flag, type=float, default=default)
+    clip = parser.add_argument_group("clip mode only (with the vit flags for the image tower; --classes: embedding)")
+    for flag, default in (("text-dim", 64), ("text-depth", 2), ("text-heads", 4), ("text-mlp-hidden", 128),
+                          ("context", 48), ("zero-shot-classes", 20)):
+        clip.add_argument("--" + flag, type=int, default=default)
     mamba = parser.add_argument_group("mamba mode only (with --batch, --classes, --dim, --depth, --lr, ...)")
     for flag, default in (("length", 256), ("vocab", 16), ("d-state", 16), ("expand", 2), ("d-conv", 4),
                           ("dt-rank", 0), ("chunk", 16)):
@@ -397,13 +485,14 @@ def main():
         # Products of decays reach float32's denormal range, where x86 arithmetic slows ~100×;
         # flushing them to zero changes nothing visible (< 1.2e-38) and only helps PyTorch's side.
         torch.set_flush_denormal(True)
-    if args.mode in ("vit", "mamba"):
-        result["params"], steps = vit_steps(args) if args.mode == "vit" else mamba_steps(args)
+    if args.mode in ("vit", "clip", "mamba"):
+        make_steps = {"vit": vit_steps, "clip": clip_steps, "mamba": mamba_steps}[args.mode]
+        result["params"], steps = make_steps(args)
         if args.mode == "mamba":
             result["chunk"] = args.chunk
         if args.serve:
             return serve(result, steps)
-        names = {"train": "vit_train_step", "infer": "vit_infer"} if args.mode == "vit" else {}
+        names = {"train": args.mode + "_train_step", "infer": args.mode + "_infer"} if args.mode != "mamba" else {}
         result["seconds"] = {names.get(name, args.mode + "_" + name): median_seconds(step, args.warmup, args.reps)
                              for name, step in steps.items()}
     else:

@@ -371,6 +371,7 @@ void add_bench_command(CLI::App& app, Runner* run) {
   loader->callback([run, step_ms, batches] { *run = [step_ms, batches] { return run_loader(*step_ms, *batches); }; });
 
   add_bench_vit_command(bench, run);
+  add_bench_clip_command(bench, run);
   add_bench_mamba_command(bench, run);
 }
 

@@ -101,7 +101,7 @@ int run_eval(const EvalFlags& f) {
     std::printf("%s %s: linear probe on frozen features: accuracy %.2f%% (train %.2f%%; %lld features, %lld "
                 "epochs, %.1f s); zero-shot %+.2f points from it\n", data.name.c_str(), f.split.c_str(),
                 100.0 * p.test_accuracy, 100.0 * p.train_accuracy, static_cast<long long>(p.features),
-                static_cast<long long>(options.epochs), p.seconds, 100.0 * (r.accuracy - p.test_accuracy));
+                static_cast<long long>(p.epochs), p.seconds, 100.0 * (r.accuracy - p.test_accuracy));
   }
   return 0;
 }

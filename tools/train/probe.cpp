@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "nn/layers.h"
 #include "nn/optim.h"
+#include "ops/elementwise.h"
 #include "ops/index.h"
 #include "ops/loss.h"
 #include "ops/reduce.h"
@@ -35,18 +36,23 @@ ProbeResult train_probe(const Tensor& train_features, const Tensor& train_labels
               "linear probe: features {} / {} do not match labels {} / {}", shape_str(train_features.shape()),
               shape_str(test_features.shape()), shape_str(train_labels.shape()), shape_str(test_labels.shape()));
   const int64_t n = train_features.size(0), F = train_features.size(1);
+  // Standardised with the train split's statistics: Adam then sees features of unit scale.
+  const Tensor mu = mean(train_features, {0}, true);
+  const Tensor inv_sd = rsqrt(mean((train_features - mu) * (train_features - mu), {0}, true) + 1e-8);
+  const Tensor train_x = (train_features - mu) * inv_sd, test_x = (test_features - mu) * inv_sd;
   Generator gen(options.seed);
   nn::Linear probe(F, classes, true, &gen);
   nn::Adam optimizer(probe.parameters(), {.lr = options.lr});
   const int64_t steps_per_epoch = (n + options.batch_size - 1) / options.batch_size;
-  ProgressBar bar("probe", options.epochs * steps_per_epoch, options.quiet);
-  for (int64_t epoch = 0; epoch < options.epochs; ++epoch) {
+  const int64_t epochs = std::max(options.epochs, (options.min_steps + steps_per_epoch - 1) / steps_per_epoch);
+  ProgressBar bar("probe", epochs * steps_per_epoch, options.quiet);
+  for (int64_t epoch = 0; epoch < epochs; ++epoch) {
     // A fresh order each epoch: the ranks of uniform draws.
     const Tensor order = argsort(rand({n}, {}, &gen));
     for (int64_t s = 0; s < steps_per_epoch; ++s) {
       const int64_t start = s * options.batch_size, size = std::min(options.batch_size, n - start);
       const Tensor rows = order.narrow(0, start, size);
-      const Tensor loss = cross_entropy(probe.forward(index_select(train_features, 0, rows)),
+      const Tensor loss = cross_entropy(probe.forward(index_select(train_x, 0, rows)),
                                         index_select(train_labels, 0, rows));
       loss.backward();
       optimizer.step();
@@ -55,9 +61,10 @@ ProbeResult train_probe(const Tensor& train_features, const Tensor& train_labels
     }
   }
   bar.finish();
-  return {.train_accuracy = accuracy_of(probe, train_features, train_labels),
-          .test_accuracy = accuracy_of(probe, test_features, test_labels),
-          .features = F};
+  return {.train_accuracy = accuracy_of(probe, train_x, train_labels),
+          .test_accuracy = accuracy_of(probe, test_x, test_labels),
+          .features = F,
+          .epochs = epochs};
 }
 
 ProbeResult linear_probe(nn::Module& model, const ImageSet& train, const ImageSet& test, const DatasetInfo& data,

@@ -2,8 +2,9 @@
 // features, the reference a zero-shot classifier is judged against (CLIP's paper reports both).
 //
 //   features = model.image_features(images)  (models::HasImageFeatures; CLIP: normalised embeddings)
-//   probe    = Linear(F, classes) trained with Adam on the train split's features, full passes in
-//              shuffled minibatches; its accuracy is measured on the test split's features
+//   probe    = Linear(F, classes) on the features standardised with the train split's mean and std
+//              per dimension, trained with Adam in shuffled minibatches for `epochs` passes (more
+//              on a small set: at least min_steps steps); its accuracy is measured on the test split
 // The model runs once per image (features are computed up front, batch by batch, and kept on the
 // CPU: 60,000 × 64 floats is 15 MB), so the probe itself takes seconds.
 //
@@ -18,8 +19,8 @@
 namespace sieve::tools {
 
 struct ProbeOptions {
-  int64_t epochs = 20, batch_size = 256;
-  double lr = 3e-3;  // Adam, constant
+  int64_t epochs = 20, batch_size = 256, min_steps = 1000;
+  double lr = 1e-2;  // Adam, constant
   uint64_t seed = 0;
   int64_t eval_batch_size = 500;  // the model's batch while computing features
   bool quiet = false;
@@ -28,6 +29,7 @@ struct ProbeOptions {
 struct ProbeResult {
   double train_accuracy = 0, test_accuracy = 0;
   int64_t features = 0;  // F
+  int64_t epochs = 0;    // passes made
   double seconds = 0;    // features and training together
 };
 
