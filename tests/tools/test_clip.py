@@ -122,6 +122,7 @@ def check_experiment_vtp(tmp, data):
            "every reduced row is also fine-tuned and measured", str(reduced))
     expect(os.path.exists(os.path.join(out, "vtp.png")) or "no chart" in text, "the chart is drawn (or said why not)",
            text)
+    test_cli.expect_renders(os.path.join(out, "vtp.csv"), "vtp", "| evit | keep 1 | 50.0 | 1.000 |")
     code, text, err = run(*args)
     expect(code == 0 and "reusing the finished run" in text and "training into" not in text,
            "a second run reuses every trained model", text + err)
