@@ -233,8 +233,8 @@ Merged tome_merge(const Tensor& x, const Tensor& key_mean, const Tensor& sizes, 
     const Tensor odd = arange(1, static_cast<double>(T), 2, {.dtype = DType::i64, .device = x.device()});
     const Tensor similarity =
         matmul(index_select(metric, 1, even), index_select(metric, 1, odd).transpose(1, 2));  // (B, Na, Nb)
-    auto [values, indices] = topk(similarity, 1, -1);
-    best = host_scores(values.reshape({B, Na}));
+    const Tensor indices = argmax(similarity, -1, /*keepdim=*/true);  // (B, Na, 1): first maximum on ties
+    best = host_scores(gather(similarity, -1, indices).reshape({B, Na}));
     partner = indices.reshape({B, Na}).to_vector<int64_t>();
   }
 
@@ -261,7 +261,8 @@ Merged tome_merge(const Tensor& x, const Tensor& key_mean, const Tensor& sizes, 
   }
 
   // Size-weighted sums: x·size and size move together, then the sum is divided by the new size.
-  const Tensor weighted = x * size.unsqueeze(-1);
+  // Before the first merge every size is 1 and x is its own weighted sum.
+  const Tensor weighted = sizes.defined() ? x * size.unsqueeze(-1) : x;
   const Tensor size3 = size.unsqueeze(-1);  // (B, T, 1)
   const Tensor src_index = from_vector<int64_t>(src, {B * r}, x.device());
   const Tensor dst_index = from_vector<int64_t>(dst, {B * r, 1}, x.device());
