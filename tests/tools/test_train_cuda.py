@@ -6,7 +6,8 @@ reason, and says the GPU checks were skipped. With one, the tiny end-to-end trai
 devices from the same seed and must agree: the MLP on the generated stripes (train loss per epoch,
 test accuracy, eval and infer of the CUDA checkpoint on either device, a run started on CUDA and
 resumed on the CPU), and a few steps of every other model (ViT with dropout, DD-ViT, the causal
-Transformer, Mamba, MRSS) on tiny data. Models start from the same CPU initialisation and the
+Transformer, Mamba, MRSS, CLIP plain, with EViT pruning and with ToMe merging) on tiny data, and the
+CUDA-trained CLIP's zero-shot eval with token reduction and infer --labels agree across devices. Models start from the same CPU initialisation and the
 kernels agree to float32 rounding, so losses agree to a relative 1e-3 over tens of steps.
 Never asserts on timing. Standard-library Python only.
 Extend: a model that gains CUDA support adds its tiny command to TINY_RUNS.
@@ -24,6 +25,8 @@ from test_train import make_mnist, one_line_error
 IMAGE = ("--epochs", "1", "--batch-size", "32", "--warmup-steps", "2", "--seed", "3")
 SEQUENCE = ("--task", "induction", "--seq-len", "32", "--train-size", "256", "--test-size", "64", "--batch-size", "32",
             "--epochs", "1", "--warmup-steps", "2", "--lr", "3e-3", "--seed", "3")
+TINY_CLIP = ("--patch", "4", "--dim", "16", "--depth", "2", "--heads", "2", "--mlp_hidden", "32", "--text_dim", "16",
+             "--text_depth", "1", "--text_heads", "2", "--text_mlp_hidden", "32", "--embed_dim", "16")
 # name, model and its flags, run flags: a few steps each, compared CPU against CUDA.
 TINY_RUNS = [
     ("vit with dropout", ("vit", "--dim", "32", "--depth", "2", "--heads", "2", "--mlp_hidden", "64",
@@ -32,6 +35,9 @@ TINY_RUNS = [
     ("transformer", ("transformer", "--dim", "32", "--depth", "2"), SEQUENCE),
     ("mamba", ("mamba", "--dim", "32", "--depth", "2"), SEQUENCE),
     ("mrss", ("mrss", "--dim", "32", "--depth", "2"), SEQUENCE),
+    ("clip", ("clip", *TINY_CLIP), IMAGE),
+    ("clip with evit pruning", ("clip", *TINY_CLIP, "--reduce", "evit:0.5:fuse"), IMAGE),
+    ("clip with tome merging", ("clip", *TINY_CLIP, "--reduce", "tome:6"), IMAGE),
 ]
 
 
@@ -128,6 +134,26 @@ def check_tiny_models(tmp, data):
                str(losses))
 
 
+def check_clip_zero_shot(tmp, data):
+    """The CUDA-trained tiny CLIP classifies alike on both devices: zero-shot with token reduction,
+    and free labels."""
+    ckpt = os.path.join(tmp, "clip-cuda", "checkpoint.safetensors")
+    images = os.path.join(data, "mnist", "t10k-images-idx3-ubyte")
+    for args, what in ((("eval", ckpt, "--data-dir", data, "--quiet", "--reduce", "evit:0.7"), "eval --reduce evit:0.7"),
+                       (("infer", ckpt, images, "--labels", "a handwritten digit one,a handwritten digit two"),
+                        "infer --labels")):
+        shown = {}
+        for device in ("cpu", "cuda"):
+            code, stdout, err = run(*args, "--device", device)
+            expect(code == 0, f"clip {what} --device {device}", err)
+            shown[device] = stdout
+        if what.startswith("eval"):
+            same = shown["cpu"].split("accuracy")[1].split("%")[0] == shown["cuda"].split("accuracy")[1].split("%")[0]
+        else:
+            same = [l.split(",")[:3] for l in shown["cpu"].splitlines()] == [l.split(",")[:3] for l in shown["cuda"].splitlines()]
+        expect(same, f"clip {what}: the same results on both devices", str(shown)[:2000])
+
+
 def main():
     if len(sys.argv) != 2:
         print("usage: test_train_cuda.py PATH/TO/sieve", file=sys.stderr)
@@ -142,6 +168,7 @@ def main():
         else:
             check_mlp(tmp, data)
             check_tiny_models(tmp, data)
+            check_clip_zero_shot(tmp, data)
     return test_cli.report("train-cuda")
 
 
