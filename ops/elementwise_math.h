@@ -144,7 +144,7 @@ SIEVE_HOST_DEVICE inline T apply_unary(T x, const UnaryParams& p) {
   else if constexpr (K == UnaryKind::abs) return Math::abs(x);
   else if constexpr (K == UnaryKind::tanh) return Math::tanh(x);
   else if constexpr (K == UnaryKind::sigmoid) return sigmoid_of<Math>(x);
-  else if constexpr (K == UnaryKind::relu) return x > T(0) ? x : T(0);
+  else if constexpr (K == UnaryKind::relu) return x < T(0) ? T(0) : x;  // NaN stays NaN, as PyTorch
   else if constexpr (K == UnaryKind::gelu) return Math::gelu(x);  // x·Φ(x)
   else if constexpr (K == UnaryKind::gelu_tanh) {
     // 0.5·x·(1 + tanh(u)) = x·σ(2u): same function, one exp instead of a tanh.
