@@ -259,6 +259,24 @@ def check_bad_input(tmp, data, ckpt):
     one_line_error(("train", "mlp", "--hidden", "32,abc", "--data-dir", data, "--out", os.path.join(tmp, "y")),
                    ["hidden", "32,abc"], "bad --hidden")
     one_line_error(("eval", ckpt, "--device", "tpu"), ["--device", "tpu"], "unknown device")
+    # A diverging run stops at the first non-finite loss, in one line naming the step; no NaN weights written.
+    diverged = os.path.join(tmp, "diverged")
+    one_line_error(("train", "mlp", "--data-dir", data, "--out", diverged, "--lr", "1e30", "--quiet", "--epochs", "2"),
+                   ["step 2", "training loss is NaN", "diverged"], "a diverging run")
+    expect(not os.path.exists(os.path.join(diverged, "checkpoint.safetensors")),
+           "a run that diverged before its first checkpoint leaves none")
+    # NaN in a checkpoint's weights, or in inputs: said in one line, never "accuracy 9.80%".
+    blob = bytearray(open(ckpt, "rb").read())
+    n = struct.unpack("<Q", blob[:8])[0]
+    header = json.loads(blob[8:8 + n])
+    name = next(k for k, v in header.items() if k != "__metadata__" and v["dtype"] == "F32")
+    blob[8 + n + header[name]["data_offsets"][0]: 8 + n + header[name]["data_offsets"][0] + 4] = struct.pack("<f", float("nan"))
+    poisoned = test_cli.write(os.path.join(tmp, "poisoned.safetensors"), bytes(blob))
+    one_line_error(("eval", poisoned, "--data-dir", data), ["poisoned.safetensors", name, "non-finite", "diverged"],
+                   "eval of a checkpoint with a NaN weight")
+    nan_inputs = test_cli.write(os.path.join(tmp, "nan-inputs.safetensors"), test_cli.safetensors_bytes(
+        {"inputs": ("F32", [1, 1, 28, 28], struct.pack("<f", float("nan")) + bytes(4 * 783))}))
+    one_line_error(("infer", ckpt, nan_inputs), ["nan-inputs.safetensors", "1 non-finite"], "infer on a NaN input")
     code, _, err = run("train", "resnet")
     expect(code == 2 and "resnet" in err and err.count("\n") == 1, "unknown model: usage error naming it", err)
 

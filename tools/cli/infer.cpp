@@ -143,6 +143,9 @@ int run_infer(const InferFlags& f) {
   std::vector<std::string> names;
   Tensor inputs = read_inputs(f.input, data, &names);
   if (inputs.ndim() == 3) inputs = inputs.unsqueeze(0);  // one (C, H, W) image
+  if (const int64_t bad = count_non_finite(inputs); bad > 0)
+    fail_file(f.input, "holds {} non-finite values (NaN or inf) among {}; the model would give no meaningful answer",
+              bad, inputs.numel());
   const Shape expected = {data.channels, data.image_size, data.image_size};
   if (inputs.ndim() != 4 || Shape(inputs.shape().begin() + 1, inputs.shape().end()) != expected)
     fail_file(f.input, "inputs are {}; the model takes (N, {}, {}, {})", shape_str(inputs.shape()), data.channels,

@@ -113,9 +113,18 @@ models::StepOutput training_loss(nn::Module& model, const Tensor& inputs, const 
   return {cross_entropy(logits.reshape({-1, logits.size(-1)}), targets.reshape({-1})), logits};
 }
 
-void apply_gradients(const Tensor& loss, nn::Module& model, nn::Optimizer& optimizer, double clip) {
+void apply_gradients(const Tensor& loss, nn::Module& model, nn::Optimizer& optimizer, double clip, int64_t step) {
+  const std::string at = step >= 0 ? fmt::format("step {}: ", step + 1) : "";
+  auto shown = [](double v) { return std::isnan(v) ? std::string("NaN") : fmt::format("{}", v); };
+  const double value = loss.item();
+  SIEVE_CHECK(std::isfinite(value), "{}the training loss is {}: the run diverged and stops before the weights "
+              "change (lower --lr, raise --warmup-steps, or keep --clip on)", at, shown(value));
   loss.backward();
-  if (clip > 0) nn::clip_grad_norm(model.parameters(), clip);
+  // The norm is measured even without clipping (an infinite bound never scales), to stop on it.
+  const double norm =
+      nn::clip_grad_norm(model.parameters(), clip > 0 ? clip : std::numeric_limits<double>::infinity());
+  SIEVE_CHECK(std::isfinite(norm), "{}the gradient norm is {}: the run diverged and stops before the weights "
+              "change (lower --lr, raise --warmup-steps, or keep --clip on)", at, shown(norm));
   optimizer.step();
   if (auto* hooks = dynamic_cast<models::HasStepHooks*>(&model)) hooks->after_step();
   optimizer.zero_grad();
@@ -137,6 +146,13 @@ static std::vector<std::pair<std::string, std::string>> model_figures(nn::Module
   if (auto* hooks = dynamic_cast<models::HasStepHooks*>(&model))
     for (const auto& [name, value] : hooks->step_figures()) out.emplace_back(name, fmt::format("{:.4g}", value));
   return out;
+}
+
+int64_t count_non_finite(const Tensor& t) {
+  if (t.dtype() != DType::f32 && t.dtype() != DType::f64) return 0;
+  int64_t bad = 0;
+  for (double v : t.to(DType::f64).to_vector<double>()) bad += !std::isfinite(v);
+  return bad;
 }
 
 Tensor predict_logits(nn::Module& model, const Tensor& images, const DatasetInfo& data, int64_t batch_size,
@@ -208,6 +224,11 @@ models::ModelPtr model_from_checkpoint(const nn::Checkpoint& checkpoint, const s
   const models::ModelSpec& spec = models::find_model(checkpoint.model);
   SIEVE_CHECK(!checkpoint.head_stripped, "{}: its classifier head was stripped; fine-tune it first with "
               "`sieve train {} --init {}`", path, spec.name, path);
+  for (const auto& [name, tensor] : checkpoint.weights) {
+    const int64_t bad = count_non_finite(tensor);
+    SIEVE_CHECK(bad == 0, "{}: weight {} holds {} non-finite values (NaN or inf) of {}: the run that wrote it diverged",
+                path, name, bad, tensor.numel());
+  }
   nlohmann::json config = checkpoint.config;
   for (const auto& [key, value] : overrides.items()) {
     const bool known = std::any_of(spec.options.begin(), spec.options.end(),
@@ -347,7 +368,7 @@ void train_step(Run& r, const Batch& batch, Device device, double lr) {
   r.optimizer.set_lr(lr);
   const Tensor inputs = batch.inputs.to(device), targets = batch.targets.to(device);
   auto [loss, logits] = training_loss(r.model, inputs, targets);
-  apply_gradients(loss, r.model, r.optimizer, r.options.clip);
+  apply_gradients(loss, r.model, r.optimizer, r.options.clip, r.pos.step);
   int64_t n = 0;
   r.pos.correct += count_correct(logits, targets, &n);
   r.pos.loss_sum += loss.item() * static_cast<double>(n);

@@ -83,7 +83,11 @@ models::StepOutput training_loss(nn::Module& model, const Tensor& inputs, const 
 // What follows the loss in every training step — the trainer's, the benchmarks' and the studies'
 // timed ones: backward, gradient clipping to `clip` (0: none), the optimizer's step, the model's
 // after_step (models::HasStepHooks: CLIP's logit-scale clamp), zero_grad.
-void apply_gradients(const Tensor& loss, nn::Module& model, nn::Optimizer& optimizer, double clip);
+// A loss or gradient norm that is not finite stops the run here, before the weights change: an
+// error naming `step` (when ≥ 0) and the value, so a diverged run never writes NaN weights and its
+// last checkpoint keeps the weights from before.
+void apply_gradients(const Tensor& loss, nn::Module& model, nn::Optimizer& optimizer, double clip,
+                     int64_t step = -1);
 
 // For a model whose classes are texts (models::HasTextClasses, CLIP): each class's training and
 // held-out captions for `data`'s classes (datasets/captions.h). Other models: nothing.
@@ -94,6 +98,9 @@ void set_class_texts(nn::Module& model, const DatasetInfo& data);
 // `outputs`, when given, replaces model.forward (the probe's features).
 Tensor predict_logits(nn::Module& model, const Tensor& images, const DatasetInfo& data, int64_t batch_size,
                       bool quiet, const std::function<Tensor(const Tensor&)>& outputs = {});
+// How many values of a floating-point tensor are NaN or ±inf (0 for integer tensors).
+int64_t count_non_finite(const Tensor& t);
+
 // Mean loss and accuracy of `model` over a labelled set (predict_logits, then cross-entropy).
 EvalResult evaluate(nn::Module& model, const ImageSet& set, const DatasetInfo& data, int64_t batch_size,
                     bool quiet);
@@ -115,6 +122,7 @@ EvalResult evaluate_sequences(nn::Module& model, const SequenceSplit& set, int64
 // eval mode. path is for messages. A stripped head or weights that do not fit are errors.
 // overrides: options set for this run over the checkpoint's (`--reduce`: {"reduce": "evit:0.7"});
 // a key the model does not have is an error naming the flag --key.
+// Weights that are not finite (a diverged run's) are an error naming the tensor.
 models::ModelPtr model_from_checkpoint(const nn::Checkpoint& checkpoint, const std::string& path,
                                        const nlohmann::json& overrides = nlohmann::json::object());
 
