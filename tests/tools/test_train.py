@@ -259,6 +259,18 @@ def check_bad_input(tmp, data, ckpt):
     one_line_error(("train", "mlp", "--hidden", "32,abc", "--data-dir", data, "--out", os.path.join(tmp, "y")),
                    ["hidden", "32,abc"], "bad --hidden")
     one_line_error(("eval", ckpt, "--device", "tpu"), ["--device", "tpu"], "unknown device")
+    # Every number flag refuses NaN and infinities (a NaN stored in a checkpoint could never be resumed),
+    # and range errors say the rule in words, not DBL_MAX in 309 digits.
+    for flag, value, words in (("--lr", "nan", "must be a finite number"), ("--clip", "inf", "must be a finite number"),
+                               ("--weight-decay", "-inf", "must be a finite number"), ("--lr", "1e400", "finite"),
+                               ("--lr", "0", "must be > 0"), ("--clip", "-1", "must be ≥ 0")):
+        code, _, err = run("train", "mlp", "--data-dir", data, "--out", os.path.join(tmp, "nan"), flag, value)
+        expect(code == 2 and err.count("\n") == 1 and flag in err and words in err and len(err) < 120,
+               f"train {flag} {value}: a short usage error saying {words!r}", err)
+    one_line_error(("train", "mlp", "--data-dir", data, "--out", os.path.join(tmp, "nan"), "--dropout", "nan"),
+                   ["--dropout", "must be a finite number"], "a NaN model flag")
+    code, _, err = run("experiment", "ddvit", "--taus", "0.5,nan")
+    expect(code == 2 and "--taus" in err and "finite" in err, "a NaN in a list flag is refused", err)
     # A diverging run stops at the first non-finite loss, in one line naming the step; no NaN weights written.
     diverged = os.path.join(tmp, "diverged")
     one_line_error(("train", "mlp", "--data-dir", data, "--out", diverged, "--lr", "1e30", "--quiet", "--epochs", "2"),

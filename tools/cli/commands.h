@@ -33,6 +33,11 @@ int current_threads();
 Device parse_device(const std::string& device);
 
 // The flags every command that runs a checkpoint shares: --batch-size, --device, --quiet.
+// Numeric flag checks that say what is valid in words: CLI11's PositiveNumber / NonNegativeNumber
+// print the range's bound, DBL_MAX, in 309 digits. NaN and infinities are refused too.
+extern const CLI::Validator kPositive;     // > 0
+extern const CLI::Validator kNonNegative;  // ≥ 0
+
 struct RunCheckpointFlags {
   int64_t batch_size = 1000;
   std::string device = "cpu";

@@ -115,10 +115,10 @@ void add_eval_command(CLI::App& app, Runner* run) {
   f->dataset_flag =
       cmd->add_option("--dataset", f->dataset, "image models: dataset (default: the one the checkpoint was trained on)");
   f->seq_len_flag = cmd->add_option("--seq-len", f->seq_len, "sequence models: test length (default: the training one)")
-                        ->check(CLI::PositiveNumber);
+                        ->check(kPositive);
   f->test_size_flag = cmd->add_option("--test-size", f->test_size,
                                       "sequence models: sequences to draw (default: the run's test size)")
-                          ->check(CLI::PositiveNumber);
+                          ->check(kPositive);
   cmd->add_option("--data-dir", f->data_dir, "where datasets live")->capture_default_str();
   cmd->add_option("--split", f->split, "test or train")->capture_default_str()->check(CLI::IsMember({"test", "train"}));
   cmd->add_flag("--probe", f->probe,
@@ -126,7 +126,7 @@ void add_eval_command(CLI::App& app, Runner* run) {
                 "train split");
   cmd->add_option("--probe-epochs", f->probe_options.epochs, "linear probe: passes over the train features")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   add_run_checkpoint_flags(cmd, f->run);
   cmd->callback([run, f] { *run = [f] { return run_eval(*f); }; });
 }

@@ -1,6 +1,8 @@
 // tools/cli/model_flags.cpp — model options as flags (see model_flags.h).
 #include "tools/cli/model_flags.h"
 
+#include <cmath>
+
 #include "core/error.h"
 
 namespace sieve::tools {
@@ -12,6 +14,7 @@ using nlohmann::json;
 // A flag's text as the JSON type of the option's default.
 json parse_model_flag(const models::ModelOption& option, const std::string& text) {
   const json& d = option.default_value;
+  bool not_finite = false;
   try {
     size_t used = 0;
     if (d.is_number_integer()) {
@@ -19,7 +22,8 @@ json parse_model_flag(const models::ModelOption& option, const std::string& text
       if (used == text.size()) return v;
     } else if (d.is_number()) {
       const double v = std::stod(text, &used);
-      if (used == text.size()) return v;
+      not_finite = !std::isfinite(v);
+      if (used == text.size() && !not_finite) return v;
     } else if (d.is_boolean()) {
       if (text == "true" || text == "1") return true;
       if (text == "false" || text == "0") return false;
@@ -28,6 +32,7 @@ json parse_model_flag(const models::ModelOption& option, const std::string& text
     }
   } catch (const std::exception&) {
   }
+  if (not_finite) fail("--{}: must be a finite number, got '{}'", option.key, printable(text, 64));
   fail("--{}: expected {} (like {}), got '{}'", option.key, d.type_name(), d.dump(), printable(text, 64));
 }
 

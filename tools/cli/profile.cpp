@@ -360,17 +360,17 @@ void add_profile_command(CLI::App& app, Runner* run) {
   cmd->add_option("--warmup", f->warmup, "unprofiled steps first")->capture_default_str()
       ->check(CLI::Range(int64_t{0}, int64_t{100000}));
   cmd->add_option("--module-depth", f->depth, "module rows down to this depth of the tree (0: all)")->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   cmd->add_option("--top", f->top, "op rows printed (0: all; the CSV has all)")->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   cmd->add_option("--dataset", f->dataset, "image models: use this dataset's first test images (default: random images)");
   cmd->add_option("--task", f->task, "sequence models: random inputs of this task's shape (default: the model's own): " +
                                          fmt::format("{}", fmt::join(task_names(), ", ")));
   cmd->add_option("--seq-len", f->seq_len, "sequence models: length L (0: the task's default)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--vocab", f->vocab, "selective-copy, induction: tokens (0: 16)")->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
+  cmd->add_option("--vocab", f->vocab, "selective-copy, induction: tokens (0: 16)")->check(kNonNegative);
   cmd->add_option("--num-memorize", f->num_memorize, "selective-copy: tokens to recall (0: 16)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kNonNegative);
   cmd->add_option("--data-dir", f->data_dir, "where datasets live")->capture_default_str();
   cmd->add_option("--seed", f->seed, "seed of the weights and random inputs")->capture_default_str();
   cmd->add_option("--csv", f->csv, "CSV of every row (default: runs/profile-MODEL.csv, replaced)");

@@ -7,8 +7,11 @@
 #include <omp.h>
 
 #include <cblas.h>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
+#include <optional>
 #include <string>
 
 #include "core/error.h"
@@ -48,6 +51,44 @@ nlohmann::json RunCheckpointFlags::model_overrides() const {
   return overrides;
 }
 
+namespace {
+
+// A flag's text as a number: nullopt when it is not one (CLI11 reports that itself).
+std::optional<double> number_of(const std::string& text) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() || *end != '\0') return std::nullopt;
+  return v;
+}
+
+// desc: what --help shows after the type (FLOAT:POSITIVE), as CLI11's own validators.
+CLI::Validator number_check(bool (*ok)(double), const char* rule, const char* desc) {
+  return CLI::Validator(
+      [ok, rule](std::string& text) -> std::string {
+        const std::optional<double> v = number_of(text);
+        if (!v) return "";
+        if (!std::isfinite(*v)) return "must be a finite number, got " + text;
+        return ok(*v) ? "" : std::string("must be ") + rule + ", got " + text;
+      },
+      desc, rule);
+}
+
+}  // namespace
+
+const CLI::Validator kPositive = number_check([](double v) { return v > 0; }, "> 0", "POSITIVE");
+const CLI::Validator kNonNegative = number_check([](double v) { return v >= 0; }, "≥ 0", "NONNEGATIVE");
+
+// Every floating-point flag of every command refuses NaN and infinities: a NaN learning rate or
+// clip would be stored in the checkpoint as null and the run could never be resumed. Options
+// CLI11 types as FLOAT (doubles, and lists of them) get the check; model flags are checked as
+// they are parsed (tools/cli/model_flags.cpp).
+void require_finite_numbers(CLI::App& app) {
+  static const CLI::Validator finite = number_check([](double) { return true; }, "finite", "");
+  for (CLI::Option* option : app.get_options())
+    if (option->get_type_name().find("FLOAT") != std::string::npos) option->check(finite);
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) require_finite_numbers(*sub);
+}
+
 // A message from deep inside may still hold a newline; the contract is one line per failure.
 std::string one_line(std::string msg) {
   for (char& c : msg)
@@ -79,6 +120,7 @@ int main(int argc, char** argv) {
   add_bench_command(app, &run);
   add_profile_command(app, &run);
   add_experiment_command(app, &run);
+  require_finite_numbers(app);
 
   try {
     app.parse(argc, argv);

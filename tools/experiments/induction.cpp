@@ -321,7 +321,7 @@ void add_induction_study(CLI::App* experiment, Runner* run) {
       ->check(CLI::Range(int64_t{1}, int64_t{65536}));
   cmd->add_option("--lr", f->lr, "peak learning rate of every model (AdamW, 100 warmup steps, cosine; default: "
                                   "3e-3 Mamba and MRSS, 1e-3 the Transformer)")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   cmd->add_flag("--retrain", f->retrain, "train again even where --out holds runs of this experiment");
   cmd->add_flag("--quiet", f->quiet, "no progress bars");
   cmd->callback([run, f] { *run = [f] { return run_induction_study(*f); }; });

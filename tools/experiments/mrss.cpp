@@ -366,7 +366,7 @@ void add_mrss_study(CLI::App* experiment, Runner* run) {
   cmd->add_option("--batch-size", f->batch_size, "training batch (default 64; 32 --quick)")
       ->check(CLI::Range(int64_t{1}, int64_t{65536}));
   cmd->add_option("--lr", f->lr, "peak learning rate of every run (AdamW, warmup, cosine; default smnist 2e-3, "
-                  "selective copying 3e-3 as in `experiment selective-copy`)")->check(CLI::PositiveNumber);
+                  "selective copying 3e-3 as in `experiment selective-copy`)")->check(kPositive);
   cmd->add_option("--time-batch", f->time_batch, "batch of the timed steps (default 16; 8 --quick)")
       ->check(CLI::Range(int64_t{1}, int64_t{65536}));
   cmd->add_option("--time-steps", f->time_steps, "timed steps per row, median (default 5; 3 --quick)")

@@ -184,7 +184,7 @@ void add_selective_copy_study(CLI::App* experiment, Runner* run) {
   cmd->add_option("--dim", f->dim, "Mamba's width D")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{4096}));
   cmd->add_option("--depth", f->depth, "Mamba blocks")->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{256}));
   cmd->add_option("--lr", f->lr, "peak learning rate (AdamW, 100 warmup steps, cosine)")->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   cmd->add_flag("--retrain", f->retrain, "train again even where --out holds this experiment's run");
   cmd->add_flag("--quiet", f->quiet, "no progress bars");
   cmd->callback([run, f] { *run = [f] { return run_selective_copy_study(*f); }; });

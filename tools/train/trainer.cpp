@@ -224,11 +224,6 @@ models::ModelPtr model_from_checkpoint(const nn::Checkpoint& checkpoint, const s
   const models::ModelSpec& spec = models::find_model(checkpoint.model);
   SIEVE_CHECK(!checkpoint.head_stripped, "{}: its classifier head was stripped; fine-tune it first with "
               "`sieve train {} --init {}`", path, spec.name, path);
-  for (const auto& [name, tensor] : checkpoint.weights) {
-    const int64_t bad = count_non_finite(tensor);
-    SIEVE_CHECK(bad == 0, "{}: weight {} holds {} non-finite values (NaN or inf) of {}: the run that wrote it diverged",
-                path, name, bad, tensor.numel());
-  }
   nlohmann::json config = checkpoint.config;
   for (const auto& [key, value] : overrides.items()) {
     const bool known = std::any_of(spec.options.begin(), spec.options.end(),
@@ -241,6 +236,12 @@ models::ModelPtr model_from_checkpoint(const nn::Checkpoint& checkpoint, const s
     model->load_state_dict(checkpoint.weights);
   } catch (const Error& e) {
     fail("{}: does not fit model '{}' as configured in it: {}", path, spec.name, e.what());
+  }
+  // Parameters only: a buffer may hold NaN on purpose (DD-ViT's entropy range before calibration).
+  for (const nn::NamedParameter& p : model->named_parameters()) {
+    const int64_t bad = count_non_finite(p.tensor);
+    SIEVE_CHECK(bad == 0, "{}: weight {} holds {} non-finite values (NaN or inf) of {}: the run that wrote it diverged",
+                path, p.name, bad, p.tensor.numel());
   }
   if (!SequenceTask::describes_task(checkpoint.data)) set_class_texts(*model, DatasetInfo::from_json(checkpoint.data));
   model->eval();

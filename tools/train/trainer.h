@@ -122,7 +122,7 @@ EvalResult evaluate_sequences(nn::Module& model, const SequenceSplit& set, int64
 // eval mode. path is for messages. A stripped head or weights that do not fit are errors.
 // overrides: options set for this run over the checkpoint's (`--reduce`: {"reduce": "evit:0.7"});
 // a key the model does not have is an error naming the flag --key.
-// Weights that are not finite (a diverged run's) are an error naming the tensor.
+// Parameters that are not finite (a diverged run's) are an error naming the tensor.
 models::ModelPtr model_from_checkpoint(const nn::Checkpoint& checkpoint, const std::string& path,
                                        const nlohmann::json& overrides = nlohmann::json::object());
 
