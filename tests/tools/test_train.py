@@ -13,7 +13,9 @@ import json
 import os
 import random
 import struct
+import subprocess
 import sys
+import time
 
 import test_cli
 from test_cli import expect, run, write
@@ -180,6 +182,37 @@ def check_resume_is_bit_identical(tmp, data):
     one_line_error(("train", "mlp", "--resume", ckpt, "--hidden", "8"), ["--hidden"], "--resume with --hidden")
 
 
+def check_killed_run_resumes(tmp, data):
+    """A checkpoint after every epoch: a run killed (-9) after its first epoch resumes to the same weights as
+    a run never interrupted. Killed once metrics.csv shows two epochs (so the first one's checkpoint is
+    surely written); any later moment works too."""
+    common = ("--epochs", "40", "--seed", "9")
+    straight, killed = os.path.join(tmp, "never-killed"), os.path.join(tmp, "killed")
+    code, _, err = train(data, straight, *common)
+    expect(code == 0, "40 epochs straight", err)
+    args = [test_cli.SIEVE, "--threads", "2", "train", "mlp", "--data-dir", data, "--out", killed, "--quiet",
+            "--hidden", "32", "--batch-size", "64", "--warmup-steps", "3", *common]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    metrics = os.path.join(killed, "metrics.csv")
+    deadline = time.time() + 120
+    while proc.poll() is None and time.time() < deadline:
+        if os.path.exists(metrics) and len(open(metrics).read().splitlines()) >= 3:
+            break
+        time.sleep(0.005)
+    proc.kill()
+    proc.wait()
+    ckpt = os.path.join(killed, "checkpoint.safetensors")
+    rows = len(open(metrics).read().splitlines()) - 1 if os.path.exists(metrics) else 0
+    expect(os.path.exists(ckpt) and rows < 40, f"a checkpoint exists after the kill ({rows} epochs logged)")
+    if not os.path.exists(ckpt):
+        return
+    code, _, err = run("--threads", "2", "train", "mlp", "--resume", ckpt, "--quiet")
+    expect(code == 0, "the killed run resumes to its end", err)
+    a, b = tensors_of(os.path.join(straight, "checkpoint.safetensors")), tensors_of(ckpt)
+    differ = [name for name in a if a[name] != b.get(name)]
+    expect(set(a) == set(b) and not differ, "killed and resumed: the same weights to the bit", f"differ: {differ}")
+
+
 def check_strip_head_and_init(tmp, data, ckpt):
     headless = os.path.join(tmp, "headless.safetensors")
     code, stdout, err = run("ckpt", "strip-head", ckpt, "--out", headless)
@@ -326,6 +359,7 @@ def main():
         data = make_mnist(os.path.join(tmp, "data"))
         ckpt = check_train_eval_infer(tmp, data)
         check_resume_is_bit_identical(tmp, data)
+        check_killed_run_resumes(tmp, data)
         check_strip_head_and_init(tmp, data, ckpt)
         check_image_folders(tmp)
         check_runs_are_never_overwritten(tmp, data)

@@ -486,7 +486,7 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
   };
 
   // 4. The epochs. The CSV counts epochs from 1: the epoch being resumed (pos.epoch from 0) is row
-  //    pos.epoch + 1. After each: evaluate, log, plot, and start the next epoch's position.
+  //    pos.epoch + 1. After each: evaluate, log, plot, start the next epoch's position, checkpoint.
   MetricsLog metrics((std::filesystem::path(out_dir) / "metrics.csv").string(), r.pos.epoch + 1);
   const std::string png = (std::filesystem::path(out_dir) / "curves.png").string();
   TrainResult result;
@@ -505,8 +505,9 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
     }
     r.pos = Position{.step = r.pos.step, .epoch = r.pos.epoch + 1};
     std::fflush(stdout);
+    save();  // after every epoch: a run killed later resumes from here
   }
-  save();
+  if (r.pos.batch != 0) save();  // stopped inside an epoch (--max-steps); an epoch end was saved above
   result.steps = r.pos.step;
   result.checkpoint = checkpoint_path;
   return result;
