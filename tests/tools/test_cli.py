@@ -81,6 +81,7 @@ def check_help():
 def check_usage_errors():
     cases = [(["--bogus"], "--bogus"), (["ckpt", "info", "--bogus", "x"], "--bogus"),
              (["bench", "ops", "--nope"], "--nope"), (["--threads", "0", "ckpt", "info", "x"], "--threads"),
+             (["--threads", "100000", "ckpt", "info", "x"], "4 per core"),
              ([], "command"), (["ckpt"], "command"), (["ckpt", "info"], "FILE")]
     for args, word in cases:
         code, out, err = run(*args)

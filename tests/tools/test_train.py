@@ -304,6 +304,15 @@ def check_bad_input(tmp, data, ckpt):
                    ["--dropout", "must be a finite number"], "a NaN model flag")
     code, _, err = run("experiment", "ddvit", "--taus", "0.5,nan")
     expect(code == 2 and "--taus" in err and "finite" in err, "a NaN in a list flag is refused", err)
+    # An output that is one of the inputs (by name, through .., or a hard link) is refused; the input is kept.
+    before = open(ckpt, "rb").read()
+    hard = os.path.join(tmp, "hard-link.safetensors")
+    os.link(ckpt, hard)
+    images = os.path.join(data, "mnist", "t10k-images-idx3-ubyte")
+    for out in (ckpt, hard, os.path.join(data, "mnist", "..", "mnist", "t10k-images-idx3-ubyte")):
+        one_line_error(("infer", ckpt, images, "--out", out), ["--out", "that is the input"], f"infer --out {out}")
+    expect(open(ckpt, "rb").read() == before, "the checkpoint is untouched after infer --out CKPT")
+    one_line_error(("ckpt", "strip-head", ckpt, "--out", hard), ["--out must differ"], "strip-head --out a hard link")
     # A diverging run stops at the first non-finite loss, in one line naming the step; no NaN weights written.
     diverged = os.path.join(tmp, "diverged")
     one_line_error(("train", "mlp", "--data-dir", data, "--out", diverged, "--lr", "1e30", "--quiet", "--epochs", "2"),

@@ -78,7 +78,7 @@ int strip_head(const std::string& path, std::string out) {
     std::filesystem::path p(path);
     out = (p.parent_path() / (p.stem().string() + "-headless.safetensors")).string();
   }
-  SIEVE_CHECK(std::filesystem::weakly_canonical(out) != std::filesystem::weakly_canonical(path),
+  SIEVE_CHECK(!same_file(out, path),
               "strip-head: --out must differ from the input {} (the original is kept)", path);
   nn::Checkpoint checkpoint = nn::load_checkpoint(path);
   const models::ModelSpec& spec = models::find_model(checkpoint.model);

@@ -38,6 +38,10 @@ Device parse_device(const std::string& device);
 extern const CLI::Validator kPositive;     // > 0
 extern const CLI::Validator kNonNegative;  // ≥ 0
 
+// Whether two paths name the same file: the same after resolving links and dots, or (when both
+// exist) the same inode, as a hard link is. An output must never replace one of a command's inputs.
+bool same_file(const std::string& a, const std::string& b);
+
 struct RunCheckpointFlags {
   int64_t batch_size = 1000;
   std::string device = "cpu";

@@ -135,6 +135,9 @@ void write_csv(std::FILE* out, const std::vector<float>& logits, const std::vect
 
 int run_infer(const InferFlags& f) {
   const Device device = parse_device(f.run.device);
+  for (const std::string& input : {f.checkpoint, f.input})
+    SIEVE_CHECK(f.out.empty() || !same_file(f.out, input), "--out {}: that is the input {}; write the predictions "
+                "somewhere else (the input is kept)", f.out, input);
   const nn::Checkpoint checkpoint = nn::load_checkpoint(f.checkpoint);
   models::ModelPtr model = model_from_checkpoint(checkpoint, f.checkpoint, f.run.model_overrides());
   model->to(device);

@@ -11,7 +11,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
 #include <optional>
+#include <thread>
 #include <string>
 
 #include "core/error.h"
@@ -43,6 +45,12 @@ void add_run_checkpoint_flags(CLI::App* cmd, RunCheckpointFlags& flags) {
   cmd->add_option("--reduce", flags.reduce,
                   "models with token reduction (clip): none, evit:KEEP[:fuse], l2:KEEP, svtr:KEEP or tome:R for "
                   "this run (default: the checkpoint's; models/token_reduction.h)");
+}
+
+bool same_file(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  if (std::filesystem::equivalent(a, b, ec)) return true;
+  return std::filesystem::weakly_canonical(a, ec) == std::filesystem::weakly_canonical(b, ec);
 }
 
 nlohmann::json RunCheckpointFlags::model_overrides() const {
@@ -109,8 +117,17 @@ int main(int argc, char** argv) {
   app.footer("Run `sieve COMMAND --help` for a command's options.");
 
   GlobalOptions global;
+  // At most 4 threads per core: more only time-slice, and OpenBLAS, asked for 1024 threads with a
+  // limited address space, spins forever allocating their buffers.
+  const int max_threads = 4 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   app.add_option("--threads", global.threads, "threads for OpenMP and OpenBLAS (default: OMP_NUM_THREADS or all cores)")
-      ->check(CLI::Range(1, 1024));
+      ->check(CLI::Validator(
+          [max_threads](std::string& text) -> std::string {
+            const std::optional<double> v = number_of(text);
+            if (!v || (*v >= 1 && *v <= max_threads)) return "";
+            return fmt::format("must be 1 to {} (4 per core of this machine), got {}", max_threads, text);
+          },
+          "", "THREADS"));
 
   Runner run;
   add_train_command(app, &run);
