@@ -6,7 +6,9 @@
 // then the raw little-endian tensor bytes, offsets relative to the end of the header.
 // Written: F32, F64, I64. Read: those plus BF16 and F16 (widened to float32).
 // Every file is treated as hostile: sizes are checked before any read, offsets must lie in the
-// file, not overlap, and match shape × dtype size; any violation is a sieve::Error naming the file.
+// file, not overlap, and match shape × dtype size; no byte may follow the last tensor's data; a
+// name may appear once; the header parses in O(n log n) of its tensors. Any violation is a
+// sieve::Error naming the file.
 // Writes go to "<path>.tmp", are flushed, then renamed over path.
 //
 // Extend: a new dtype code goes in the table in core/safetensors.cpp.

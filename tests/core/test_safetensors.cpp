@@ -286,7 +286,7 @@ TEST_CASE("safetensors: gaps and empty ranges are accepted") {
   // Another writer may align tensors; an empty tensor's range may sit anywhere, even inside another.
   const auto file = make_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[8,12]},)"
                               R"("e":{"dtype":"F64","shape":[0,3],"data_offsets":[10,10]}})",
-                              std::vector<uint8_t>(16));
+                              std::vector<uint8_t>(12));
   const SafetensorsFile f = parse_safetensors(file.data(), file.size(), "gaps.safetensors");
   CHECK(f.tensors.at("e").shape() == Shape{0, 3});
   CHECK(f.tensors.at("a").item() == 0.0);
@@ -372,4 +372,28 @@ TEST_CASE("safetensors: the write is atomic") {
   save_safetensors(path, {{"w", zeros({2})}});
   CHECK(load_safetensors(path).tensors.at("w").shape() == Shape{2});
   CHECK_FALSE(fs::exists(path + ".tmp"));
+}
+
+TEST_CASE("safetensors: bytes after the last tensor's data are refused") {
+  const std::string header = R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})";
+  CHECK(refusal(make_file(header, std::vector<uint8_t>(4))).empty());
+  CHECK_REFUSED(make_file(header, std::vector<uint8_t>(12)), "8 bytes follow the last tensor's data");
+  CHECK_REFUSED(make_file("{}", std::vector<uint8_t>(3)), "3 bytes follow the last tensor's data");
+}
+
+// The header's guards (duplicate names, depth) once walked the whole header for every tensor:
+// 80,000 tensors took minutes. 200,000 now parse at once; a quadratic parser would hit the
+// suite's timeout here rather than pass slowly.
+TEST_CASE("safetensors: a header of 200,000 tensors parses, and a duplicate name among them is found") {
+  const int n = 200000;
+  std::string header = "{";
+  for (int i = 0; i < n; ++i)
+    header += fmt::format("{}\"t{}\":{{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[{},{}]}}", i ? "," : "", i,
+                          4 * i, 4 * i + 4);
+  const std::vector<uint8_t> file = make_file(header + "}", std::vector<uint8_t>(4 * n));
+  const SafetensorsFile parsed = parse_safetensors(file.data(), file.size(), "many.safetensors");
+  CHECK(parsed.tensors.size() == n);
+  CHECK_REFUSED(make_file(header + ",\"t7\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,0]}}",
+                          std::vector<uint8_t>(4 * n)),
+                "header names the tensor 't7' twice");
 }
