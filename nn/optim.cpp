@@ -154,7 +154,10 @@ void Adam::load_state_tensors(const std::map<std::string, Tensor>& state) {
     const auto [i, field] = parse_state_key(key);
     State& s = state_[i];
     if (field == "step") {
-      SIEVE_CHECK(t.defined() && t.numel() == 1 && t.item() >= 0, "{}: '{}' must be one non-negative number", name_, key);
+      // ≤ 2^53: a step count beyond exact doubles (10^18) would overflow the bias correction.
+      SIEVE_CHECK(t.defined() && t.numel() == 1 && t.item() >= 0 && t.item() <= 9007199254740992.0 &&
+                      t.item() == std::floor(t.item()),
+                  "{}: '{}' must be one whole number from 0 to 2^53", name_, key);
       s.step = static_cast<int64_t>(t.item());
     } else if (field == "exp_avg") {
       load_into(s.exp_avg, params[i], t, name_, key);
@@ -164,8 +167,15 @@ void Adam::load_state_tensors(const std::map<std::string, Tensor>& state) {
       fail("{}: unknown state field in '{}' (expected step, exp_avg or exp_avg_sq)", name_, key);
     }
   }
-  for (size_t i = 0; i < state_.size(); ++i)
-    if (state_[i].step > 0) ensure_state(i, params[i]);
+  // A parameter's state is whole or absent: a step without its moments (or moments without a
+  // step) would silently restart them.
+  for (size_t i = 0; i < state_.size(); ++i) {
+    const State& s = state_[i];
+    const bool any = s.step > 0 || s.exp_avg.defined() || s.exp_avg_sq.defined();
+    SIEVE_CHECK(!any || (s.step > 0 && s.exp_avg.defined() && s.exp_avg_sq.defined()),
+                "{}: the state of parameter {} is incomplete (step {}, exp_avg {}, exp_avg_sq {})", name_, i, s.step,
+                s.exp_avg.defined() ? "present" : "missing", s.exp_avg_sq.defined() ? "present" : "missing");
+  }
 }
 
 // ---- SGD ----

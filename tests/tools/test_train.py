@@ -182,6 +182,48 @@ def check_resume_is_bit_identical(tmp, data):
     one_line_error(("train", "mlp", "--resume", ckpt, "--hidden", "8"), ["--hidden"], "--resume with --hidden")
 
 
+def rewritten(path, out, edit_training=None, drop=lambda name: False):
+    """A copy of a checkpoint with its training metadata edited (a function of the parsed JSON) and
+    the tensors `drop` names left out."""
+    blob = open(path, "rb").read()
+    n = struct.unpack("<Q", blob[:8])[0]
+    header = json.loads(blob[8:8 + n])
+    meta = header.pop("__metadata__")
+    if edit_training:
+        training = json.loads(meta["training"])
+        edit_training(training)
+        meta["training"] = json.dumps(training)
+    tensors = {}
+    for name, e in header.items():
+        if not drop(name):
+            tensors[name] = (e["dtype"], e["shape"], blob[8 + n + e["data_offsets"][0]: 8 + n + e["data_offsets"][1]])
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    return test_cli.write(out, test_cli.safetensors_bytes(tensors, meta))
+
+
+def check_resume_trusts_nothing(tmp, ckpt):
+    """A resumed checkpoint is checked as the flags are: stored options out of bounds, a position outside
+    the run, and missing or partial optimizer state are one-line errors, never a silently different run."""
+    def option(key, value):
+        return lambda t: t["options"].__setitem__(key, value)
+    cases = [(option("clip", -1), ["run option clip is -1", "--clip takes ≥ 0"]),
+             (option("weight_decay", -5), ["weight_decay is -5", "--weight-decay"]),
+             (option("lr", 0), ["lr is 0", "> 0"]),
+             (option("epochs", 0), ["epochs is 0", "1 to 1000000"]),
+             (lambda t: t.__setitem__("step", 10 ** 12), ["step 1000000000000", "lies outside its run"])]
+    for i, (edit, words) in enumerate(cases):
+        bad = rewritten(ckpt, os.path.join(tmp, f"bad-run-{i}", "checkpoint.safetensors"), edit)
+        one_line_error(("train", "mlp", "--resume", bad), words, f"--resume of a checkpoint with {words[0]}")
+    bare = rewritten(ckpt, os.path.join(tmp, "no-optimizer", "checkpoint.safetensors"),
+                     drop=lambda name: name.startswith("optimizer."))
+    one_line_error(("train", "mlp", "--resume", bare), ["holds no optimizer state", "--init"],
+                   "--resume of a checkpoint without optimizer state")
+    half = rewritten(ckpt, os.path.join(tmp, "half-optimizer", "checkpoint.safetensors"),
+                     drop=lambda name: name.endswith(".exp_avg_sq"))
+    one_line_error(("train", "mlp", "--resume", half), ["state of parameter", "incomplete"],
+                   "--resume of a checkpoint with partial optimizer state")
+
+
 def check_killed_run_resumes(tmp, data):
     """A checkpoint after every epoch: a run killed (-9) after its first epoch resumes to the same weights as
     a run never interrupted. Killed once metrics.csv shows two epochs (so the first one's checkpoint is
@@ -368,6 +410,7 @@ def main():
         data = make_mnist(os.path.join(tmp, "data"))
         ckpt = check_train_eval_infer(tmp, data)
         check_resume_is_bit_identical(tmp, data)
+        check_resume_trusts_nothing(tmp, os.path.join(tmp, "halves", "checkpoint.safetensors"))
         check_killed_run_resumes(tmp, data)
         check_strip_head_and_init(tmp, data, ckpt)
         check_image_folders(tmp)

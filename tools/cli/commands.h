@@ -37,6 +37,8 @@ Device parse_device(const std::string& device);
 // print the range's bound, DBL_MAX, in 309 digits. NaN and infinities are refused too.
 extern const CLI::Validator kPositive;     // > 0
 extern const CLI::Validator kNonNegative;  // ≥ 0
+// The check of `sieve train`'s flag for run option `key`, from run_option_bounds() (trainer.h).
+CLI::Validator run_option_check(const std::string& key);
 
 // Whether two paths name the same file: the same after resolving links and dots, or (when both
 // exist) the same inode, as a hard link is. An output must never replace one of a command's inputs.

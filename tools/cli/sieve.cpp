@@ -19,6 +19,7 @@
 #include "core/error.h"
 #include "cuda/backend.h"
 #include "tools/cli/commands.h"
+#include "tools/train/trainer.h"
 
 namespace sieve::tools {
 
@@ -85,6 +86,25 @@ CLI::Validator number_check(bool (*ok)(double), const char* rule, const char* de
 
 const CLI::Validator kPositive = number_check([](double v) { return v > 0; }, "> 0", "POSITIVE");
 const CLI::Validator kNonNegative = number_check([](double v) { return v >= 0; }, "≥ 0", "NONNEGATIVE");
+
+CLI::Validator run_option_check(const std::string& key) {
+  for (const RunOptionBound& b : run_option_bounds()) {
+    if (key != b.key) continue;
+    const std::string words = bound_words(b);
+    return CLI::Validator(
+        [b, words](std::string& text) -> std::string {
+          const std::optional<double> v = number_of(text);
+          if (!v) return "";
+          if (!std::isfinite(*v)) return "must be a finite number, got " + text;
+          const bool ok = (b.lo_inclusive ? *v >= b.lo : *v > b.lo) && *v <= b.hi;
+          return ok ? "" : "must be " + words + ", got " + text;
+        },
+        std::isinf(b.hi) ? (b.lo_inclusive ? (b.lo == 0 ? "NONNEGATIVE" : "≥ " + fmt::format("{}", b.lo)) : "POSITIVE")
+                         : fmt::format("in [{} - {}]", b.lo, b.hi),
+        key);
+  }
+  throw std::logic_error("run_option_check: no bound for " + key);
+}
 
 // Every floating-point flag of every command refuses NaN and infinities: a NaN learning rate or
 // clip would be stored in the checkpoint as null and the run could never be resumed. Options

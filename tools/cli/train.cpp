@@ -172,42 +172,42 @@ void add_train_command(CLI::App& app, Runner* run) {
                                 "sequence models: task: " + fmt::format("{}", fmt::join(task_names(), ", ")) +
                                     " (default: the model's own)")));
   add(seq(train_cmd->add_option("--seq-len", o.seq_len, "sequence models: length L (0: the task's default)")
-              ->check(kNonNegative)));
+              ->check(run_option_check("seq_len"))));
   add(seq(train_cmd->add_option("--vocab", o.vocab, "selective-copy, induction: tokens (0: 16)")
-              ->check(kNonNegative)));
+              ->check(run_option_check("vocab"))));
   add(seq(train_cmd->add_option("--num-memorize", o.num_memorize, "selective-copy: tokens to recall (0: 16)")
-              ->check(kNonNegative)));
+              ->check(run_option_check("num_memorize"))));
   add(seq(train_cmd->add_option("--train-size", o.train_size, "sequence models: training samples (0: the task's default)")
-              ->check(kNonNegative)));
+              ->check(run_option_check("train_size"))));
   add(seq(train_cmd->add_option("--test-size", o.test_size, "sequence models: test samples (0: the task's default)")
-              ->check(kNonNegative)));
+              ->check(run_option_check("test_size"))));
   add(train_cmd->add_option("--data-dir", o.data_dir, "where datasets live (tools/fetch-data writes there)")
           ->capture_default_str(), true);
   add(image(train_cmd->add_option("--image-size", o.image_size, "--dataset folder: resize images to this square size")
-                ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{4096}))));
+                ->capture_default_str()->check(run_option_check("image_size"))));
   add(image(train_cmd->add_option("--channels", o.channels, "--dataset folder: 1 grey, 3 RGB (2, 4: with alpha)")
-                ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{4}))));
+                ->capture_default_str()->check(run_option_check("channels"))));
   add(train_cmd->add_option("--epochs", o.epochs, "epochs over the training set")->capture_default_str()
-          ->check(CLI::Range(int64_t{1}, int64_t{1000000})), true);
+          ->check(run_option_check("epochs")), true);
   add(train_cmd->add_option("--batch-size", o.batch_size, "training batch size")->capture_default_str()
-          ->check(CLI::Range(int64_t{1}, int64_t{1} << 20)));
+          ->check(run_option_check("batch_size")));
   add(train_cmd->add_option("--lr", o.lr, "peak learning rate (AdamW)")->capture_default_str()
-          ->check(kPositive));
+          ->check(run_option_check("lr")));
   add(train_cmd->add_option("--weight-decay", o.weight_decay, "AdamW weight decay (not on biases and norms)")
-          ->capture_default_str()->check(kNonNegative));
+          ->capture_default_str()->check(run_option_check("weight_decay")));
   add(train_cmd->add_option("--warmup-steps", o.warmup_steps, "linear warmup steps, then cosine decay to 0")
-          ->capture_default_str()->check(kNonNegative));
+          ->capture_default_str()->check(run_option_check("warmup_steps")));
   add(train_cmd->add_option("--clip", o.clip, "max gradient norm (0: no clipping)")->capture_default_str()
-          ->check(kNonNegative));
+          ->check(run_option_check("clip")));
   add(train_cmd->add_option("--seed", o.seed, "seed of initialisation, shuffling, augmentation and dropout")
           ->capture_default_str());
   add(image(train_cmd->add_flag("--augment", o.augment, "random crop (pad 2; plus horizontal flip, except on digits)")));
   add(train_cmd->add_option("--max-steps", o.max_steps, "stop after this many steps in all (0: run every epoch)")
-          ->capture_default_str()->check(kNonNegative), true);
+          ->capture_default_str()->check(run_option_check("max_steps")), true);
   add(train_cmd->add_option("--checkpoint-every", o.checkpoint_every, "also checkpoint every N steps (0: epoch ends)")
-          ->capture_default_str()->check(kNonNegative), true);
+          ->capture_default_str()->check(run_option_check("checkpoint_every")), true);
   add(train_cmd->add_option("--eval-batch-size", o.eval_batch_size, "batch size of the test-set evaluation")
-          ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 20)));
+          ->capture_default_str()->check(run_option_check("eval_batch_size")));
   train_cmd->add_option("--out", flags->out, "output directory (default: the first free runs/MODEL-DATASET[-N]; "
                                               "with --resume, the checkpoint's directory)");
   train_cmd->add_flag("--overwrite", flags->overwrite, "let --out replace a run already there");

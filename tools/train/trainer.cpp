@@ -45,7 +45,42 @@ json RunOptions::to_json() const {
   return j;
 }
 
+const std::vector<RunOptionBound>& run_option_bounds() {
+  constexpr double kMany = std::numeric_limits<double>::infinity();  // no upper bound (but finite)
+  static const std::vector<RunOptionBound> bounds = {
+      {"image_size", 1, 4096},     {"channels", 1, 4},          {"epochs", 1, 1000000},
+      {"batch_size", 1, 1 << 20},  {"lr", 0, kMany, false},     {"weight_decay", 0, kMany},
+      {"warmup_steps", 0, kMany},  {"clip", 0, kMany},          {"max_steps", 0, kMany},
+      {"checkpoint_every", 0, kMany}, {"eval_batch_size", 1, 1 << 20}, {"seq_len", 0, kMany},
+      {"vocab", 0, kMany},         {"num_memorize", 0, kMany},  {"train_size", 0, kMany},
+      {"test_size", 0, kMany},
+  };
+  return bounds;
+}
+
+std::string bound_words(const RunOptionBound& b) {
+  if (std::isinf(b.hi)) return b.lo_inclusive ? fmt::format("≥ {}", b.lo) : fmt::format("> {}", b.lo);
+  return fmt::format("{} to {}", b.lo, b.hi);
+}
+
+// A stored run's options, checked as the flags are: a value out of bounds is an error naming it.
+static void check_stored_options(const json& j) {
+  auto flag_of = [](std::string key) {
+    std::replace(key.begin(), key.end(), '_', '-');
+    return "--" + key;
+  };
+  for (const RunOptionBound& b : run_option_bounds()) {
+    if (!j.contains(b.key)) continue;
+    const json& v = j.at(b.key);
+    const double x = v.is_number() ? v.get<double>() : std::numeric_limits<double>::quiet_NaN();
+    const bool ok = std::isfinite(x) && (b.lo_inclusive ? x >= b.lo : x > b.lo) && x <= b.hi;
+    SIEVE_CHECK(ok, "checkpoint's run option {} is {}; {} takes {}", b.key, printable(v.dump(), 40), flag_of(b.key),
+                bound_words(b));
+  }
+}
+
 RunOptions RunOptions::from_json(const json& j) {
+  check_stored_options(j);
   RunOptions o;
   try {
     sieve::tools::from_json(j, o);
@@ -364,6 +399,22 @@ struct Run {
   Position pos;
 };
 
+// A resumed position must lie inside the run, and AdamW's state must be there once a step was
+// taken: without it the moments would silently restart and the run would no longer continue
+// bit for bit (a weights-only file belongs to --init).
+void check_resumed_position(const Run& r, bool no_optimizer_state) {
+  const Position& p = r.pos;
+  const int64_t total = r.options.epochs * r.per_epoch;
+  SIEVE_CHECK(p.step >= 0 && p.step <= total && p.epoch >= 0 && p.epoch <= r.options.epochs && p.batch >= 0 &&
+                  p.batch <= r.per_epoch && p.seen >= 0 && p.correct >= 0 && p.correct <= p.seen &&
+                  std::isfinite(p.seconds) && p.seconds >= 0 && std::isfinite(p.loss_sum),
+              "checkpoint's training state (step {}, epoch {}, batch {}) lies outside its run of {} epochs × {} "
+              "batches, or its running figures are impossible", p.step, p.epoch, p.batch, r.options.epochs,
+              r.per_epoch);
+  SIEVE_CHECK(p.step == 0 || !no_optimizer_state, "checkpoint is at step {} but holds no optimizer state: resuming "
+              "would restart AdamW's moments (a weights-only file starts a new run with --init)", p.step);
+}
+
 // One training step on one batch: loss, gradients, update, and the epoch's running figures.
 void train_step(Run& r, const Batch& batch, Device device, double lr) {
   r.optimizer.set_lr(lr);
@@ -469,6 +520,7 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
     r.model.load_state_dict(resume->weights);
     r.optimizer.load_state_tensors(resume->optimizer);
     r.pos = position_from_json(resume->training);
+    check_resumed_position(r, resume->optimizer.empty());
   } else if (init != nullptr) {
     load_init_weights(r.model, *init, spec.head_prefix);
   }

@@ -54,6 +54,20 @@ struct RunOptions {
   static RunOptions from_json(const nlohmann::json& j);
 };
 
+// The bounds of every numeric run option, in one list: `sieve train`'s flags are checked against
+// it (tools/cli: run_option_check) and so is a checkpoint's stored run when it is resumed
+// (RunOptions::from_json), so a file cannot carry a value the command line would refuse. key: the
+// option's JSON name (the flag is --key with '-' for '_'); a value must be finite and in [lo, hi]
+// (or (lo, hi] when !lo_inclusive).
+struct RunOptionBound {
+  const char* key;
+  double lo, hi;
+  bool lo_inclusive = true;
+};
+const std::vector<RunOptionBound>& run_option_bounds();
+// The rule's words for messages: "≥ 0", "> 0", "1 to 1000000".
+std::string bound_words(const RunOptionBound& b);
+
 struct EvalResult {
   double loss = 0, accuracy = 0;  // mean cross-entropy; fraction correct
   int64_t samples = 0;            // images, or counted targets (per-token tasks: positions that are not -100)
