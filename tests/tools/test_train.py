@@ -182,17 +182,18 @@ def check_resume_is_bit_identical(tmp, data):
     one_line_error(("train", "mlp", "--resume", ckpt, "--hidden", "8"), ["--hidden"], "--resume with --hidden")
 
 
-def rewritten(path, out, edit_training=None, drop=lambda name: False):
-    """A copy of a checkpoint with its training metadata edited (a function of the parsed JSON) and
-    the tensors `drop` names left out."""
+def rewritten(path, out, edit_training=None, drop=lambda name: False, edit_data=None):
+    """A copy of a checkpoint with its training (or data) metadata edited (a function of the parsed
+    JSON) and the tensors `drop` names left out."""
     blob = open(path, "rb").read()
     n = struct.unpack("<Q", blob[:8])[0]
     header = json.loads(blob[8:8 + n])
     meta = header.pop("__metadata__")
-    if edit_training:
-        training = json.loads(meta["training"])
-        edit_training(training)
-        meta["training"] = json.dumps(training)
+    for key, edit in (("training", edit_training), ("data", edit_data)):
+        if edit:
+            value = json.loads(meta[key])
+            edit(value)
+            meta[key] = json.dumps(value)
     tensors = {}
     for name, e in header.items():
         if not drop(name):
@@ -222,6 +223,24 @@ def check_resume_trusts_nothing(tmp, ckpt):
                      drop=lambda name: name.endswith(".exp_avg_sq"))
     one_line_error(("train", "mlp", "--resume", half), ["state of parameter", "incomplete"],
                    "--resume of a checkpoint with partial optimizer state")
+
+
+def check_data_metadata(tmp, ckpt):
+    """Every key of a checkpoint's data description is checked, and an error names it (no JSON
+    library text, no negative size passing because its square is right)."""
+    def set_key(key, value):
+        return lambda d: d.__setitem__(key, value)
+    cases = [(set_key("image_size", -28), "'image_size' must be 1 to 4096, got -28"),
+             (set_key("channels", 64), "'channels' must be 1 to 4, got 64"),
+             (lambda d: d.pop("classes"), "'classes' must be a whole number, got nothing"),
+             (set_key("std", [0.0]), "'std' must be finite and > 0"),
+             (set_key("class_names", ["a", "b"]), "'class_names' must be 10 names (one per class), got 2"),
+             (set_key("mean", "zero"), "'mean' must be a list of numbers")]
+    for i, (edit, words) in enumerate(cases):
+        bad = rewritten(ckpt, os.path.join(tmp, f"bad-data-{i}.safetensors"), edit_data=edit)
+        one_line_error(("eval", bad), [f"bad-data-{i}.safetensors", words], f"a checkpoint whose data has {words}")
+        code, _, err = run("eval", bad)
+        expect("json.exception" not in err and "unexpected error" not in err, "no library text in the message", err)
 
 
 def check_killed_run_resumes(tmp, data):
@@ -416,6 +435,7 @@ def main():
         check_image_folders(tmp)
         check_runs_are_never_overwritten(tmp, data)
         check_bad_input(tmp, data, ckpt)
+        check_data_metadata(tmp, ckpt)
     return test_cli.report("train")
 
 

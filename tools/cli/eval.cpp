@@ -72,7 +72,7 @@ int run_eval(const EvalFlags& f) {
   for (CLI::Option* flag : {f.seq_len_flag, f.test_size_flag})
     SIEVE_CHECK(flag->count() == 0, "{}: {} is an image classifier's checkpoint; {} is for sequence models",
                 flag->get_name(), f.checkpoint, flag->get_name());
-  const DatasetInfo trained_on = DatasetInfo::from_json(checkpoint.data);
+  const DatasetInfo trained_on = DatasetInfo::from_json(checkpoint.data, f.checkpoint);
   DatasetInfo data = trained_on;
   // A model whose classes are texts (CLIP) classifies any dataset's classes zero-shot.
   const bool text_classes = dynamic_cast<models::HasTextClasses*>(model.get()) != nullptr;

@@ -142,7 +142,7 @@ int run_infer(const InferFlags& f) {
   models::ModelPtr model = model_from_checkpoint(checkpoint, f.checkpoint, f.run.model_overrides());
   model->to(device);
   if (f.labels_flag->count() > 0) use_labels(*model, f, checkpoint);
-  const DatasetInfo data = DatasetInfo::from_json(checkpoint.data);
+  const DatasetInfo data = DatasetInfo::from_json(checkpoint.data, f.checkpoint);
   std::vector<std::string> names;
   Tensor inputs = read_inputs(f.input, data, &names);
   if (inputs.ndim() == 3) inputs = inputs.unsqueeze(0);  // one (C, H, W) image

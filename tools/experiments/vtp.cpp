@@ -278,7 +278,7 @@ int run_vtp_study(VtpFlags f) {
   std::printf("sieve experiment vtp — baseline %s, results in %s\n", base_path.c_str(), out.c_str());
 
   // 2. The test sets, each with its own classes, normalised as in training.
-  const DatasetInfo trained_on = DatasetInfo::from_json(base_ck.data);
+  const DatasetInfo trained_on = DatasetInfo::from_json(base_ck.data, base_path);
   std::vector<ZeroShotSet> sets;
   for (const char* name : {"mnist", "fashion-mnist"}) {
     ZeroShotSet s{.name = name, .info = find_dataset(name)};

@@ -50,25 +50,44 @@ json DatasetInfo::to_json() const {
           {"mean", mean}, {"std", std}, {"class_names", class_names}};
 }
 
-DatasetInfo DatasetInfo::from_json(const json& j) {
+DatasetInfo DatasetInfo::from_json(const json& j, const std::string& file) {
   SIEVE_CHECK(!SequenceTask::describes_task(j),
               "the checkpoint is of a sequence model (task '{}'), not an image classifier; evaluate it with "
               "`sieve eval CKPT [--seq-len L]`", printable(j.value("task", std::string()), 64));
+  // Each key read as its type, or one line naming the key and what it should be.
+  auto get = [&j, &file]<typename T>(const char* key, const char* what, T* out) {
+    try {
+      *out = j.at(key).get<T>();
+    } catch (const json::exception&) {
+      fail_file(file, "data description: '{}' must be {}, got {}", key, what,
+           j.contains(key) ? printable(j.at(key).dump(), 60) : std::string("nothing"));
+    }
+  };
   DatasetInfo info;
-  try {
-    info.name = j.at("dataset").get<std::string>();
-    info.channels = j.at("channels").get<int64_t>();
-    info.image_size = j.at("image_size").get<int64_t>();
-    info.classes = j.at("classes").get<int64_t>();
-    info.mean = j.at("mean").get<std::vector<float>>();
-    info.std = j.at("std").get<std::vector<float>>();
-    if (j.contains("class_names")) info.class_names = j.at("class_names").get<std::vector<std::string>>();
-  } catch (const json::exception& e) {
-    fail("checkpoint's data description is incomplete: {}", e.what());
+  get("dataset", "a name", &info.name);
+  get("channels", "a whole number", &info.channels);
+  get("image_size", "a whole number", &info.image_size);
+  get("classes", "a whole number", &info.classes);
+  get("mean", "a list of numbers", &info.mean);
+  get("std", "a list of numbers", &info.std);
+  if (j.contains("class_names")) get("class_names", "a list of names", &info.class_names);
+  auto check = [&file](bool ok, const char* key, const std::string& rule, const std::string& got) {
+    if (!ok) fail_file(file, "data description: '{}' must be {}, got {}", key, rule, got);
+  };
+  // Sizes bounded as `sieve train --image-size / --channels` bounds them; classes by what a head can be.
+  check(info.channels >= 1 && info.channels <= 4, "channels", "1 to 4", std::to_string(info.channels));
+  check(info.image_size >= 1 && info.image_size <= 4096, "image_size", "1 to 4096", std::to_string(info.image_size));
+  check(info.classes >= 1 && info.classes <= 1000000, "classes", "1 to 1000000", std::to_string(info.classes));
+  check(info.mean.size() == static_cast<size_t>(info.channels), "mean", fmt::format("{} numbers", info.channels),
+        std::to_string(info.mean.size()));
+  check(info.std.size() == static_cast<size_t>(info.channels), "std", fmt::format("{} numbers", info.channels),
+        std::to_string(info.std.size()));
+  for (size_t c = 0; c < info.mean.size(); ++c) {
+    check(std::isfinite(info.mean[c]), "mean", "finite", fmt::format("{}", info.mean[c]));
+    check(std::isfinite(info.std[c]) && info.std[c] > 0, "std", "finite and > 0", fmt::format("{}", info.std[c]));
   }
-  SIEVE_CHECK(info.channels > 0 && info.image_size > 0 && info.classes > 0 &&
-                  info.mean.size() == static_cast<size_t>(info.channels) && info.std.size() == info.mean.size(),
-              "checkpoint's data description is inconsistent: {}", j.dump());
+  check(info.class_names.empty() || info.class_names.size() == static_cast<size_t>(info.classes), "class_names",
+        fmt::format("{} names (one per class)", info.classes), std::to_string(info.class_names.size()));
   return info;
 }
 

@@ -50,7 +50,8 @@ struct DatasetInfo {
   std::string fetch_hint;        // how to get the files, for the "not found" error
 
   nlohmann::json to_json() const;
-  static DatasetInfo from_json(const nlohmann::json& j);  // as stored in a checkpoint's "data"
+  // As stored in a checkpoint's "data"; every key is checked, and an error names `file` and the key.
+  static DatasetInfo from_json(const nlohmann::json& j, const std::string& file);
 };
 
 const DatasetInfo& find_dataset(const std::string& name);  // unknown: error listing the known

@@ -278,7 +278,7 @@ models::ModelPtr model_from_checkpoint(const nn::Checkpoint& checkpoint, const s
     SIEVE_CHECK(bad == 0, "{}: weight {} holds {} non-finite values (NaN or inf) of {}: the run that wrote it diverged",
                 path, p.name, bad, p.tensor.numel());
   }
-  if (!SequenceTask::describes_task(checkpoint.data)) set_class_texts(*model, DatasetInfo::from_json(checkpoint.data));
+  if (!SequenceTask::describes_task(checkpoint.data)) set_class_texts(*model, DatasetInfo::from_json(checkpoint.data, path));
   model->eval();
   return model;
 }
