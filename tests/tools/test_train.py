@@ -353,6 +353,8 @@ def check_bad_input(tmp, data, ckpt):
     one_line_error(("train", "mlp", "--hidden", "32,abc", "--data-dir", data, "--out", os.path.join(tmp, "y")),
                    ["hidden", "32,abc"], "bad --hidden")
     one_line_error(("eval", ckpt, "--device", "tpu"), ["--device", "tpu"], "unknown device")
+    one_line_error(("train", "mlp", "--data-dir", data, "--out", os.path.join(tmp, "sized"), "--image-size", "64"),
+                   ["--image-size", "mnist", "fixed shape"], "--image-size for MNIST, which it cannot change")
     # Every number flag refuses NaN and infinities (a NaN stored in a checkpoint could never be resumed),
     # and range errors say the rule in words, not DBL_MAX in 309 digits.
     for flag, value, words in (("--lr", "nan", "must be a finite number"), ("--clip", "inf", "must be a finite number"),

@@ -63,7 +63,15 @@ void settle_data(const models::ModelSpec& spec, const TrainFlags& flags, RunOpti
                 spec.is_sequence()
                     ? fmt::format("a sequence model; it trains on --task ({}), not on images", fmt::join(task_names(), ", "))
                     : std::string("an image model; --task and its sizes are for sequence models"));
-  if (!spec.is_sequence()) return;
+  if (!spec.is_sequence()) {
+    // The built-in sets have fixed shapes: a size for them would be silently ignored.
+    for (CLI::Option* flag : flags.image_flags)
+      SIEVE_CHECK(options.dataset == "folder" || flag->count() == 0 ||
+                      (flag->get_name() != "--image-size" && flag->get_name() != "--channels"),
+                  "{}: {}'s images have a fixed shape; --image-size and --channels resize --dataset folder's",
+                  flag->get_name(), options.dataset);
+    return;
+  }
   options.dataset = "";
   if (options.task.empty()) options.task = spec.default_task;
   const SequenceTask task = run_task(options);
