@@ -131,6 +131,25 @@ def check_experiment_ddvit(tmp):
     code, _, err = run("experiment", "ddvit", "--taus", "0,1", "--data-dir", data, "--out", out)
     expect(code == 1 and err.count("\n") == 1 and "τ" in err, "a τ outside (0, 1] is one line", err)
 
+    # eval and infer choose DD-ViT's policy and τ for the run; infer reports each image's depth.
+    ckpt = os.path.join(out, "ddvit", "checkpoint.safetensors")
+    images = os.path.join(data, "mnist", "t10k-images-idx3-ubyte")
+    depths = {}
+    for extra in (("--policy", "full"), ("--policy", "exit", "--threshold", "0.01")):
+        code, text, err = run("infer", ckpt, images, *extra)
+        lines = text.strip().splitlines()
+        expect(code == 0 and lines and lines[0].startswith("index,prediction,depth,logit_0"),
+               f"infer {' '.join(extra)}: a depth column after the prediction", (text[:300] + err))
+        depths[extra[1]] = [int(line.split(",")[2]) for line in lines[1:]] if code == 0 else []
+    expect(depths["full"] and all(d == 4 for d in depths["full"]), "--policy full: every image runs 4 blocks")
+    expect(depths["exit"] and all(d == 1 for d in depths["exit"]), "--policy exit at τ 0.01: every image leaves at 1")
+    code, text, err = run("eval", ckpt, "--data-dir", data, "--policy", "exit", "--threshold", "0.5", "--quiet")
+    expect(code == 0 and "accuracy" in text, "eval --policy exit --threshold 0.5", err)
+    code, _, err = run("eval", ckpt, "--data-dir", data, "--threshold", "1.5")
+    expect(code == 2 and "--threshold" in err, "a τ outside [0, 1] is a usage error", err)
+    code, _, err = run("eval", os.path.join(out, "vit", "checkpoint.safetensors"), "--data-dir", data, "--policy", "exit")
+    expect(code == 1 and err.count("\n") == 1 and "no option policy" in err, "--policy with a ViT is refused", err)
+
 
 def main():
     test_cli.SIEVE = os.path.abspath(sys.argv[1])

@@ -49,6 +49,9 @@ struct RunCheckpointFlags {
   std::string device = "cpu";
   bool quiet = false;
   std::string reduce;  // vision-token reduction for this run (CLIP); empty: the checkpoint's
+  std::string policy;  // DD-ViT's depth policy for this run; empty: the checkpoint's
+  double threshold = 0;
+  CLI::Option* threshold_flag = nullptr;
   // The model options this run sets over the checkpoint's ({"reduce": ...} when --reduce is given).
   nlohmann::json model_overrides() const;
 };

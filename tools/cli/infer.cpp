@@ -10,7 +10,9 @@
 //     in [0, 1].
 // Inputs are normalised as in training. Output: CSV (index or file, prediction, the class name for
 // a model trained on image folders, one logit per class) on stdout or to --out FILE.csv, or
-// --out FILE.safetensors with logits float32 (N, classes) and predictions int64 (N).
+// --out FILE.safetensors with logits float32 (N, classes) and predictions int64 (N). A model with
+// early exits (DD-ViT; --policy and --threshold choose them for the run) adds each input's depth:
+// a `depth` column, or depths int64 (N).
 //
 //   sieve infer runs/clip/checkpoint.safetensors shoe.png --labels "a shoe,a shirt,the digit 3"
 // A model whose classes are texts (CLIP) classifies zero-shot into the labels given: one class per
@@ -26,6 +28,7 @@
 #include "core/error.h"
 #include "datasets/captions.h"
 #include "datasets/idx.h"
+#include "models/ddvit.h"
 #include "datasets/image_folder.h"
 #include "nn/checkpoint.h"
 #include "ops/reduce.h"
@@ -112,10 +115,12 @@ std::string csv_field(const std::string& text) {
 // One row per input: its index (or file name, for images), the predicted class, the values
 // (logits, or with labels their probabilities). With class names (image folders, labels) a `class`
 // column follows the prediction; value columns are named logit_0, ... or by value_names.
+// depths (a model with early exits): blocks each input ran, a `depth` column after the class.
 void write_csv(std::FILE* out, const std::vector<float>& logits, const std::vector<int64_t>& predicted,
                int64_t classes, const std::vector<std::string>& names, const std::vector<std::string>& class_names,
-               const std::vector<std::string>& value_names = {}) {
-  std::fprintf(out, "%s,prediction%s", names.empty() ? "index" : "file", class_names.empty() ? "" : ",class");
+               const std::vector<std::string>& value_names, const std::vector<int64_t>& depths) {
+  std::fprintf(out, "%s,prediction%s%s", names.empty() ? "index" : "file", class_names.empty() ? "" : ",class",
+               depths.empty() ? "" : ",depth");
   for (int64_t c = 0; c < classes; ++c)
     if (value_names.empty())
       std::fprintf(out, ",logit_%lld", static_cast<long long>(c));
@@ -128,6 +133,7 @@ void write_csv(std::FILE* out, const std::vector<float>& logits, const std::vect
     else  // a comma or quote in a file name would break the row: quote it as CSV does
       std::fprintf(out, "%s,%lld", csv_field(names[i]).c_str(), static_cast<long long>(predicted[i]));
     if (!class_names.empty()) std::fprintf(out, ",%s", csv_field(class_names.at(predicted[i])).c_str());
+    if (!depths.empty()) std::fprintf(out, ",%lld", static_cast<long long>(depths[i]));
     for (int64_t c = 0; c < classes; ++c) std::fprintf(out, ",%.6g", logits[i * static_cast<size_t>(classes) + c]);
     std::fprintf(out, "\n");
   }
@@ -154,7 +160,16 @@ int run_infer(const InferFlags& f) {
     fail_file(f.input, "inputs are {}; the model takes (N, {}, {}, {})", shape_str(inputs.shape()), data.channels,
               data.image_size, data.image_size);
 
-  Tensor logits = predict_logits(*model, inputs.contiguous(), data, f.run.batch_size, f.run.quiet || f.out.empty());
+  // A model with early exits reports each input's depth after every batch.
+  auto* early_exit = dynamic_cast<models::DynamicDepthViT*>(model.get());
+  std::vector<int64_t> depths;
+  const std::function<Tensor(const Tensor&)> run = [&](const Tensor& x) {
+    Tensor y = model->forward(x);
+    if (early_exit != nullptr) depths.insert(depths.end(), early_exit->last_depths.begin(), early_exit->last_depths.end());
+    return y;
+  };
+  Tensor logits =
+      predict_logits(*model, inputs.contiguous(), data, f.run.batch_size, f.run.quiet || f.out.empty(), run);
   const Tensor predicted = argmax(logits, -1);
   const int64_t classes = logits.size(-1);
   std::vector<std::string> class_names = data.class_names, value_names;
@@ -163,16 +178,18 @@ int run_infer(const InferFlags& f) {
     logits = softmax(logits, -1);  // each label's probability
   }
   if (f.out.ends_with(".safetensors")) {
-    save_safetensors(f.out, {{f.labels_flag->count() > 0 ? "probabilities" : "logits", logits}, {"predictions", predicted}},
-                     {{"checkpoint", f.checkpoint}, {"input", f.input}});
+    TensorMap outputs = {{f.labels_flag->count() > 0 ? "probabilities" : "logits", logits}, {"predictions", predicted}};
+    if (!depths.empty())
+      outputs["depths"] = from_vector<int64_t>(depths, {static_cast<int64_t>(depths.size())});
+    save_safetensors(f.out, outputs, {{"checkpoint", f.checkpoint}, {"input", f.input}});
   } else if (f.out.empty()) {
-    write_csv(stdout, logits.to_vector<float>(), predicted.to_vector<int64_t>(), classes, names, class_names, value_names);
+    write_csv(stdout, logits.to_vector<float>(), predicted.to_vector<int64_t>(), classes, names, class_names, value_names, depths);
   } else {
     SIEVE_CHECK(f.out.ends_with(".csv"), "--out {}: give a .csv or .safetensors file", f.out);
     const std::string tmp = f.out + ".tmp";
     std::FILE* file = std::fopen(tmp.c_str(), "w");
     if (file == nullptr) fail_file(f.out, "cannot write: {}", std::strerror(errno));
-    write_csv(file, logits.to_vector<float>(), predicted.to_vector<int64_t>(), classes, names, class_names, value_names);
+    write_csv(file, logits.to_vector<float>(), predicted.to_vector<int64_t>(), classes, names, class_names, value_names, depths);
     const bool ok = std::fflush(file) == 0 && std::ferror(file) == 0;
     std::fclose(file);
     if (!ok || std::rename(tmp.c_str(), f.out.c_str()) != 0) fail_file(f.out, "cannot write: {}", std::strerror(errno));

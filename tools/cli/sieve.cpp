@@ -46,6 +46,11 @@ void add_run_checkpoint_flags(CLI::App* cmd, RunCheckpointFlags& flags) {
   cmd->add_option("--reduce", flags.reduce,
                   "models with token reduction (clip): none, evit:KEEP[:fuse], l2:KEEP, svtr:KEEP or tome:R for "
                   "this run (default: the checkpoint's; models/token_reduction.h)");
+  cmd->add_option("--policy", flags.policy,
+                  "models with early exits (ddvit): exit, entropy or full for this run (default: the checkpoint's)");
+  flags.threshold_flag = cmd->add_option("--threshold", flags.threshold,
+                                         "models with early exits (ddvit): τ of the exit policy for this run")
+                             ->check(CLI::Range(0.0, 1.0));
 }
 
 bool same_file(const std::string& a, const std::string& b) {
@@ -57,6 +62,8 @@ bool same_file(const std::string& a, const std::string& b) {
 nlohmann::json RunCheckpointFlags::model_overrides() const {
   nlohmann::json overrides = nlohmann::json::object();
   if (!reduce.empty()) overrides["reduce"] = reduce;
+  if (!policy.empty()) overrides["policy"] = policy;
+  if (threshold_flag != nullptr && threshold_flag->count() > 0) overrides["threshold"] = threshold;
   return overrides;
 }
 
