@@ -173,6 +173,25 @@ def check_resume_is_bit_identical(tmp, data):
     rows = list(csv.DictReader(open(os.path.join(halves, "metrics.csv"))))
     expect([r["epoch"] for r in rows] == ["1"], "the resumed run's metrics.csv has the finished epoch once", str(rows))
 
+    # Resuming from an older copy into the run's directory would replace the newer checkpoint: refused.
+    older = os.path.join(halves, "older.safetensors")
+    with open(older, "wb") as f:
+        f.write(open(os.path.join(straight, "checkpoint.safetensors"), "rb").read())
+    train(data, os.path.join(tmp, "older-run"), *common, "--max-steps", "3")
+    with open(older, "wb") as f:
+        f.write(open(os.path.join(tmp, "older-run", "checkpoint.safetensors"), "rb").read())
+    newer = open(ckpt, "rb").read()
+    one_line_error(("train", "mlp", "--resume", older), ["further along", "step 3", "step 14", "--overwrite"],
+                   "--resume of an older checkpoint into the run's folder")
+    expect(open(ckpt, "rb").read() == newer, "the newer checkpoint is untouched")
+    train(data, os.path.join(tmp, "other-seed"), "--epochs", "3", "--seed", "6", "--max-steps", "3")
+    with open(older, "wb") as f:
+        f.write(open(os.path.join(tmp, "other-seed", "checkpoint.safetensors"), "rb").read())
+    one_line_error(("train", "mlp", "--resume", older), ["another run's checkpoint", "--overwrite"],
+                   "--resume of another run's checkpoint into this run's folder")
+    expect(open(ckpt, "rb").read() == newer, "this run's checkpoint is untouched")
+    os.remove(older)
+
     # Resumed without --max-steps, the run goes on to its last epoch (3 × 10 steps).
     code, stdout, err = run("--threads", "2", "train", "mlp", "--resume", ckpt, "--quiet")
     expect(code == 0 and "30 steps in all" in stdout, "a resume without --max-steps runs to the end", err + stdout)

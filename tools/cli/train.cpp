@@ -82,6 +82,27 @@ void settle_data(const models::ModelSpec& spec, const TrainFlags& flags, RunOpti
   options.test_size = task.test_size;
 }
 
+// --resume RUN/older.safetensors writes RUN/checkpoint.safetensors: never over a checkpoint that is
+// further along, or one of another run (without --overwrite).
+void refuse_to_replace_a_later_checkpoint(const TrainFlags& flags, const nn::Checkpoint& resume) {
+  const std::string target = (std::filesystem::path(flags.out) / "checkpoint.safetensors").string();
+  if (!std::filesystem::exists(target) || same_file(target, flags.resume)) return;
+  const nn::Checkpoint there = nn::load_checkpoint(target);
+  // The same run: same model and settings, but for what a resume may change.
+  auto settings = [](const nn::Checkpoint& c) {
+    json options = c.training.value("options", json::object());
+    for (const char* key : {"epochs", "max_steps", "checkpoint_every", "data_dir"}) options.erase(key);
+    return options;
+  };
+  const bool same_run = there.model == resume.model && there.config == resume.config && there.has_training_state() &&
+                        settings(there) == settings(resume);
+  SIEVE_CHECK(same_run, "--resume {}: {} holds another run's checkpoint, which this run would replace; choose "
+              "another --out, or pass --overwrite", flags.resume, target);
+  const int64_t there_step = there.training.value("step", int64_t{0}), from = resume.training.value("step", int64_t{0});
+  SIEVE_CHECK(there_step <= from, "--resume {} (step {}): {} is further along (step {}) and would be replaced; resume "
+              "that one, choose another --out, or pass --overwrite", flags.resume, from, target, there_step);
+}
+
 int run_train(const models::ModelSpec& spec, TrainFlags& flags, const ModelFlagTexts& model_flags) {
   const Device device = parse_device(flags.device);
   RunOptions options = flags.run;
@@ -139,6 +160,7 @@ int run_train(const models::ModelSpec& spec, TrainFlags& flags, const ModelFlagT
     fail("--out {}: already holds a run (checkpoint.safetensors or metrics.csv); --resume it, choose another "
          "--out, or pass --overwrite", flags.out);
   }
+  if (resume && !flags.overwrite) refuse_to_replace_a_later_checkpoint(flags, *resume);
   if (!flags.quiet) std::printf("run directory: %s\n", flags.out.c_str());
 
   models::ModelConfig config = models::complete_config(spec, given);
