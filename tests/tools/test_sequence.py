@@ -14,6 +14,7 @@ Standard-library Python only. Extend: add a check_* function and call it from ma
 import csv
 import json
 import os
+import struct
 import sys
 import tempfile
 
@@ -76,7 +77,28 @@ def check_train_eval(tmp):
     code, stdout, err = run("eval", ckpt, "--split", "train", "--test-size", "64", "--quiet")
     expect(code == 0 and "induction train" in stdout, "eval --split train redraws training sequences", err + stdout)
     one_line_error(("eval", ckpt, "--dataset", "mnist"), ["--dataset", "sequence"], "eval --dataset on a sequence ckpt")
-    one_line_error(("infer", ckpt, ckpt), ["sequence model"], "infer on a sequence checkpoint")
+    # infer: int64 tokens from a safetensors file, logits at every position (induction is per token).
+    tmp = os.path.dirname(os.path.dirname(ckpt))
+    tokens = test_cli.write(os.path.join(tmp, "tokens.safetensors"), test_cli.safetensors_bytes(
+        {"inputs": ("I64", [3, 32], struct.pack("<96q", *[(7 * i) % 16 for i in range(96)]))}))
+    code, stdout, err = run("infer", ckpt, tokens)
+    lines = stdout.strip().splitlines()
+    expect(code == 0 and lines[0].startswith("sequence:position,prediction,logit_0") and len(lines) == 1 + 3 * 32
+           and lines[-1].startswith("2:31,") and all(0 <= int(l.split(",")[1]) < 16 for l in lines[1:]),
+           "infer on tokens: one row per sequence and position, predictions in the vocabulary", err + stdout[:300])
+    out = os.path.join(tmp, "logits.safetensors")
+    code, _, err = run("infer", ckpt, tokens, "--out", out)
+    header = json.loads(open(out, "rb").read()[8:8 + struct.unpack("<Q", open(out, "rb").read()[:8])[0]]) if code == 0 else {}
+    expect(code == 0 and header.get("logits", {}).get("shape") == [3, 32, 16]
+           and header.get("predictions", {}).get("shape") == [3, 32], "--out .safetensors keeps (N, L, K)",
+           err + str(header))
+    bad = test_cli.write(os.path.join(tmp, "bad-tokens.safetensors"), test_cli.safetensors_bytes(
+        {"inputs": ("I64", [1, 2], struct.pack("<2q", 3, 16))}))
+    one_line_error(("infer", ckpt, bad), ["bad-tokens.safetensors", "token 16", "[0, 16)"], "a token outside the vocabulary")
+    floats = test_cli.write(os.path.join(tmp, "floats.safetensors"), test_cli.safetensors_bytes(
+        {"inputs": ("F32", [1, 2], struct.pack("<2f", 0.5, 1.5))}))
+    one_line_error(("infer", ckpt, floats), ["floats.safetensors", "int64 tokens (N, L)"], "floats for a token task")
+    one_line_error(("infer", ckpt, ckpt), ["none named 'inputs'"], "infer on the checkpoint itself")
     return ckpt
 
 

@@ -7,7 +7,10 @@
 //     channels and resized (bilinear) to its input size; rows are named by file;
 //   an IDX file of images (N, H, W) or (N, C, H, W), ubyte pixels scaled to [0, 1];
 //   a .safetensors file with one float tensor (or one named "inputs"): (N, C, H, W) or (C, H, W)
-//     in [0, 1].
+//     in [0, 1];
+//   for a sequence model's checkpoint, a .safetensors file of its task's inputs: int64 tokens
+//     (N, L) (each in the task's vocabulary) or float features (N, L, C); the logits are per
+//     sequence, or per position (rows "sequence:position"; (N, L, K) in --out FILE.safetensors).
 // Inputs are normalised as in training. Output: CSV (index or file, prediction, the class name for
 // a model trained on image folders, one logit per class) on stdout or to --out FILE.csv, or
 // --out FILE.safetensors with logits float32 (N, classes) and predictions int64 (N). A model with
@@ -25,13 +28,15 @@
 #include <filesystem>
 #include <memory>
 
+#include "autograd/grad_mode.h"
 #include "core/error.h"
 #include "datasets/captions.h"
 #include "datasets/idx.h"
-#include "models/ddvit.h"
 #include "datasets/image_folder.h"
+#include "models/ddvit.h"
 #include "nn/checkpoint.h"
 #include "ops/reduce.h"
+#include "ops/shape.h"
 #include "ops/softmax.h"
 #include "tools/cli/commands.h"
 #include "tools/train/trainer.h"
@@ -118,8 +123,10 @@ std::string csv_field(const std::string& text) {
 // depths (a model with early exits): blocks each input ran, a `depth` column after the class.
 void write_csv(std::FILE* out, const std::vector<float>& logits, const std::vector<int64_t>& predicted,
                int64_t classes, const std::vector<std::string>& names, const std::vector<std::string>& class_names,
-               const std::vector<std::string>& value_names, const std::vector<int64_t>& depths) {
-  std::fprintf(out, "%s,prediction%s%s", names.empty() ? "index" : "file", class_names.empty() ? "" : ",class",
+               const std::vector<std::string>& value_names, const std::vector<int64_t>& depths,
+               const std::string& first_column) {
+  const std::string first = names.empty() ? "index" : first_column.empty() ? "file" : first_column;
+  std::fprintf(out, "%s,prediction%s%s", first.c_str(), class_names.empty() ? "" : ",class",
                depths.empty() ? "" : ",depth");
   for (int64_t c = 0; c < classes; ++c)
     if (value_names.empty())
@@ -139,6 +146,95 @@ void write_csv(std::FILE* out, const std::vector<float>& logits, const std::vect
   }
 }
 
+// What infer writes: logits (N, K) (or probabilities), one row per input.
+struct Outputs {
+  Tensor logits;
+  std::vector<std::string> names, class_names, value_names;
+  std::vector<int64_t> depths = {};
+  bool probabilities = false;
+  std::string first_column = "";  // the CSV's first header when names are given (default "file")
+  Tensor keep_shape = {};         // sequences per token: safetensors keeps (N, L, K)
+};
+
+void write_outputs(const InferFlags& f, const Outputs& o) {
+  const Tensor predicted = argmax(o.logits, -1);
+  const int64_t classes = o.logits.size(-1);
+  auto csv = [&](std::FILE* file) {
+    write_csv(file, o.logits.to_vector<float>(), predicted.to_vector<int64_t>(), classes, o.names, o.class_names,
+              o.value_names, o.depths, o.first_column);
+  };
+  if (f.out.ends_with(".safetensors")) {
+    const Tensor logits = o.keep_shape.defined() ? o.logits.reshape(o.keep_shape.shape()) : o.logits;
+    TensorMap outputs = {{o.probabilities ? "probabilities" : "logits", logits},
+                         {"predictions", argmax(logits, -1)}};
+    if (!o.depths.empty()) outputs["depths"] = from_vector<int64_t>(o.depths, {static_cast<int64_t>(o.depths.size())});
+    save_safetensors(f.out, outputs, {{"checkpoint", f.checkpoint}, {"input", f.input}});
+  } else if (f.out.empty()) {
+    csv(stdout);
+  } else {
+    SIEVE_CHECK(f.out.ends_with(".csv"), "--out {}: give a .csv or .safetensors file", f.out);
+    const std::string tmp = f.out + ".tmp";
+    std::FILE* file = std::fopen(tmp.c_str(), "w");
+    if (file == nullptr) fail_file(f.out, "cannot write: {}", std::strerror(errno));
+    csv(file);
+    const bool ok = std::fflush(file) == 0 && std::ferror(file) == 0;
+    std::fclose(file);
+    if (!ok || std::rename(tmp.c_str(), f.out.c_str()) != 0) fail_file(f.out, "cannot write: {}", std::strerror(errno));
+  }
+  if (!f.out.empty())
+    std::printf("%s: %lld predictions (%lld classes)\n", f.out.c_str(), static_cast<long long>(o.logits.size(0)),
+                static_cast<long long>(classes));
+}
+
+// A sequence model's checkpoint: tokens (N, L) int64 or features (N, L, C) float from a safetensors
+// file, as its task feeds them (tools/train/data.h); logits per sequence, or per position.
+void infer_sequences(const InferFlags& f, const nn::Checkpoint& checkpoint, nn::Module& model) {
+  const SequenceTask task = SequenceTask::from_json(checkpoint.data);
+  SIEVE_CHECK(f.input.ends_with(".safetensors"), "{}: a sequence model ({}) reads a .safetensors file of {}", f.input,
+              task.name, task.vocab > 0 ? "int64 tokens (N, L)" : "float features (N, L, C)");
+  SafetensorsFile file = load_safetensors(f.input);
+  if (!file.tensors.contains("inputs") && file.tensors.size() != 1)
+    fail_file(f.input, "holds {} tensors and none named 'inputs'", file.tensors.size());
+  Tensor x = file.tensors.contains("inputs") ? file.tensors.at("inputs") : file.tensors.begin()->second;
+  if (task.vocab > 0) {
+    if (x.ndim() == 1) x = x.unsqueeze(0);
+    if (x.dtype() != DType::i64 || x.ndim() != 2 || x.size(1) < 1)
+      fail_file(f.input, "inputs are {}; task {} takes int64 tokens (N, L)", x.describe(), task.name);
+    const std::vector<int64_t> tokens = x.to_vector<int64_t>();
+    for (size_t i = 0; i < tokens.size(); ++i)
+      if (tokens[i] < 0 || tokens[i] >= task.vocab)
+        fail_file(f.input, "token {} at position {} is outside the vocabulary [0, {})", tokens[i], i, task.vocab);
+  } else {
+    if (x.ndim() == 2) x = x.unsqueeze(0);
+    if ((x.dtype() != DType::f32 && x.dtype() != DType::f64) || x.ndim() != 3 || x.size(2) != task.in_channels)
+      fail_file(f.input, "inputs are {}; task {} takes float features (N, L, {})", x.describe(), task.name,
+                task.in_channels);
+    if (const int64_t bad = count_non_finite(x); bad > 0)
+      fail_file(f.input, "holds {} non-finite values (NaN or inf)", bad);
+    x = x.to(DType::f32);
+  }
+  const int64_t n = x.size(0), length = x.size(1), batch = sequence_eval_batch(f.run.batch_size, length);
+  std::vector<Tensor> parts;
+  {
+    NoGradGuard no_grad;
+    model.eval();
+    for (int64_t start = 0; start < n; start += batch)
+      parts.push_back(model.forward(x.narrow(0, start, std::min(batch, n - start)).to(model.device())).to(kCPU));
+  }
+  const Tensor logits = cat(parts, 0);
+  Outputs out;
+  if (logits.ndim() == 3) {  // per position: one row "sample:position" each
+    out.logits = logits.reshape({-1, logits.size(2)});
+    out.keep_shape = logits;
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t t = 0; t < length; ++t) out.names.push_back(fmt::format("{}:{}", i, t));
+    out.first_column = "sequence:position";
+  } else {
+    out.logits = logits;
+  }
+  write_outputs(f, out);
+}
+
 int run_infer(const InferFlags& f) {
   const Device device = parse_device(f.run.device);
   for (const std::string& input : {f.checkpoint, f.input})
@@ -147,6 +243,11 @@ int run_infer(const InferFlags& f) {
   const nn::Checkpoint checkpoint = nn::load_checkpoint(f.checkpoint);
   models::ModelPtr model = model_from_checkpoint(checkpoint, f.checkpoint, f.run.model_overrides());
   model->to(device);
+  if (SequenceTask::describes_task(checkpoint.data)) {
+    SIEVE_CHECK(f.labels_flag->count() == 0, "--labels: {} is a sequence model's checkpoint", f.checkpoint);
+    infer_sequences(f, checkpoint, *model);
+    return 0;
+  }
   if (f.labels_flag->count() > 0) use_labels(*model, f, checkpoint);
   const DatasetInfo data = DatasetInfo::from_json(checkpoint.data, f.checkpoint);
   std::vector<std::string> names;
@@ -168,35 +269,16 @@ int run_infer(const InferFlags& f) {
     if (early_exit != nullptr) depths.insert(depths.end(), early_exit->last_depths.begin(), early_exit->last_depths.end());
     return y;
   };
-  Tensor logits =
-      predict_logits(*model, inputs.contiguous(), data, f.run.batch_size, f.run.quiet || f.out.empty(), run);
-  const Tensor predicted = argmax(logits, -1);
-  const int64_t classes = logits.size(-1);
-  std::vector<std::string> class_names = data.class_names, value_names;
+  Outputs out{.logits = predict_logits(*model, inputs.contiguous(), data, f.run.batch_size,
+                                        f.run.quiet || f.out.empty(), run),
+              .names = names, .class_names = data.class_names};
+  out.depths = depths;
   if (f.labels_flag->count() > 0) {
-    class_names = value_names = parse_labels(f.labels);
-    logits = softmax(logits, -1);  // each label's probability
+    out.class_names = out.value_names = parse_labels(f.labels);
+    out.logits = softmax(out.logits, -1);  // each label's probability
+    out.probabilities = true;
   }
-  if (f.out.ends_with(".safetensors")) {
-    TensorMap outputs = {{f.labels_flag->count() > 0 ? "probabilities" : "logits", logits}, {"predictions", predicted}};
-    if (!depths.empty())
-      outputs["depths"] = from_vector<int64_t>(depths, {static_cast<int64_t>(depths.size())});
-    save_safetensors(f.out, outputs, {{"checkpoint", f.checkpoint}, {"input", f.input}});
-  } else if (f.out.empty()) {
-    write_csv(stdout, logits.to_vector<float>(), predicted.to_vector<int64_t>(), classes, names, class_names, value_names, depths);
-  } else {
-    SIEVE_CHECK(f.out.ends_with(".csv"), "--out {}: give a .csv or .safetensors file", f.out);
-    const std::string tmp = f.out + ".tmp";
-    std::FILE* file = std::fopen(tmp.c_str(), "w");
-    if (file == nullptr) fail_file(f.out, "cannot write: {}", std::strerror(errno));
-    write_csv(file, logits.to_vector<float>(), predicted.to_vector<int64_t>(), classes, names, class_names, value_names, depths);
-    const bool ok = std::fflush(file) == 0 && std::ferror(file) == 0;
-    std::fclose(file);
-    if (!ok || std::rename(tmp.c_str(), f.out.c_str()) != 0) fail_file(f.out, "cannot write: {}", std::strerror(errno));
-  }
-  if (!f.out.empty())
-    std::printf("%s: %lld predictions (%lld classes)\n", f.out.c_str(), static_cast<long long>(inputs.size(0)),
-                static_cast<long long>(classes));
+  write_outputs(f, out);
   return 0;
 }
 
