@@ -187,8 +187,9 @@ bool DynamicDepthViT::entropy_calibrated() const {
 }
 
 std::vector<int64_t> DynamicDepthViT::entropy_depths(const Tensor& tokens) const {
-  SIEVE_CHECK(entropy_calibrated(), "ddvit: the entropy policy needs a calibrated entropy_range: call "
-              "calibrate_entropy(images) or train with policy 'entropy' (which keeps a running one)");
+  SIEVE_CHECK(entropy_calibrated(), "ddvit: the entropy policy needs a calibrated entropy_range, which this model "
+              "lacks: use the calibrated.safetensors `sieve experiment ddvit` writes, train with --policy entropy, "
+              "or call calibrate_entropy(images)");
   const std::vector<double> range = entropy_range.to_vector<double>();
   const double low = range[0], high = range[1];
   std::vector<int64_t> depths;

@@ -17,6 +17,7 @@ import tempfile
 import test_cli
 import test_train
 from test_cli import expect, run
+from test_train import one_line_error
 
 TINY_VIT = ["--dim", "16", "--depth", "1", "--heads", "2", "--mlp_hidden", "32"]
 
@@ -145,6 +146,15 @@ def check_experiment_ddvit(tmp):
     expect(depths["exit"] and all(d == 1 for d in depths["exit"]), "--policy exit at τ 0.01: every image leaves at 1")
     code, text, err = run("eval", ckpt, "--data-dir", data, "--policy", "exit", "--threshold", "0.5", "--quiet")
     expect(code == 0 and "accuracy" in text, "eval --policy exit --threshold 0.5", err)
+    # The entropy row is reproducible from the file the study saved; the plain run's file says what it lacks.
+    entropy_row = next((r for r in rows if r["policy"] == "entropy"), None)
+    calibrated = os.path.join(out, "ddvit", "calibrated.safetensors")
+    code, text, err = run("eval", calibrated, "--data-dir", data, "--quiet")
+    shown = text.split("accuracy ")[1].split("%")[0] if code == 0 and "accuracy " in text else None
+    expect(entropy_row is not None and shown is not None and abs(float(shown) - 100 * float(entropy_row["accuracy"])) < 0.01,
+           "eval of calibrated.safetensors gives the entropy row's accuracy", text + err + str(entropy_row))
+    one_line_error(("eval", ckpt, "--data-dir", data, "--policy", "entropy"), ["calibrated entropy_range",
+                   "calibrated.safetensors"], "the entropy policy on an uncalibrated checkpoint")
     code, _, err = run("eval", ckpt, "--data-dir", data, "--threshold", "1.5")
     expect(code == 2 and "--threshold" in err, "a τ outside [0, 1] is a usage error", err)
     code, _, err = run("eval", os.path.join(out, "vit", "checkpoint.safetensors"), "--data-dir", data, "--policy", "exit")

@@ -13,7 +13,8 @@
 //   entropy  DD-ViT where the token-entropy rule picks each image's depth (calibrated on train images)
 // with the figures of tools/experiments/common.h: accuracy, mean depth, measured GFLOPs per image, latency at
 // batch 1 and throughput at batch 256. Written to OUT/ddvit.csv and OUT/ddvit.png (accuracy
-// against GFLOPs over τ, the other rows as points). The target (the ViT issue): DD-ViT ≥ 98.3%
+// against GFLOPs over τ, the other rows as points); OUT/ddvit/calibrated.safetensors holds the
+// weights with the entropy rule's calibrated range, so `sieve eval` reproduces the entropy row. The target (the ViT issue): DD-ViT ≥ 98.3%
 // on MNIST at ≤ 0.6× the baseline's FLOPs — the last line says whether a τ meets it.
 //
 // What it is not: the models (models/vit.h, models/ddvit.h) or the training loop (trainer.h).
@@ -125,6 +126,14 @@ int run_ddvit_study(const DdvitStudyFlags& f) {
     dd->calibrate_entropy(normalised(data.train.images.narrow(0, 0, n), data.info));
     dd->policy = models::DepthPolicy::entropy;
     row("ddvit", "entropy", 0, *dd, dd_depths);
+    // What the entropy row used, as a file: the weights with the calibrated range, policy entropy,
+    // so `sieve eval` / `infer` reproduce the row.
+    nn::Checkpoint calibrated = dd_ck;
+    calibrated.weights = dd->state_dict();
+    calibrated.optimizer.clear();
+    calibrated.training = nlohmann::json();
+    calibrated.config["policy"] = "entropy";
+    nn::save_checkpoint(out + "/ddvit/calibrated.safetensors", calibrated);
   }
 
   // 3. The table: CSV, text, chart.
