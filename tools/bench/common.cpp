@@ -11,7 +11,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <vector>
 
 #include "core/error.h"
 #include "tools/cli/commands.h"
@@ -28,6 +34,43 @@ double median(std::vector<double> v) {
 }
 
 void progress(const std::string& what) { std::fprintf(stderr, "bench: %s\n", what.c_str()); }
+
+void parallel_memcpy(char* dst, const char* src, size_t bytes) {
+#pragma omp parallel
+  {
+    const size_t parts = static_cast<size_t>(omp_get_num_threads());
+    const size_t me = static_cast<size_t>(omp_get_thread_num());
+    const size_t chunk = (bytes + parts - 1) / parts;
+    const size_t begin = std::min(bytes, me * chunk), end = std::min(bytes, begin + chunk);
+    std::memcpy(dst + begin, src + begin, end - begin);
+  }
+}
+
+std::string machine_line() {
+  std::string cpu = "unknown CPU";
+  std::ifstream info("/proc/cpuinfo");
+  for (std::string line; std::getline(info, line);)
+    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) {
+      cpu = line.substr(line.find(':') + 2);
+      break;
+    }
+  auto best_of_5 = [](const auto& body) {
+    body();  // warm-up: pages touched, threads started
+    double best = 1e300;
+    for (int i = 0; i < 5; ++i) best = std::min(best, seconds_of(body));
+    return best;
+  };
+  const int n = 1024;
+  std::vector<float> a(static_cast<size_t>(n) * n, 1.0f), b(a), c(a.size());
+  const double gemm = best_of_5([&] {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+  });
+  const size_t bytes = size_t{64} << 20;
+  std::vector<char> src(bytes, 1), dst(bytes);
+  const double copy = best_of_5([&] { parallel_memcpy(dst.data(), src.data(), bytes); });
+  return fmt::format("machine: {}, {} threads; sgemm {:.0f} GFLOP/s; memcpy {:.1f} GB/s", cpu, current_threads(),
+                     2.0 * n * n * n / gemm * 1e-9, 2.0 * static_cast<double>(bytes) / copy * 1e-9);
+}
 
 Tensor randn_f32(const Shape& shape, uint64_t seed) {
   Generator gen(seed);
@@ -238,6 +281,7 @@ void write_csv(std::ofstream& out, const std::string& path, const std::vector<Ro
 std::string fixed(double v) { return v >= 100 ? fmt::format("{:.1f}", v) : fmt::format("{:.3g}", v); }
 
 void print_table(const std::string& title, const std::vector<Row>& rows) {
+  fmt::print("{}\n", machine_line());
   fmt::print("{}; ratio = times faster than the reference (higher is better)\n", title);
   fmt::print("{:<30} {:>16}   {:<20} {:>16}   {:>6}\n", "bench", "sieve", "reference", "reference figure", "ratio");
   for (const Row& r : rows) {

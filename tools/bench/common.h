@@ -77,6 +77,14 @@ std::pair<double, double> median_interleaved(const Settings& s, R&& reference, F
 // One line on stderr ("bench: ..."), so stdout holds only the table.
 void progress(const std::string& what);
 
+// A parallel memcpy over the current thread count: each thread copies its contiguous share.
+void parallel_memcpy(char* dst, const char* src, size_t bytes);
+
+// The machine a table was measured on, one line: CPU model, threads, this moment's sgemm peak
+// (best of 5 at 1024³) and parallel memcpy bandwidth (best of 5, 64 MiB, bytes read + written).
+// print_table prints it above every table: a figure from one machine is not one for another.
+std::string machine_line();
+
 Tensor randn_f32(const Shape& shape, uint64_t seed);
 
 // selective_scan's inputs (ops/scan.h) at batch B, length L, C channels, N states, on the CPU:

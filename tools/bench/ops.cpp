@@ -177,18 +177,6 @@ int run_ops_cuda(const std::string& csv, bool quick) {
 
 // ---- add / gelu vs memcpy bandwidth ----
 
-// A parallel memcpy over the current thread count: each thread copies its contiguous share.
-void parallel_memcpy(char* dst, const char* src, size_t bytes) {
-#pragma omp parallel
-  {
-    const size_t parts = static_cast<size_t>(omp_get_num_threads());
-    const size_t me = static_cast<size_t>(omp_get_thread_num());
-    const size_t chunk = (bytes + parts - 1) / parts;
-    const size_t begin = std::min(bytes, me * chunk), end = std::min(bytes, begin + chunk);
-    std::memcpy(dst + begin, src + begin, end - begin);
-  }
-}
-
 // GB/s counts bytes read + written, for memcpy (2 × 64 MiB) as for the ops (add 3×, gelu 2×).
 std::vector<Row> bandwidth_rows(const Settings& s) {
   constexpr int64_t n = int64_t{16} << 20;  // 16M float32 = 64 MiB per tensor
