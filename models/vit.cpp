@@ -43,7 +43,8 @@ Tensor VisionTransformer::classify(const Tensor& tokens) const {
 Tensor VisionTransformer::forward(const Tensor& images) {
   const nn::ModuleScope scope(this);
   Tensor x = embed(images);
-  if (reduction.method != Reduction::none) return classify(run_reduced_blocks(*this, x, reduction));
+  // Moved, not copied: the embedded tokens are freed as soon as the first reduction replaces them.
+  if (reduction.method != Reduction::none) return classify(run_reduced_blocks(*this, std::move(x), reduction));
   for (size_t i = 0; i < blocks->size(); ++i) x = blocks->at<nn::TransformerBlock>(i)->forward(x);
   return classify(x);
 }
