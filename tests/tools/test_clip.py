@@ -179,12 +179,18 @@ def check_errors(tmp, data):
            "--reduce with a model that has no token reduction is refused in one line", err)
 
 
+def make_data(tmp):
+    """tmp/data with the tiny mnist (row bands) and fashion-mnist (column bands); test_vtp.py uses it too."""
+    data = os.path.join(tmp, "data")
+    test_train.make_mnist(data)
+    test_train.make_mnist(data, seed=1, name="fashion-mnist", columns=True)
+    return data
+
+
 def main():
     test_cli.SIEVE = os.path.abspath(sys.argv[1])
     with tempfile.TemporaryDirectory() as tmp:
-        data = os.path.join(tmp, "data")
-        test_train.make_mnist(data)
-        test_train.make_mnist(data, seed=1, name="fashion-mnist", columns=True)
+        data = make_data(tmp)
         ckpt = check_train_and_eval(tmp, data)
         check_labels_and_reduce(tmp, data, ckpt)
         check_bench(tmp)

@@ -13,16 +13,12 @@ import tempfile
 
 import test_cli
 import test_clip
-import test_train
 
 
 def main():
     test_cli.SIEVE = os.path.abspath(sys.argv[1])
     with tempfile.TemporaryDirectory() as tmp:
-        data = os.path.join(tmp, "data")
-        test_train.make_mnist(data)
-        test_train.make_mnist(data, seed=1, name="fashion-mnist", columns=True)
-        test_clip.check_experiment_vtp(tmp, data)
+        test_clip.check_experiment_vtp(tmp, test_clip.make_data(tmp))
     return test_cli.report("vtp")
 
 

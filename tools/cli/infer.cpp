@@ -148,8 +148,8 @@ void write_csv(std::FILE* out, const std::vector<float>& logits, const std::vect
 
 // What infer writes: logits (N, K) (or probabilities), one row per input.
 struct Outputs {
-  Tensor logits;
-  std::vector<std::string> names, class_names, value_names;
+  Tensor logits = {};
+  std::vector<std::string> names = {}, class_names = {}, value_names = {};
   std::vector<int64_t> depths = {};
   bool probabilities = false;
   std::string first_column = "";  // the CSV's first header when names are given (default "file")
@@ -157,11 +157,10 @@ struct Outputs {
 };
 
 void write_outputs(const InferFlags& f, const Outputs& o) {
-  const Tensor predicted = argmax(o.logits, -1);
   const int64_t classes = o.logits.size(-1);
   auto csv = [&](std::FILE* file) {
-    write_csv(file, o.logits.to_vector<float>(), predicted.to_vector<int64_t>(), classes, o.names, o.class_names,
-              o.value_names, o.depths, o.first_column);
+    write_csv(file, o.logits.to_vector<float>(), argmax(o.logits, -1).to_vector<int64_t>(), classes, o.names,
+              o.class_names, o.value_names, o.depths, o.first_column);
   };
   if (f.out.ends_with(".safetensors")) {
     const Tensor logits = o.keep_shape.defined() ? o.logits.reshape(o.keep_shape.shape()) : o.logits;

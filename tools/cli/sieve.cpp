@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <thread>
 #include <string>
@@ -77,14 +78,16 @@ std::optional<double> number_of(const std::string& text) {
   return v;
 }
 
-// desc: what --help shows after the type (FLOAT:POSITIVE), as CLI11's own validators.
-CLI::Validator number_check(bool (*ok)(double), const char* rule, const char* desc) {
+// A flag check: a number must be finite and ok(v), else "must be RULE, got TEXT". desc: what
+// --help shows after the type (FLOAT:POSITIVE), as CLI11's own validators. Text that is no number
+// passes: CLI11 reports that itself.
+CLI::Validator number_check(std::function<bool(double)> ok, const std::string& rule, const std::string& desc) {
   return CLI::Validator(
-      [ok, rule](std::string& text) -> std::string {
+      [ok = std::move(ok), rule](std::string& text) -> std::string {
         const std::optional<double> v = number_of(text);
         if (!v) return "";
         if (!std::isfinite(*v)) return "must be a finite number, got " + text;
-        return ok(*v) ? "" : std::string("must be ") + rule + ", got " + text;
+        return ok(*v) ? "" : "must be " + rule + ", got " + text;
       },
       desc, rule);
 }
@@ -95,22 +98,11 @@ const CLI::Validator kPositive = number_check([](double v) { return v > 0; }, ">
 const CLI::Validator kNonNegative = number_check([](double v) { return v >= 0; }, "≥ 0", "NONNEGATIVE");
 
 CLI::Validator run_option_check(const std::string& key) {
-  for (const RunOptionBound& b : run_option_bounds()) {
-    if (key != b.key) continue;
-    const std::string words = bound_words(b);
-    return CLI::Validator(
-        [b, words](std::string& text) -> std::string {
-          const std::optional<double> v = number_of(text);
-          if (!v) return "";
-          if (!std::isfinite(*v)) return "must be a finite number, got " + text;
-          const bool ok = (b.lo_inclusive ? *v >= b.lo : *v > b.lo) && *v <= b.hi;
-          return ok ? "" : "must be " + words + ", got " + text;
-        },
-        std::isinf(b.hi) ? (b.lo_inclusive ? (b.lo == 0 ? "NONNEGATIVE" : "≥ " + fmt::format("{}", b.lo)) : "POSITIVE")
-                         : fmt::format("in [{} - {}]", b.lo, b.hi),
-        key);
-  }
-  throw std::logic_error("run_option_check: no bound for " + key);
+  const RunOptionBound& b = run_option_bound(key);
+  const std::string desc =
+      std::isinf(b.hi) ? (b.lo_inclusive ? (b.lo == 0 ? "NONNEGATIVE" : "≥ " + fmt::format("{}", b.lo)) : "POSITIVE")
+                       : fmt::format("in [{} - {}]", b.lo, b.hi);
+  return number_check([&b](double v) { return within(b, v); }, bound_words(b), desc);
 }
 
 // Every floating-point flag of every command refuses NaN and infinities: a NaN learning rate or
@@ -148,13 +140,8 @@ int main(int argc, char** argv) {
   // limited address space, spins forever allocating their buffers.
   const int max_threads = 4 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   app.add_option("--threads", global.threads, "threads for OpenMP and OpenBLAS (default: OMP_NUM_THREADS or all cores)")
-      ->check(CLI::Validator(
-          [max_threads](std::string& text) -> std::string {
-            const std::optional<double> v = number_of(text);
-            if (!v || (*v >= 1 && *v <= max_threads)) return "";
-            return fmt::format("must be 1 to {} (4 per core of this machine), got {}", max_threads, text);
-          },
-          "", "THREADS"));
+      ->check(number_check([max_threads](double v) { return v >= 1 && v <= max_threads; },
+                           fmt::format("1 to {} (4 per core of this machine)", max_threads), ""));
 
   Runner run;
   add_train_command(app, &run);

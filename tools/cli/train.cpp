@@ -19,6 +19,7 @@
 //
 // What it is not: the loop itself (tools/train/trainer.cpp).
 // Extend: a new run flag goes in add_train_command and RunOptions; a new model needs nothing here.
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 
@@ -88,10 +89,15 @@ void refuse_to_replace_a_later_checkpoint(const TrainFlags& flags, const nn::Che
   const std::string target = (std::filesystem::path(flags.out) / "checkpoint.safetensors").string();
   if (!std::filesystem::exists(target) || same_file(target, flags.resume)) return;
   const nn::Checkpoint there = nn::load_checkpoint(target);
-  // The same run: same model and settings, but for what a resume may change.
-  auto settings = [](const nn::Checkpoint& c) {
+  // The same run: same model and settings, but for what a resume may change (the resumable flags:
+  // --max-steps is the option max_steps).
+  auto settings = [&flags](const nn::Checkpoint& c) {
     json options = c.training.value("options", json::object());
-    for (const char* key : {"epochs", "max_steps", "checkpoint_every", "data_dir"}) options.erase(key);
+    for (const CLI::Option* flag : flags.resumable_flags) {
+      std::string key = flag->get_name().substr(2);
+      std::replace(key.begin(), key.end(), '-', '_');
+      options.erase(key);
+    }
     return options;
   };
   const bool same_run = there.model == resume.model && there.config == resume.config && there.has_training_state() &&

@@ -107,9 +107,8 @@ ZeroShot zero_shot(models::ClipModel& clip, const ZeroShotSet& set) {
   for (int64_t start = 0; start < x.size(0); start += 256) {
     const int64_t b = std::min<int64_t>(256, x.size(0) - start);
     const Tensor e = models::l2_normalize(clip.encode_images(x.narrow(0, start, b)));
-    const std::vector<int64_t> predicted = argmax(matmul(e, classes.t()), -1).to_vector<int64_t>();
-    const std::vector<int64_t> labels = set.test.labels.narrow(0, start, b).to_vector<int64_t>();
-    for (int64_t i = 0; i < b; ++i) correct += predicted[static_cast<size_t>(i)] == labels[static_cast<size_t>(i)];
+    int64_t counted = 0;
+    correct += count_correct(matmul(e, classes.t()), set.test.labels.narrow(0, start, b), &counted);
     parts.push_back(e);
   }
   return {static_cast<double>(correct) / static_cast<double>(x.size(0)), cat(parts, 0)};

@@ -9,6 +9,7 @@
 #include "datasets/synthetic.h"
 #include "ops/elementwise.h"
 #include "ops/shape.h"
+#include "tools/train/trainer.h"
 
 namespace sieve::tools {
 
@@ -74,9 +75,12 @@ DatasetInfo DatasetInfo::from_json(const json& j, const std::string& file) {
   auto check = [&file](bool ok, const char* key, const std::string& rule, const std::string& got) {
     if (!ok) fail_file(file, "data description: '{}' must be {}, got {}", key, rule, got);
   };
-  // Sizes bounded as `sieve train --image-size / --channels` bounds them; classes by what a head can be.
-  check(info.channels >= 1 && info.channels <= 4, "channels", "1 to 4", std::to_string(info.channels));
-  check(info.image_size >= 1 && info.image_size <= 4096, "image_size", "1 to 4096", std::to_string(info.image_size));
+  // Sizes bounded by the bounds `sieve train --image-size / --channels` use; classes by what a head can be.
+  const std::pair<const char*, int64_t> sizes[] = {{"channels", info.channels}, {"image_size", info.image_size}};
+  for (const auto& [key, value] : sizes) {
+    const RunOptionBound& bound = run_option_bound(key);
+    check(within(bound, static_cast<double>(value)), key, bound_words(bound), std::to_string(value));
+  }
   check(info.classes >= 1 && info.classes <= 1000000, "classes", "1 to 1000000", std::to_string(info.classes));
   check(info.mean.size() == static_cast<size_t>(info.channels), "mean", fmt::format("{} numbers", info.channels),
         std::to_string(info.mean.size()));

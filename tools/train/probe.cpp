@@ -20,11 +20,9 @@ namespace {
 
 double accuracy_of(nn::Linear& probe, const Tensor& features, const Tensor& labels) {
   NoGradGuard no_grad;
-  const Tensor predicted = argmax(probe.forward(features), -1);
-  const std::vector<int64_t> p = predicted.to_vector<int64_t>(), y = labels.to_vector<int64_t>();
-  int64_t correct = 0;
-  for (size_t i = 0; i < p.size(); ++i) correct += p[i] == y[i];
-  return static_cast<double>(correct) / static_cast<double>(std::max<size_t>(p.size(), 1));
+  int64_t n = 0;
+  const int64_t correct = count_correct(probe.forward(features), labels, &n);
+  return static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(n, 1));
 }
 
 }  // namespace

@@ -58,6 +58,16 @@ const std::vector<RunOptionBound>& run_option_bounds() {
   return bounds;
 }
 
+const RunOptionBound& run_option_bound(const std::string& key) {
+  for (const RunOptionBound& b : run_option_bounds())
+    if (key == b.key) return b;
+  throw std::logic_error("run_option_bound: no bound for " + key);
+}
+
+bool within(const RunOptionBound& b, double v) {
+  return std::isfinite(v) && (b.lo_inclusive ? v >= b.lo : v > b.lo) && v <= b.hi;
+}
+
 std::string bound_words(const RunOptionBound& b) {
   if (std::isinf(b.hi)) return b.lo_inclusive ? fmt::format("≥ {}", b.lo) : fmt::format("> {}", b.lo);
   return fmt::format("{} to {}", b.lo, b.hi);
@@ -73,8 +83,7 @@ static void check_stored_options(const json& j) {
     if (!j.contains(b.key)) continue;
     const json& v = j.at(b.key);
     const double x = v.is_number() ? v.get<double>() : std::numeric_limits<double>::quiet_NaN();
-    const bool ok = std::isfinite(x) && (b.lo_inclusive ? x >= b.lo : x > b.lo) && x <= b.hi;
-    SIEVE_CHECK(ok, "checkpoint's run option {} is {}; {} takes {}", b.key, printable(v.dump(), 40), flag_of(b.key),
+    SIEVE_CHECK(within(b, x), "checkpoint's run option {} is {}; {} takes {}", b.key, printable(v.dump(), 40), flag_of(b.key),
                 bound_words(b));
   }
 }
@@ -114,8 +123,7 @@ int64_t sequence_eval_batch(int64_t requested, int64_t length) {
   return std::max<int64_t>(1, std::min(requested, (int64_t{1} << 18) / std::max<int64_t>(length, 1)));
 }
 
-// Correct predictions among targets that count (not ignore_index): logits (..., C), targets (...).
-static int64_t count_correct(const Tensor& logits, const Tensor& targets, int64_t* counted) {
+int64_t count_correct(const Tensor& logits, const Tensor& targets, int64_t* counted) {
   const std::vector<int64_t> predicted = argmax(logits.detach(), -1).to_vector<int64_t>();
   const std::vector<int64_t> expected = targets.to_vector<int64_t>();
   int64_t correct = 0, n = 0;
@@ -148,7 +156,7 @@ models::StepOutput training_loss(nn::Module& model, const Tensor& inputs, const 
   return {cross_entropy(logits.reshape({-1, logits.size(-1)}), targets.reshape({-1})), logits};
 }
 
-void apply_gradients(const Tensor& loss, nn::Module& model, nn::Optimizer& optimizer, double clip, int64_t step) {
+double apply_gradients(const Tensor& loss, nn::Module& model, nn::Optimizer& optimizer, double clip, int64_t step) {
   const std::string at = step >= 0 ? fmt::format("step {}: ", step + 1) : "";
   auto shown = [](double v) { return std::isnan(v) ? std::string("NaN") : fmt::format("{}", v); };
   const double value = loss.item();
@@ -163,6 +171,7 @@ void apply_gradients(const Tensor& loss, nn::Module& model, nn::Optimizer& optim
   optimizer.step();
   if (auto* hooks = dynamic_cast<models::HasStepHooks*>(&model)) hooks->after_step();
   optimizer.zero_grad();
+  return value;
 }
 
 void set_class_texts(nn::Module& model, const DatasetInfo& data) {
@@ -420,10 +429,10 @@ void train_step(Run& r, const Batch& batch, Device device, double lr) {
   r.optimizer.set_lr(lr);
   const Tensor inputs = batch.inputs.to(device), targets = batch.targets.to(device);
   auto [loss, logits] = training_loss(r.model, inputs, targets);
-  apply_gradients(loss, r.model, r.optimizer, r.options.clip, r.pos.step);
+  const double loss_value = apply_gradients(loss, r.model, r.optimizer, r.options.clip, r.pos.step);
   int64_t n = 0;
   r.pos.correct += count_correct(logits, targets, &n);
-  r.pos.loss_sum += loss.item() * static_cast<double>(n);
+  r.pos.loss_sum += loss_value * static_cast<double>(n);
   r.pos.seen += n;
   ++r.pos.step;
   r.pos.batch = batch.index + 1;

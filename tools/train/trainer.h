@@ -65,6 +65,9 @@ struct RunOptionBound {
   bool lo_inclusive = true;
 };
 const std::vector<RunOptionBound>& run_option_bounds();
+const RunOptionBound& run_option_bound(const std::string& key);  // an unknown key is a logic error
+// Whether v is finite and within b.
+bool within(const RunOptionBound& b, double v);
 // The rule's words for messages: "≥ 0", "> 0", "1 to 1000000".
 std::string bound_words(const RunOptionBound& b);
 
@@ -100,8 +103,9 @@ models::StepOutput training_loss(nn::Module& model, const Tensor& inputs, const 
 // A loss or gradient norm that is not finite stops the run here, before the weights change: an
 // error naming `step` (when ≥ 0) and the value, so a diverged run never writes NaN weights and its
 // last checkpoint keeps the weights from before.
-void apply_gradients(const Tensor& loss, nn::Module& model, nn::Optimizer& optimizer, double clip,
-                     int64_t step = -1);
+// Returns the loss's value (read once: on a GPU each read waits for the device).
+double apply_gradients(const Tensor& loss, nn::Module& model, nn::Optimizer& optimizer, double clip,
+                       int64_t step = -1);
 
 // For a model whose classes are texts (models::HasTextClasses, CLIP): each class's training and
 // held-out captions for `data`'s classes (datasets/captions.h). Other models: nothing.
@@ -112,6 +116,10 @@ void set_class_texts(nn::Module& model, const DatasetInfo& data);
 // `outputs`, when given, replaces model.forward (the probe's features).
 Tensor predict_logits(nn::Module& model, const Tensor& images, const DatasetInfo& data, int64_t batch_size,
                       bool quiet, const std::function<Tensor(const Tensor&)>& outputs = {});
+// Correct predictions (argmax of logits (..., C)) among targets (...) that count (not -100);
+// *counted receives how many counted.
+int64_t count_correct(const Tensor& logits, const Tensor& targets, int64_t* counted);
+
 // How many values of a floating-point tensor are NaN or ±inf (0 for integer tensors).
 int64_t count_non_finite(const Tensor& t);
 
