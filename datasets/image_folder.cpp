@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <exception>
 #include <filesystem>
 
 namespace sieve {
@@ -102,20 +103,21 @@ Tensor load_images(const std::vector<std::string>& files, int64_t height, int64_
   Tensor images = empty({n, channels, height, width});
   float* out = images.data<float>();
   const int64_t per_image = int64_t{channels} * height * width;
-  // Exceptions may not leave an OpenMP loop: each image's error is kept, the first is thrown.
-  std::vector<std::string> errors(static_cast<size_t>(n));
+  // Exceptions may not leave an OpenMP loop: each image's error is kept (an exception_ptr: keeping
+  // it cannot throw), and the first file's is thrown after the loop, whatever the scheduling.
+  std::vector<std::exception_ptr> errors(static_cast<size_t>(n));
 #pragma omp parallel for schedule(dynamic)
   for (int64_t i = 0; i < n; ++i) {
     try {
       Tensor image = load_image(files[i], channels);
       if (image.size(1) != height || image.size(2) != width) image = resize_image(image, height, width);
       std::copy_n(image.data<float>(), per_image, out + i * per_image);
-    } catch (const std::exception& e) {
-      errors[i] = e.what();
+    } catch (...) {
+      errors[i] = std::current_exception();
     }
   }
-  for (const std::string& e : errors)
-    if (!e.empty()) fail("{}", e);
+  for (const std::exception_ptr& e : errors)
+    if (e) std::rethrow_exception(e);
   return images;
 }
 

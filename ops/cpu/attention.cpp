@@ -38,6 +38,7 @@
 #include <algorithm>
 #include <climits>
 #include <limits>
+#include <optional>
 #include <type_traits>
 #include <vector>
 
@@ -202,17 +203,22 @@ std::vector<uint8_t> padded_flags(const Tensor& mask) {
 }
 
 // Runs body(b, h) over every head in parallel when the work pays for the threads. init() runs
-// once per thread first (the per-thread buffers).
+// once per thread first (the per-thread buffers); a failed allocation there or in body is thrown
+// after the region (core/thread_errors.h).
 template <typename Init, typename Body>
 void for_each_head(const Dims& dm, Init&& init, Body&& body) {
   const int64_t heads = dm.B * dm.H;
   const bool big = heads * dm.Lq * std::max<int64_t>(dm.Lk, 1) * dm.D >= kParallelGrain;
+  ThreadErrors errors;
 #pragma omp parallel if (big && heads > 1)
   {
-    auto buffers = init();
+    std::optional<decltype(init())> buffers;
+    errors.guard([&] { buffers.emplace(init()); });
 #pragma omp for schedule(static)
-    for (int64_t bh = 0; bh < heads; ++bh) body(buffers, bh / dm.H, bh % dm.H);
+    for (int64_t bh = 0; bh < heads; ++bh)
+      errors.guard([&] { body(*buffers, bh / dm.H, bh % dm.H); });  // guard skips it when init failed
   }
+  errors.rethrow();
 }
 
 template <typename T>

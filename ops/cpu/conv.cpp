@@ -182,13 +182,17 @@ void conv1d_causal_depthwise_backward(const Tensor& g, const Tensor& x, const Te
     if (gw.defined() || gb.defined()) {
       T* gwp = gw.defined() ? gw.data<T>() : nullptr;
       T* gbp = gb.defined() ? gb.data<T>() : nullptr;
+      // Every tile's accumulators, allocated before the region: an allocation inside it could
+      // only fail as std::terminate.
+      std::vector<T> accs(static_cast<size_t>(tiles * K * kChannelTile), T(0));
+      std::vector<T> baccs(static_cast<size_t>(tiles * kChannelTile), T(0));
 #pragma omp parallel for schedule(static) if (parallel && tiles > 1)
       for (int64_t tile = 0; tile < tiles; ++tile) {
         const int64_t c0 = tile * kChannelTile, n = std::min(kChannelTile, C - c0);
-        std::vector<T> acc(static_cast<size_t>(K * kChannelTile), T(0)), bacc(static_cast<size_t>(kChannelTile), T(0));
+        T* acc = accs.data() + tile * K * kChannelTile;
+        T* bacc = baccs.data() + tile * kChannelTile;
         for (int64_t b = 0; b < B; ++b)
-          weight_grad_rows<T>(gp + b * gsb + c0, gsl, xp + b * xsb + c0, xsl, K, L, static_cast<int>(n), acc.data(),
-                              bacc.data());
+          weight_grad_rows<T>(gp + b * gsb + c0, gsl, xp + b * xsb + c0, xsl, K, L, static_cast<int>(n), acc, bacc);
         for (int64_t c = 0; c < n; ++c) {
           if (gbp != nullptr) gbp[c0 + c] = bacc[c];
           if (gwp != nullptr)

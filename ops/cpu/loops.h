@@ -19,6 +19,7 @@
 #include <cstdint>
 
 #include "core/shape.h"
+#include "core/thread_errors.h"
 
 namespace sieve::cpu {
 
@@ -45,6 +46,7 @@ void for_each_row(const Shape& shape, const std::array<const Shape*, K>& strides
       (whole_rows || rows >= 16 || total < kParallelGrain) ? 1 : std::min<int64_t>(64, (n + 8191) / 8192);
   const int64_t segment_len = (n + segments - 1) / segments;
 
+  ThreadErrors errors;  // a body may allocate (a row to sort): its failure becomes an error, not terminate
 #pragma omp parallel for schedule(static) if (total >= kParallelGrain && rows * segments > 1)
   for (int64_t task = 0; task < rows * segments; ++task) {
     const int64_t row = task / segments;
@@ -58,8 +60,9 @@ void for_each_row(const Shape& shape, const std::array<const Shape*, K>& strides
       for (size_t k = 0; k < K; ++k) offsets[k] += index * (*strides[k])[d];
     }
     for (size_t k = 0; k < K; ++k) offsets[k] += begin * inner[k];
-    body(offsets, std::min(segment_len, n - begin), inner);
+    errors.guard([&] { body(offsets, std::min(segment_len, n - begin), inner); });
   }
+  errors.rethrow();
 }
 
 // The strides that read tensor t as if expanded to `shape` (0 along broadcast dims), so kernels

@@ -92,14 +92,15 @@ void backward_rows(const T* x, const T* w, const T* mean, const T* rstd, const T
   constexpr int64_t kFlush = 32;
   const int threads = omp_get_max_threads();
   std::vector<double> total(kParams ? static_cast<size_t>(threads) * 2 * c : 0, 0.0);
+  std::vector<T> recent_rows(kParams ? static_cast<size_t>(threads) * 2 * c : 0, T(0));  // allocated outside the region
   const bool big = rows * c >= kParallelGrain && rows > 1;
 #pragma omp parallel num_threads(threads) if (big)
   {
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();
     const int64_t begin = rows * t / nt, end = rows * (t + 1) / nt;
-    std::vector<T> recent(kParams ? 2 * c : 0, T(0));
-    T* dw = kParams ? recent.data() : nullptr;
-    T* db = kParams ? recent.data() + c : nullptr;
+    T* recent = kParams ? recent_rows.data() + static_cast<size_t>(t) * 2 * c : nullptr;
+    T* dw = recent;
+    T* db = kParams ? recent + c : nullptr;
     double* sum = kParams ? total.data() + static_cast<size_t>(t) * 2 * c : nullptr;
     for (int64_t r0 = begin; r0 < end; r0 += kFlush) {
       const int64_t r1 = std::min(end, r0 + kFlush);

@@ -42,6 +42,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "ops/cpu/fastmath.h"
@@ -351,16 +352,20 @@ template <typename T>
 void fast_forward(const Inputs<T>& in, T* y, T* states, int64_t chunk) {
   constexpr int W = kLanes<T>;
   const int64_t blocks = (in.C + W - 1) / W, tasks = in.B * blocks;
+  ThreadErrors errors;  // the per-thread buffers may fail to allocate (core/thread_errors.h)
 #pragma omp parallel if (worth_threads(in, tasks))
   {
-    Scratch<T> h(in.N * W), a(in.N * W);
+    std::optional<Scratch<T>> h, a;
+    errors.guard([&] { h.emplace(in.N * W), a.emplace(in.N * W); });
 #pragma omp for schedule(static)
     for (int64_t task = 0; task < tasks; ++task) {
+      if (errors.failed()) continue;
       const int64_t b = task / blocks, c0 = (task % blocks) * W;
       const int nl = static_cast<int>(std::min<int64_t>(W, in.C - c0));
-      forward_block<T, W>(in, b, c0, nl, chunk, y, states, h.p, a.p);
+      forward_block<T, W>(in, b, c0, nl, chunk, y, states, h->p, a->p);
     }
   }
+  errors.rethrow();
 }
 
 template <typename T>
@@ -371,30 +376,34 @@ void fast_backward(const Inputs<T>& in, const T* states, const T* g, int64_t chu
   const int max_threads = worth_threads(in, tasks) ? omp_get_max_threads() : 1;
   std::vector<BackwardThread<T>> threads(static_cast<size_t>(max_threads));
   int used = 1;
+  ThreadErrors errors;  // the per-thread buffers may fail to allocate (core/thread_errors.h)
 #pragma omp parallel num_threads(max_threads) if (max_threads > 1)
   {
     const int id = omp_get_thread_num(), nt = omp_get_num_threads();
 #pragma omp single
     used = nt;
-    // A fixed contiguous range of tasks per thread (not omp for: the partition must be known to
-    // size the buffers and to reduce them in a fixed order).
-    const int64_t first = tasks * id / nt, last = tasks * (id + 1) / nt;
-    BackwardThread<T>& acc = threads[static_cast<size_t>(id)];
-    if (first < last) {
-      acc.b_first = first / blocks;
-      acc.b_count = (last - 1) / blocks - acc.b_first + 1;
-    }
-    acc.dbm.assign(static_cast<size_t>(acc.b_count * L * N), T(0));
-    acc.dcm.assign(static_cast<size_t>(acc.b_count * L * N), T(0));
-    acc.da.assign(static_cast<size_t>(C * N), 0.0);
-    acc.dd.assign(static_cast<size_t>(C), 0.0);
-    Scratch<T> buf(2 * std::min(chunk, std::max<int64_t>(L, 1)) * N * W), small(6 * N * W);
-    for (int64_t task = first; task < last; ++task) {
-      const int64_t b = task / blocks, c0 = (task % blocks) * W;
-      const int nl = static_cast<int>(std::min<int64_t>(W, C - c0));
-      backward_block<T, W>(in, states, g, chunk, b, c0, nl, out, acc, buf.p, small.p);
-    }
+    errors.guard([&] {
+      // A fixed contiguous range of tasks per thread (not omp for: the partition must be known to
+      // size the buffers and to reduce them in a fixed order).
+      const int64_t first = tasks * id / nt, last = tasks * (id + 1) / nt;
+      BackwardThread<T>& acc = threads[static_cast<size_t>(id)];
+      if (first < last) {
+        acc.b_first = first / blocks;
+        acc.b_count = (last - 1) / blocks - acc.b_first + 1;
+      }
+      acc.dbm.assign(static_cast<size_t>(acc.b_count * L * N), T(0));
+      acc.dcm.assign(static_cast<size_t>(acc.b_count * L * N), T(0));
+      acc.da.assign(static_cast<size_t>(C * N), 0.0);
+      acc.dd.assign(static_cast<size_t>(C), 0.0);
+      Scratch<T> buf(2 * std::min(chunk, std::max<int64_t>(L, 1)) * N * W), small(6 * N * W);
+      for (int64_t task = first; task < last; ++task) {
+        const int64_t b = task / blocks, c0 = (task % blocks) * W;
+        const int nl = static_cast<int>(std::min<int64_t>(W, C - c0));
+        backward_block<T, W>(in, states, g, chunk, b, c0, nl, out, acc, buf.p, small.p);
+      }
+    });
   }
+  errors.rethrow();
   // Sum the threads' partials in thread order.
   const int64_t rows = in.B * L;
 #pragma omp parallel for schedule(static) if (max_threads > 1 && rows * N >= kParallelGrain)
