@@ -65,6 +65,9 @@ Tensor MultiHeadAttention::project(const Tensor& x, int64_t part) const {
 
 Tensor MultiHeadAttention::forward(const Tensor& x) { return forward(x, {}); }
 
+// The default scale; a caller that passes options.scale owns that choice (and records it in its config).
+std::string MultiHeadAttention::constants() const { return "softmax scale 1/sqrt(head_dim)"; }
+
 Tensor MultiHeadAttention::forward(const Tensor& x, const AttentionOptions& options, Tensor* key_mean) {
   SIEVE_CHECK(x.ndim() == 3 && x.size(2) == dim, "MultiHeadAttention(dim {}, heads {}): input {} is not (B, L, {})",
               dim, heads, x.describe(), dim);

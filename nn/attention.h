@@ -58,6 +58,7 @@ class MultiHeadAttention : public Module {
   // key_mean, when not null, receives the keys averaged over heads, (B, L, Dh), without gradient:
   // ToMe's similarity metric (models/token_reduction.h).
   Tensor forward(const Tensor& x, const AttentionOptions& options, Tensor* key_mean = nullptr);
+  std::string constants() const override;
   std::shared_ptr<Linear> qkv, proj;
   std::shared_ptr<Dropout> proj_drop;
   int64_t dim, heads, head_dim;

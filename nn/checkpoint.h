@@ -5,11 +5,16 @@
 // it. Inside:
 //   weights         under their state-dict names ("layers.0.weight", "head.bias", ...)
 //   optimizer state under "optimizer." + the optimizer's names ("optimizer.state.3.exp_avg")
-//   __metadata__    "format": "sieve-checkpoint-1", "model": the registry name ("mlp"),
-//                   "config": the model configuration (JSON), "data": what the model was trained
-//                   on (JSON: dataset, input shape, normalisation, class names), "training": where
-//                   training stood (JSON: step, epoch, batch, RNG, the run's options; absent in
-//                   weights-only files)
+//   __metadata__    "format": "sieve-checkpoint-2", "model": the registry name ("mlp"),
+//                   "config": the model configuration (JSON), "constants": what the config does
+//                   not say but the function depends on, per module (JSON: {"blocks.0.norm1":
+//                   "layer_norm eps=1e-06", "blocks.0.mlp": "gelu erf", ...}; nn/module.h),
+//                   "data": what the model was trained on (JSON: dataset, input shape,
+//                   normalisation, class names), "training": where training stood (JSON: step,
+//                   epoch, batch, RNG, the run's options; absent in weights-only files)
+// Format 1 files have no "constants": they were all written with the constants format 2 records
+// for them today, so they are read as such. A change of any default (an eps, the GELU form)
+// changes what check_constants sees, and a file written before it is refused, not misread.
 // The write goes to a temporary file that is flushed and renamed into place, so a crash
 // mid-write leaves the previous checkpoint intact.
 //
@@ -22,6 +27,7 @@
 #include <string>
 
 #include "core/safetensors.h"
+#include "nn/module.h"
 
 namespace sieve::nn {
 
@@ -33,11 +39,14 @@ struct Checkpoint {
   TensorMap optimizer;                  // optimizer state tensors (empty in weights-only files)
   nlohmann::json training;              // null in weights-only files
   bool head_stripped = false;           // `sieve ckpt strip-head` removed the classifier head
+  nlohmann::json constants;             // module path → constants(); null in format 1 files
+  std::string path;                     // the file it was loaded from (for messages; not saved)
 
   bool has_training_state() const { return !training.is_null(); }
 };
 
-inline constexpr const char* kCheckpointFormat = "sieve-checkpoint-1";
+inline constexpr const char* kCheckpointFormat = "sieve-checkpoint-2";
+inline constexpr const char* kCheckpointFormat1 = "sieve-checkpoint-1";  // read: the same minus "constants"
 
 void save_checkpoint(const std::string& path, const Checkpoint& checkpoint);
 // Checks the format tag and that model and config are present and well-formed; a safetensors
@@ -48,5 +57,9 @@ Checkpoint load_checkpoint(const std::string& path);
 // can be fine-tuned on another number of classes. Returns how many tensors were removed; none is
 // an error (the prefix names no parameter).
 int strip_head(Checkpoint& checkpoint, const std::string& head_prefix);
+
+// Refuses (naming the file and the module) a checkpoint whose recorded constants differ from
+// those of `model`, built from its config today. A format 1 file (constants null) passes.
+void check_constants(const Checkpoint& checkpoint, const Module& model, const std::string& path);
 
 }  // namespace sieve::nn

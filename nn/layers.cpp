@@ -53,6 +53,8 @@ LayerNorm::LayerNorm(int64_t dim, double eps_, bool affine) : Module("LayerNorm"
   }
 }
 
+std::string LayerNorm::constants() const { return fmt::format("layer_norm eps={:g}", eps); }
+
 Tensor LayerNorm::forward(const Tensor& x) {
   const ModuleScope scope(this);
   return layer_norm(x, weight, bias, eps);
@@ -61,6 +63,8 @@ Tensor LayerNorm::forward(const Tensor& x) {
 RMSNorm::RMSNorm(int64_t dim, double eps_) : Module("RMSNorm"), eps(eps_) {
   weight = register_parameter("weight", ones({dim}));
 }
+
+std::string RMSNorm::constants() const { return fmt::format("rms_norm eps={:g}", eps); }
 
 Tensor RMSNorm::forward(const Tensor& x) {
   const ModuleScope scope(this);
@@ -85,6 +89,8 @@ MLP::MLP(int64_t in, int64_t hidden, int64_t out, GeluApprox approx_, double p, 
   drop = register_module("drop", std::make_shared<Dropout>(p));
   fc2 = register_module("fc2", std::make_shared<Linear>(hidden, out, true, gen));
 }
+
+std::string MLP::constants() const { return approx == GeluApprox::tanh ? "gelu tanh" : "gelu erf"; }
 
 Tensor MLP::forward(const Tensor& x) {
   const ModuleScope scope(this);

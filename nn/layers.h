@@ -45,6 +45,7 @@ class LayerNorm : public Module {
  public:
   explicit LayerNorm(int64_t dim, double eps = 1e-5, bool affine = true);
   Tensor forward(const Tensor& x) override;
+  std::string constants() const override;
   Tensor weight, bias;
   double eps;
 };
@@ -54,6 +55,7 @@ class RMSNorm : public Module {
  public:
   explicit RMSNorm(int64_t dim, double eps = 1e-6);
   Tensor forward(const Tensor& x) override;
+  std::string constants() const override;
   Tensor weight;
   double eps;
 };
@@ -76,6 +78,7 @@ class MLP : public Module {
   MLP(int64_t in_features, int64_t hidden_features, int64_t out_features = -1,  // −1: out = in
       GeluApprox approx = GeluApprox::none, double dropout = 0.0, Generator* gen = nullptr);
   Tensor forward(const Tensor& x) override;
+  std::string constants() const override;
   std::shared_ptr<Linear> fc1, fc2;
   std::shared_ptr<Dropout> drop;
   GeluApprox approx;

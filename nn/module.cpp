@@ -196,6 +196,15 @@ Tensor Sequential::forward(const Tensor& x) {
 
 namespace sieve::nn {
 
+std::map<std::string, std::string> Module::named_constants() const {
+  std::map<std::string, std::string> out;
+  for (const auto& [module, path] : module_paths(*this)) {
+    const std::string text = static_cast<const Module*>(module)->constants();
+    if (!text.empty()) out[path] = text;
+  }
+  return out;
+}
+
 std::unordered_map<const void*, std::string> module_paths(const Module& root) {
   std::unordered_map<const void*, std::string> paths{{&root, ""}};
   std::vector<std::pair<const Module*, std::string>> stack{{&root, ""}};

@@ -62,6 +62,14 @@ class Module {
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const { return children_; }
   int64_t num_parameters() const;  // total element count of all parameters
 
+  // ---- constants: what a reader needs besides the weights to compute the same function ----
+  // One line ("layer_norm eps=1e-06", "gelu erf"), empty when a module has none. Checkpoints store
+  // every module's (nn/checkpoint.h), so a later change of a default is caught, not silently
+  // applied to an old file. A layer with a constant that changes its output overrides this.
+  virtual std::string constants() const { return {}; }
+  // Every non-empty constants() of the tree, by dotted module path.
+  std::map<std::string, std::string> named_constants() const;
+
   // ---- state dict: parameters and buffers by dotted name ----
   std::map<std::string, Tensor> state_dict() const;
   // Copies values into the existing tensors (no re-allocation, so optimizers keep their handles).

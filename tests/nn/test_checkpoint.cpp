@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include "core/safetensors.h"
+#include "nn/attention.h"
 #include "nn/checkpoint.h"
 #include "tests/helpers.h"
 
@@ -21,6 +22,7 @@ Checkpoint sample_checkpoint() {
   c.optimizer["state.0.exp_avg"] = test::randn_leaf({8, 3}, 3, false, DType::f32);
   c.optimizer["state.0.step"] = scalar(7, {.dtype = DType::i64});
   c.training = {{"step", 7}, {"epoch", 0}};
+  c.constants = {{"layers.0", "gelu erf"}};
   return c;
 }
 
@@ -35,6 +37,8 @@ TEST_CASE("checkpoint: weights, optimizer state, config and training state round
   CHECK(loaded.config == saved.config);
   CHECK(loaded.data == saved.data);
   CHECK(loaded.training == saved.training);
+  CHECK(loaded.constants == saved.constants);
+  CHECK(loaded.path == dir / "a.safetensors");
   CHECK_FALSE(loaded.head_stripped);
   REQUIRE(loaded.weights.size() == 3);
   REQUIRE(loaded.optimizer.size() == 2);
@@ -75,8 +79,46 @@ TEST_CASE("checkpoint: files that are not sieve checkpoints are refused, naming 
 
   const std::string bad_json = dir / "badjson.safetensors";
   save_safetensors(bad_json, {{"w", zeros({2})}},
-                   {{"format", nn::kCheckpointFormat}, {"model", "mlp"}, {"config", "{not json"}});
+                   {{"format", nn::kCheckpointFormat}, {"model", "mlp"}, {"config", "{not json"}, {"constants", "{}"}});
   CHECK(test::contains(test::error_of([&] { nn::load_checkpoint(bad_json); }), "'config' is not a JSON object"));
+}
+
+TEST_CASE("checkpoint: the constants the config does not say are checked against the model built today") {
+  // A pre-LN block: two LayerNorms (eps 1e-6), attention's scale and the MLP's GELU form.
+  nn::TransformerBlock block(8, 2, 16);
+  const auto today = block.named_constants();
+  REQUIRE(today.at("norm1") == "layer_norm eps=1e-06");
+  REQUIRE(today.at("mlp") == "gelu erf");
+  REQUIRE(today.at("attn") == "softmax scale 1/sqrt(head_dim)");
+  Checkpoint c = sample_checkpoint();
+  c.constants = nlohmann::json::object();
+  for (const auto& [module, text] : today) c.constants[module] = text;
+  CHECK_NOTHROW(nn::check_constants(c, block, "f.safetensors"));
+
+  Checkpoint changed = c;  // written when the default eps was 1e-5
+  changed.constants["norm1"] = "layer_norm eps=1e-05";
+  std::string e = test::error_of([&] { nn::check_constants(changed, block, "f.safetensors"); });
+  CHECK(test::contains(e, "f.safetensors: module 'norm1' was written with layer_norm eps=1e-05"));
+  CHECK(test::contains(e, "computes layer_norm eps=1e-06"));
+  Checkpoint missing = c;
+  missing.constants.erase("mlp");
+  CHECK(test::contains(test::error_of([&] { nn::check_constants(missing, block, "f"); }), "nothing for module 'mlp'"));
+  Checkpoint extra = c;
+  extra.constants["gate"] = "silu";
+  CHECK(test::contains(test::error_of([&] { nn::check_constants(extra, block, "f"); }), "names module 'gate'"));
+
+  // Format 1 (no constants) was written with today's constants: accepted, and re-saved as format 1.
+  Checkpoint old = c;
+  old.constants = nlohmann::json();
+  CHECK_NOTHROW(nn::check_constants(old, block, "f"));
+  test::TempDir dir;
+  nn::save_checkpoint(dir / "v1.safetensors", old);
+  CHECK(load_safetensors(dir / "v1.safetensors").metadata.at("format") == nn::kCheckpointFormat1);
+  CHECK(nn::load_checkpoint(dir / "v1.safetensors").constants.is_null());
+  // Format 2 without its constants is refused.
+  save_safetensors(dir / "v2.safetensors", {{"w", zeros({2})}},
+                   {{"format", nn::kCheckpointFormat}, {"model", "mlp"}, {"config", "{}"}});
+  CHECK(test::contains(test::error_of([&] { nn::load_checkpoint(dir / "v2.safetensors"); }), "no 'constants'"));
 }
 
 TEST_CASE("checkpoint: a weight may not use the optimizer prefix") {

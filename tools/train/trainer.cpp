@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "autograd/grad_mode.h"
+#include "core/allocator.h"
 #include "core/error.h"
 #include "core/random.h"
 #include "datasets/captions.h"
@@ -275,7 +276,20 @@ models::ModelPtr model_from_checkpoint(const nn::Checkpoint& checkpoint, const s
     SIEVE_CHECK(known, "--{}: {} holds a '{}' model, which has no option {}", key, path, spec.name, key);
     config[key] = value;
   }
-  models::ModelPtr model = spec.build(models::complete_config(spec, config), nullptr);
+  // The config is checked against the weights before the machine fills up: a model built from a
+  // checkpoint needs about the bytes of its weights (buffers the file lacks are small), so building
+  // under a budget of a few times that refuses a config that asks for far more.
+  int64_t weight_bytes = 0;
+  for (const auto& [name, tensor] : checkpoint.weights) weight_bytes += tensor.numel() * static_cast<int64_t>(dtype_size(tensor.dtype()));
+  models::ModelPtr model;
+  try {
+    MemoryBudget budget(4 * weight_bytes + (int64_t{64} << 20));
+    model = spec.build(models::complete_config(spec, config), nullptr);
+  } catch (const OutOfMemory& e) {
+    fail("{}: its config (metadata 'config') asks for a far larger model than the {} of weights it holds: {}", path,
+         format_bytes(static_cast<double>(weight_bytes)), e.what());
+  }
+  nn::check_constants(checkpoint, *model, path);
   try {
     model->load_state_dict(checkpoint.weights);
   } catch (const Error& e) {
@@ -481,6 +495,16 @@ void log_epoch(const Run& r, const EvalResult& test, MetricsLog& metrics, bool q
               figures.c_str());
 }
 
+// "--depth 1000000, --dim 64": the model options that differ from their defaults, as flags (or
+// "the defaults"), for a message about the model's size.
+std::string model_flags_given(const models::ModelSpec& spec, const models::ModelConfig& config) {
+  std::vector<std::string> given;
+  for (const models::ModelOption& o : spec.options)
+    if (config.values().contains(o.key) && config.values()[o.key] != o.default_value)
+      given.push_back(fmt::format("--{} {}", o.key, config.values()[o.key].dump()));
+  return given.empty() ? "the defaults" : fmt::format("{}", fmt::join(given, ", "));
+}
+
 }  // namespace
 
 TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, RunOptions options,
@@ -496,7 +520,14 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
                 fmt::join(task_names(), ", "));
 
   // 1. The data, and the model's data keys from it.
-  const RunData data = load_run_data(options, config);
+  const RunData data = [&] {
+    try {
+      return load_run_data(options, config);
+    } catch (const OutOfMemory& e) {
+      fail("the data asked for does not fit in memory ({}): {}",
+           sequence ? "--train-size, --test-size, --seq-len" : "--dataset, --image-size", e.what());
+    }
+  }();
   std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);
   if (ec) fail("--out {}: cannot create the directory: {}", out_dir, ec.message());
@@ -504,7 +535,14 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
   // 2. The model (initialised on the CPU, then moved: the same weights on every device), AdamW, the
   //    loader and the schedule.
   Generator init_gen(options.seed);
-  models::ModelPtr model = spec.build(config, &init_gen);
+  models::ModelPtr model;
+  try {  // training holds 4 copies of the weights (with the gradients and AdamW's two moments)
+    MemoryBudget budget(cpu_memory_available() / 4);
+    model = spec.build(config, &init_gen);
+  } catch (const OutOfMemory& e) {
+    fail("the model's flags ({}) ask for a model too large to train in this machine's memory: {}",
+         model_flags_given(spec, config), e.what());
+  }
   model->to(device);  // before the optimizer: its state is made on the parameters' device
   model->no_weight_decay_for_biases_and_norms();
   if (!sequence) set_class_texts(*model, data.images);  // a model whose classes are texts (CLIP) learns them
@@ -526,17 +564,21 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
   // 3. Where to start: a resumed run's weights, optimizer state and position, or --init's weights.
   manual_seed(options.seed + 1);  // dropout's stream, distinct from the initialisation's
   if (resume != nullptr) {
+    nn::check_constants(*resume, r.model, resume->path);
     r.model.load_state_dict(resume->weights);
     r.optimizer.load_state_tensors(resume->optimizer);
     r.pos = position_from_json(resume->training);
     check_resumed_position(r, resume->optimizer.empty());
   } else if (init != nullptr) {
+    nn::check_constants(*init, r.model, init->path);
     load_init_weights(r.model, *init, spec.head_prefix);
   }
 
   nn::Checkpoint checkpoint;
   checkpoint.model = spec.name;
   checkpoint.config = config.values();
+  checkpoint.constants = nlohmann::json::object();
+  for (const auto& [module, text] : r.model.named_constants()) checkpoint.constants[module] = text;
   checkpoint.data = data.to_json();
   const std::string checkpoint_path = (std::filesystem::path(out_dir) / "checkpoint.safetensors").string();
   auto save = [&] {
@@ -554,9 +596,14 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
   bool plot_note_shown = false;
   r.model.train();
   while (r.pos.step < r.stop_step) {
-    run_epoch(r, device, quiet, save);
-    if (r.pos.batch < per_epoch) break;  // stopped by --max-steps inside the epoch
-    result.test = evaluate_test_split(r.model, data, options);
+    try {
+      run_epoch(r, device, quiet, save);
+      if (r.pos.batch < per_epoch) break;  // stopped by --max-steps inside the epoch
+      result.test = evaluate_test_split(r.model, data, options);
+    } catch (const OutOfMemory& e) {  // the activations of a batch: say which flags size them
+      fail("step {}: a batch of --batch-size {} (test: --eval-batch-size {}) does not fit with this model: {}",
+           r.pos.step + 1, options.batch_size, options.eval_batch_size, e.what());
+    }
     result.test_epoch = r.pos.epoch + 1;
     log_epoch(r, result.test, metrics, quiet);
     const std::string why = plot_curves(metrics.path(), png, spec.name + " on " + data.name);
