@@ -46,7 +46,7 @@ struct EvalFlags {
 int run_sequence_eval(const EvalFlags& f, const nn::Checkpoint& checkpoint, nn::Module& model) {
   SIEVE_CHECK(f.dataset_flag->count() == 0, "--dataset: {} is a sequence model's checkpoint; it evaluates on its "
               "task, at --seq-len", f.checkpoint);
-  const SequenceTask trained = SequenceTask::from_json(checkpoint.data);
+  const SequenceTask trained = SequenceTask::from_json(checkpoint.data, checkpoint.path);
   const bool train = f.split == "train";
   const int64_t size = f.test_size > 0 ? f.test_size : train ? trained.train_size : trained.test_size;
   SequenceTask task = resolve_task(trained.name, f.seq_len > 0 ? f.seq_len : trained.seq_len, trained.vocab,

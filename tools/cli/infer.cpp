@@ -188,7 +188,7 @@ void write_outputs(const InferFlags& f, const Outputs& o) {
 // A sequence model's checkpoint: tokens (N, L) int64 or features (N, L, C) float from a safetensors
 // file, as its task feeds them (tools/train/data.h); logits per sequence, or per position.
 void infer_sequences(const InferFlags& f, const nn::Checkpoint& checkpoint, nn::Module& model) {
-  const SequenceTask task = SequenceTask::from_json(checkpoint.data);
+  const SequenceTask task = SequenceTask::from_json(checkpoint.data, checkpoint.path);
   SIEVE_CHECK(f.input.ends_with(".safetensors"), "{}: a sequence model ({}) reads a .safetensors file of {}", f.input,
               task.name, task.vocab > 0 ? "int64 tokens (N, L)" : "float features (N, L, C)");
   SafetensorsFile file = load_safetensors(f.input);

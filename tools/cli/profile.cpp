@@ -204,7 +204,7 @@ Target load_target(const models::ModelSpec* spec, const ProfileFlags& f, const M
     if (SequenceTask::describes_task(ck.data)) {
       SIEVE_CHECK(f.task.empty() && f.vocab == 0 && f.num_memorize == 0,
                   "--checkpoint: the task comes from the checkpoint; only --seq-len may change it");
-      const SequenceTask trained = SequenceTask::from_json(ck.data);
+      const SequenceTask trained = SequenceTask::from_json(ck.data, f.checkpoint);
       t.task = resolve_task(trained.name, f.seq_len > 0 ? f.seq_len : trained.seq_len, trained.vocab,
                             trained.num_memorize, trained.train_size, trained.test_size, trained.seed);
     }

@@ -7,7 +7,10 @@
 #include <omp.h>
 
 #include <cblas.h>
+#include <cctype>
+#include <cerrno>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -109,10 +112,42 @@ CLI::Validator run_option_check(const std::string& key) {
 // clip would be stored in the checkpoint as null and the run could never be resumed. Options
 // CLI11 types as FLOAT (doubles, and lists of them) get the check; model flags are checked as
 // they are parsed (tools/cli/model_flags.cpp).
+// Whole-number flags (INT, UINT) take only whole numbers their type can hold: CLI11 would
+// otherwise read "99999999999999999999" as some other number, and an empty value as 0.
 void require_finite_numbers(CLI::App& app) {
   static const CLI::Validator finite = number_check([](double) { return true; }, "finite", "");
-  for (CLI::Option* option : app.get_options())
-    if (option->get_type_name().find("FLOAT") != std::string::npos) option->check(finite);
+  static const CLI::Validator not_empty(
+      [](std::string& text) { return text.empty() ? std::string("expects a number, got nothing") : std::string(); },
+      "", "");
+  auto whole = [](bool is_unsigned) {
+    return CLI::Validator(
+        [is_unsigned](std::string& text) -> std::string {
+          const char* begin = text.c_str();
+          while (std::isspace(static_cast<unsigned char>(*begin))) ++begin;
+          if (is_unsigned && *begin == '-') return "must be a whole number ≥ 0, got " + text;
+          char* end = nullptr;
+          errno = 0;
+          if (is_unsigned)
+            static_cast<void>(std::strtoull(begin, &end, 0));
+          else
+            static_cast<void>(std::strtoll(begin, &end, 0));
+          if (end == begin || *end != '\0') return "";  // no whole number: CLI11 says so
+          if (errno == ERANGE)
+            return fmt::format("must be a whole number up to {}, got {}",
+                               is_unsigned ? std::to_string(UINT64_MAX) : std::to_string(INT64_MAX), text);
+          return "";
+        },
+        "", "");
+  };
+  for (CLI::Option* option : app.get_options()) {
+    const std::string type = option->get_type_name();
+    if (type.find("FLOAT") != std::string::npos) option->check(finite);
+    if (type.find("UINT") != std::string::npos)
+      option->check(whole(true));
+    else if (type.find("INT") != std::string::npos)
+      option->check(whole(false));
+    if (type.find("FLOAT") != std::string::npos || type.find("INT") != std::string::npos) option->check(not_empty);
+  }
   for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) require_finite_numbers(*sub);
 }
 
@@ -179,6 +214,10 @@ int main(int argc, char** argv) {
     return run();
   } catch (const sieve::Error& e) {
     std::fprintf(stderr, "sieve: %s\n", one_line(e.what()).c_str());
+  } catch (const std::filesystem::filesystem_error& e) {  // a path the OS refused: name it and why
+    const std::string path = e.path1().empty() ? std::string("a path") : e.path1().string();
+    std::fprintf(stderr, "sieve: %s: %s\n", one_line(sieve::printable(path, 300)).c_str(),
+                 one_line(e.code().message()).c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "sieve: unexpected error: %s\n", one_line(e.what()).c_str());
   }

@@ -116,7 +116,7 @@ void make_study_dir(const std::string& dir) {
 
 SequenceTask task_at_length(const nn::Checkpoint& checkpoint, int64_t seq_len, int64_t size) {
   SIEVE_CHECK(SequenceTask::describes_task(checkpoint.data), "the checkpoint is not a sequence model's");
-  const SequenceTask trained = SequenceTask::from_json(checkpoint.data);
+  const SequenceTask trained = SequenceTask::from_json(checkpoint.data, checkpoint.path);
   return resolve_task(trained.name, seq_len > 0 ? seq_len : trained.seq_len, trained.vocab, trained.num_memorize,
                       trained.train_size, size > 0 ? size : trained.test_size, trained.seed);
 }

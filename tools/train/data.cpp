@@ -246,17 +246,34 @@ json SequenceTask::to_json() const {
 
 bool SequenceTask::describes_task(const json& j) { return j.is_object() && j.contains("task"); }
 
-SequenceTask SequenceTask::from_json(const json& j) {
+SequenceTask SequenceTask::from_json(const json& j, const std::string& file) {
+  // Each key read as its type, or one line naming the file and the key.
+  auto get = [&]<typename T>(const char* key, const char* what) {
+    try {
+      return j.at(key).get<T>();
+    } catch (const json::exception&) {
+      fail_file(file, "task description: '{}' must be {}, got {}", key, what,
+                j.contains(key) ? printable(j.at(key).dump(), 40) : "nothing");
+    }
+  };
+  const auto name = get.operator()<std::string>("task", "a task name");
+  const auto seq_len = get.operator()<int64_t>("seq_len", "a whole number");
+  const auto vocab = get.operator()<int64_t>("vocab", "a whole number");
+  const auto num_memorize = get.operator()<int64_t>("num_memorize", "a whole number");
+  const auto train_size = get.operator()<int64_t>("train_size", "a whole number");
+  const auto test_size = get.operator()<int64_t>("test_size", "a whole number");
+  const auto seed = get.operator()<uint64_t>("seed", "a whole number ≥ 0");
+  const auto classes = get.operator()<int64_t>("classes", "a whole number");
+  const auto per_token = get.operator()<bool>("per_token", "true or false");
   SequenceTask t;
-  try {
-    t = resolve_task(j.at("task").get<std::string>(), j.at("seq_len").get<int64_t>(), j.at("vocab").get<int64_t>(),
-                     j.at("num_memorize").get<int64_t>(), j.at("train_size").get<int64_t>(),
-                     j.at("test_size").get<int64_t>(), j.at("seed").get<uint64_t>());
-  } catch (const json::exception& e) {
-    fail("checkpoint's task description is incomplete: {}", e.what());
+  try {  // the checks the flags get; their message names the flag the value would have come from
+    t = resolve_task(name, seq_len, vocab, num_memorize, train_size, test_size, seed);
+  } catch (const Error& e) {
+    fail_file(file, "task description: {} (a value the flags would refuse)", e.what());
   }
-  SIEVE_CHECK(t.classes == j.value("classes", int64_t{-1}) && t.per_token == j.value("per_token", !t.per_token),
-              "checkpoint's task description is inconsistent: {}", j.dump());
+  if (t.classes != classes || t.per_token != per_token)
+    fail_file(file, "task description: task '{}' has {} classes{}, the file says {}{}", t.name, t.classes,
+              t.per_token ? " per token" : "", classes, per_token ? " per token" : "");
   return t;
 }
 

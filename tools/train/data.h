@@ -90,7 +90,8 @@ struct SequenceTask {
 
   int64_t input_length() const { return seq_len + num_memorize; }  // the model's L
   nlohmann::json to_json() const;
-  static SequenceTask from_json(const nlohmann::json& j);  // as stored in a checkpoint's "data"
+  // As stored in a checkpoint's "data"; every key checked, errors name `file`.
+  static SequenceTask from_json(const nlohmann::json& j, const std::string& file);
   // True when a checkpoint's "data" describes a sequence task (it has a "task" key).
   static bool describes_task(const nlohmann::json& j);
 };
