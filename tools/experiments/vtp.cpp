@@ -5,6 +5,7 @@
 //                                          (or reuses it), then measures every row
 //   sieve experiment vtp --quick           a short baseline, short fine-tunes, 1000 test images: minutes
 //   sieve experiment vtp --baseline runs/clip-12/checkpoint.safetensors   start from a trained model
+//   sieve experiment vtp --keeps 0.7,0.5 --finetune evit,tome              fine-tune only those rows
 //
 // Rows (models/token_reduction.h): the baseline; evit at each --keeps, with and without the fused
 // token; the study's l2 variant and svtr at the same keeps; tome at the r whose mean tokens per
@@ -54,9 +55,13 @@ struct VtpFlags {
   std::string data_dir = "data", out, baseline;
   int64_t epochs = 0, finetune_epochs = 0, test_images = 0, timing_images = 0, latency_images = 0;
   std::vector<double> keeps;
+  std::vector<std::string> finetune_methods;  // empty: every method
   bool quick = false, retrain = false, quiet = false, no_finetune = false;
   std::shared_ptr<ModelFlagTexts> model_flags = std::make_shared<ModelFlagTexts>();
 };
+
+// The reduction methods of the table's rows, in the plot's order.
+constexpr const char* kMethods[] = {"evit", "evit+fuse", "l2", "svtr", "tome"};
 
 // The flags' defaults, which --quick changes.
 void resolve_defaults(VtpFlags& f) {
@@ -67,6 +72,9 @@ void resolve_defaults(VtpFlags& f) {
   if (f.latency_images == 0) f.latency_images = f.quick ? 20 : 100;
   if (f.keeps.empty()) f.keeps = f.quick ? std::vector<double>{1.0, 0.7, 0.5} : std::vector<double>{1.0, 0.9, 0.7, 0.5};
   for (double k : f.keeps) SIEVE_CHECK(k > 0 && k <= 1, "--keeps: keep {} is outside (0, 1]", k);
+  for (const std::string& m : f.finetune_methods)
+    SIEVE_CHECK(std::find(std::begin(kMethods), std::end(kMethods), m) != std::end(kMethods),
+                "--finetune: unknown method '{}' (known: {})", printable(m, 40), fmt::join(kMethods, ", "));
 }
 
 // One dataset's test images with the classes to tell apart.
@@ -222,9 +230,8 @@ std::string plot_script(const std::string& csv, const std::string& out) {
   // Columns of vtp.csv: 1 method, 2 setting, ..., 8 throughput_b256, 12 mnist_off, 13 fashion_off,
   // 15 mnist_ft, 16 fashion_ft. The baseline starts both lines (its off-the-shelf figures).
   std::string plots;
-  const char* methods[] = {"evit", "evit+fuse", "l2", "svtr", "tome"};
-  for (int i = 0; i < 5; ++i) {
-    const std::string m = methods[i];
+  for (int i = 0; i < static_cast<int>(std::size(kMethods)); ++i) {
+    const std::string m = kMethods[i];
     plots += fmt::format(
         "'{0}' using (stringcolumn(1) eq '{1}' || stringcolumn(1) eq 'baseline' ? $8 : 1/0):(($12+$13)*50) "
         "with linespoints lw 2 lc {2} pt 7 title '{1}', "
@@ -309,7 +316,10 @@ int run_vtp_study(VtpFlags f) {
     row.speed.tokens = models::tokens_per_block(row.reduction, patches, vision.depth);
     row.off = lossiness(*base, sets, &base_embeddings);
     const bool nothing_to_tune = row.method == "baseline" || (row.reduction.keep == 1.0 && row.method != "tome");
-    if (nothing_to_tune || f.no_finetune) continue;
+    const bool chosen = f.finetune_methods.empty() ||
+                        std::find(f.finetune_methods.begin(), f.finetune_methods.end(), row.method) !=
+                            f.finetune_methods.end();
+    if (nothing_to_tune || f.no_finetune || !chosen) continue;
     nlohmann::json tuned_config = config;
     tuned_config["reduce"] = models::reduction_str(row.reduction);
     const std::string dir = out + "/finetune-" + row.method + "-" + row.setting;
@@ -374,6 +384,9 @@ void add_vtp_study(CLI::App* experiment, Runner* run) {
   cmd->add_option("--finetune-epochs", f->finetune_epochs, "pruning-aware fine-tuning epochs per row (default 1)")
       ->check(CLI::Range(int64_t{1}, int64_t{1000}));
   cmd->add_flag("--no-finetune", f->no_finetune, "off-the-shelf rows only");
+  cmd->add_option("--finetune", f->finetune_methods,
+                  fmt::format("fine-tune only these methods' rows (default all: {})", fmt::join(kMethods, ",")))
+      ->delimiter(',');
   cmd->add_option("--keeps", f->keeps, "keep rates (default 1,0.9,0.7,0.5)")->delimiter(',');
   cmd->add_option("--test-images", f->test_images, "test images per dataset (default all; 1000 with --quick)")
       ->check(CLI::Range(int64_t{1}, int64_t{100000}));
