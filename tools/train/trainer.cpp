@@ -280,7 +280,8 @@ models::ModelPtr model_from_checkpoint(const nn::Checkpoint& checkpoint, const s
   // checkpoint needs about the bytes of its weights (buffers the file lacks are small), so building
   // under a budget of a few times that refuses a config that asks for far more.
   int64_t weight_bytes = 0;
-  for (const auto& [name, tensor] : checkpoint.weights) weight_bytes += tensor.numel() * static_cast<int64_t>(dtype_size(tensor.dtype()));
+  for (const auto& [name, tensor] : checkpoint.weights)
+    weight_bytes += tensor.numel() * static_cast<int64_t>(dtype_size(tensor.dtype()));
   models::ModelPtr model;
   try {
     MemoryBudget budget(4 * weight_bytes + (int64_t{64} << 20));
@@ -288,6 +289,8 @@ models::ModelPtr model_from_checkpoint(const nn::Checkpoint& checkpoint, const s
   } catch (const OutOfMemory& e) {
     fail("{}: its config (metadata 'config') asks for a far larger model than the {} of weights it holds: {}", path,
          format_bytes(static_cast<double>(weight_bytes)), e.what());
+  } catch (const Error& e) {  // a layer's own check (a dropout of 5): say where the value came from
+    fail("{}: its config (metadata 'config') does not build a '{}': {}", path, spec.name, e.what());
   }
   nn::check_constants(checkpoint, *model, path);
   try {
@@ -501,7 +504,9 @@ std::string model_flags_given(const models::ModelSpec& spec, const models::Model
   std::vector<std::string> given;
   for (const models::ModelOption& o : spec.options)
     if (config.values().contains(o.key) && config.values()[o.key] != o.default_value)
-      given.push_back(fmt::format("--{} {}", o.key, config.values()[o.key].dump()));
+      given.push_back(fmt::format("--{} {}", o.key,
+                                  config.values()[o.key].is_string() ? config.values()[o.key].get<std::string>()
+                                                                     : config.values()[o.key].dump()));
   return given.empty() ? "the defaults" : fmt::format("{}", fmt::join(given, ", "));
 }
 
@@ -528,9 +533,6 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
            sequence ? "--train-size, --test-size, --seq-len" : "--dataset, --image-size", e.what());
     }
   }();
-  std::error_code ec;
-  std::filesystem::create_directories(out_dir, ec);
-  if (ec) fail("--out {}: cannot create the directory: {}", out_dir, ec.message());
 
   // 2. The model (initialised on the CPU, then moved: the same weights on every device), AdamW, the
   //    loader and the schedule.
@@ -542,7 +544,12 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
   } catch (const OutOfMemory& e) {
     fail("the model's flags ({}) ask for a model too large to train in this machine's memory: {}",
          model_flags_given(spec, config), e.what());
+  } catch (const Error& e) {  // a layer's own check (a dropout of 5): say which flags were given
+    fail("the model's flags ({}) do not build a '{}': {}", model_flags_given(spec, config), spec.name, e.what());
   }
+  std::error_code ec;  // only now: a refused model leaves no empty run directory behind
+  std::filesystem::create_directories(out_dir, ec);
+  if (ec) fail("--out {}: cannot create the directory: {}", out_dir, ec.message());
   model->to(device);  // before the optimizer: its state is made on the parameters' device
   model->no_weight_decay_for_biases_and_norms();
   if (!sequence) set_class_texts(*model, data.images);  // a model whose classes are texts (CLIP) learns them
