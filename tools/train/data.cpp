@@ -51,18 +51,30 @@ json DatasetInfo::to_json() const {
           {"mean", mean}, {"std", std}, {"class_names", class_names}};
 }
 
+namespace {
+
+// j[key] read as T into *out, or one line "FILE: SECTION: 'key' must be WHAT, got ..." (never
+// the JSON library's text): how both checkpoint descriptions, images' and tasks', are read.
+template <typename T>
+void read_key(const json& j, const char* key, const char* what, T* out, const std::string& file,
+              const char* section) {
+  try {
+    *out = j.at(key).get<T>();
+  } catch (const json::exception&) {
+    fail_file(file, "{}: '{}' must be {}, got {}", section, key, what,
+              j.contains(key) ? printable(j.at(key).dump(), 60) : std::string("nothing"));
+  }
+}
+
+}  // namespace
+
 DatasetInfo DatasetInfo::from_json(const json& j, const std::string& file) {
   SIEVE_CHECK(!SequenceTask::describes_task(j),
               "the checkpoint is of a sequence model (task '{}'), not an image classifier; evaluate it with "
               "`sieve eval CKPT [--seq-len L]`", printable(j.value("task", std::string()), 64));
   // Each key read as its type, or one line naming the key and what it should be.
   auto get = [&j, &file]<typename T>(const char* key, const char* what, T* out) {
-    try {
-      *out = j.at(key).get<T>();
-    } catch (const json::exception&) {
-      fail_file(file, "data description: '{}' must be {}, got {}", key, what,
-           j.contains(key) ? printable(j.at(key).dump(), 60) : std::string("nothing"));
-    }
+    read_key(j, key, what, out, file, "data description");
   };
   DatasetInfo info;
   get("dataset", "a name", &info.name);
@@ -247,24 +259,17 @@ json SequenceTask::to_json() const {
 bool SequenceTask::describes_task(const json& j) { return j.is_object() && j.contains("task"); }
 
 SequenceTask SequenceTask::from_json(const json& j, const std::string& file) {
-  // Each key read as its type, or one line naming the file and the key.
-  auto get = [&]<typename T>(const char* key, const char* what) {
-    try {
-      return j.at(key).get<T>();
-    } catch (const json::exception&) {
-      fail_file(file, "task description: '{}' must be {}, got {}", key, what,
-                j.contains(key) ? printable(j.at(key).dump(), 40) : "nothing");
-    }
-  };
-  const auto name = get.operator()<std::string>("task", "a task name");
-  const auto seq_len = get.operator()<int64_t>("seq_len", "a whole number");
-  const auto vocab = get.operator()<int64_t>("vocab", "a whole number");
-  const auto num_memorize = get.operator()<int64_t>("num_memorize", "a whole number");
-  const auto train_size = get.operator()<int64_t>("train_size", "a whole number");
-  const auto test_size = get.operator()<int64_t>("test_size", "a whole number");
-  const auto seed = get.operator()<uint64_t>("seed", "a whole number ≥ 0");
-  const auto classes = get.operator()<int64_t>("classes", "a whole number");
-  const auto per_token = get.operator()<bool>("per_token", "true or false");
+  std::string name;
+  int64_t seq_len = 0, vocab = 0, num_memorize = 0, train_size = 0, test_size = 0, classes = 0;
+  uint64_t seed = 0;
+  bool per_token = false;
+  const char* section = "task description";
+  read_key(j, "task", "a task name", &name, file, section);
+  for (const auto& [key, out] : {std::pair{"seq_len", &seq_len}, {"vocab", &vocab}, {"num_memorize", &num_memorize},
+                                 {"train_size", &train_size}, {"test_size", &test_size}, {"classes", &classes}})
+    read_key(j, key, "a whole number", out, file, section);
+  read_key(j, "seed", "a whole number ≥ 0", &seed, file, section);
+  read_key(j, "per_token", "true or false", &per_token, file, section);
   SequenceTask t;
   try {  // the checks the flags get; their message names the flag the value would have come from
     t = resolve_task(name, seq_len, vocab, num_memorize, train_size, test_size, seed);
