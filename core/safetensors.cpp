@@ -6,11 +6,14 @@
 // can be overwritten while its tensors are alive.
 // Extend: a new dtype code is one row in kCodes plus, if it needs widening, a case in widen().
 //
-// Reading is shared by the two entry points: parse_header() validates and returns the list of
-// entries; decode() then pulls each entry's bytes through a reader — memcpy from a buffer for
-// parse_safetensors (the fuzz harness), pread straight into the tensor for load_safetensors (no
-// second copy of a large checkpoint in memory, and no SIGBUS if the file shrinks under a mapping).
+// Reading is shared by the two entry points: parse_header() validates the header in one streaming
+// pass and returns the list of entries; decode() then pulls each entry's bytes through a reader —
+// memcpy from a buffer for parse_safetensors (the fuzz harness), pread for load_safetensors (large
+// tensors straight into place, small ones through a 1 MB window: no second copy of a large
+// checkpoint in memory, and no SIGBUS if the file shrinks under a mapping).
 #include "core/safetensors.h"
+
+#include "core/json_events.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -22,7 +25,7 @@
 #include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
-#include <set>
+#include <numeric>
 #include <string_view>
 #include <vector>
 
@@ -61,9 +64,40 @@ struct Entry {
 };
 
 struct Header {
-  std::vector<Entry> entries;  // in name order
+  std::vector<Entry> entries;     // in the header's order
+  std::vector<size_t> by_name;    // entry indices in name order, the TensorMap's
+  std::vector<size_t> by_offset;  // entry indices in the order of their bytes, the order they are read
   Metadata metadata;
 };
+
+// Indices 0..n-1 ordered by `less`; files written in order (sieve's, PyTorch's) skip the sort.
+template <typename Less>
+std::vector<size_t> sorted_indices(size_t n, Less less) {
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), size_t{0});
+  if (!std::is_sorted(order.begin(), order.end(), less)) std::sort(order.begin(), order.end(), less);
+  return order;
+}
+
+// Entry indices in name order. Sorted as (first 8 bytes of the name, big-endian; index) pairs
+// in one contiguous array, which orders like the names and settles most comparisons without
+// touching the strings: sorting a million entries by their strings directly took a third of a
+// second, most of it cache misses.
+std::vector<size_t> sorted_by_name(const std::vector<Entry>& es) {
+  std::vector<std::pair<uint64_t, size_t>> keyed(es.size());
+  for (size_t i = 0; i < es.size(); ++i) {
+    uint64_t prefix = 0;
+    for (size_t b = 0; b < 8; ++b) prefix = prefix << 8 | (b < es[i].name.size() ? static_cast<uint8_t>(es[i].name[b]) : 0);
+    keyed[i] = {prefix, i};
+  }
+  const auto less = [&](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first < b.first : es[a.second].name < es[b.second].name;
+  };
+  if (!std::is_sorted(keyed.begin(), keyed.end(), less)) std::sort(keyed.begin(), keyed.end(), less);
+  std::vector<size_t> order(es.size());
+  for (size_t i = 0; i < es.size(); ++i) order[i] = keyed[i].second;
+  return order;
+}
 
 uint64_t read_le64(const uint8_t* p) {
   uint64_t v;
@@ -71,170 +105,203 @@ uint64_t read_le64(const uint8_t* p) {
   return v;
 }
 
-// True with *out set for a non-negative JSON integer that fits int64. nlohmann stores a
-// non-negative literal as unsigned, a negative one as signed and anything with '.'/'e' as float.
-bool as_size(const json& v, uint64_t* out) {
-  if (!v.is_number_unsigned()) return false;
-  *out = v.get<uint64_t>();
-  return *out <= static_cast<uint64_t>(INT64_MAX);
-}
+// The header's checks, fed by the JSON reader in one pass (core/json_events.h): each entry is
+// checked and built as its values arrive, with no JSON document in between (a document of a
+// million entries cost seconds of allocation). A header's structure is fixed — root object →
+// entry or __metadata__ object → shape or data_offsets array — so a value nested deeper is refused
+// at once, which also bounds what a hostile header can make us allocate. Errors come in document
+// order: the first thing wrong is the one reported.
+class HeaderReader {
+ public:
+  HeaderReader(const std::string& file, uint64_t data_size) : file_(file), data_size_(data_size) {}
+  Header take() { return std::move(header_); }
 
-const char* json_kind(const json& v) {
-  if (v.is_number_integer() && !v.is_number_unsigned()) return "a negative integer";
-  if (v.is_number_unsigned()) return "too large";
-  if (v.is_number_float()) return "not an integer";
-  return v.type_name();
-}
-
-// The two guards nlohmann lacks, as a SAX pass before the real parse: duplicate keys (its objects
-// are maps, so a repeated name would silently keep the last tensor) and nesting depth (a legal
-// header is at most object → entry → array; a deeply nested hostile header would otherwise
-// allocate per level). Why not nlohmann's parser callback: on every inner object's end it walks the
-// whole enclosing object looking for discarded values, so 80,000 tensors took minutes; this pass
-// is O(n log n) and the DOM parse after it linear.
-struct HeaderGuard : nlohmann::json_sax<json> {
-  const std::string& file;
-  std::vector<std::set<std::string>> keys;  // keys seen in each open object
-  int depth = 0;
-
-  explicit HeaderGuard(const std::string& f) : file(f) {}
-  bool open() {
-    if (++depth > 3) fail_file(file, "header JSON is nested deeper than a safetensors header can be");
-    return true;
-  }
-  bool start_object(std::size_t) override {
-    keys.emplace_back();
-    return open();
-  }
-  bool end_object() override {
-    keys.pop_back();
-    --depth;
-    return true;
-  }
-  bool start_array(std::size_t) override { return open(); }
-  bool end_array() override {
-    --depth;
-    return true;
-  }
-  bool key(string_t& name) override {
-    if (!keys.back().insert(name).second) {
-      const auto what = keys.size() == 1 ? "names the tensor" : "has the key";
-      fail_file(file, "header {} '{}' twice", what, printable(name, kShownChars));
+  void start_object() {
+    switch (open()) {
+      case At::top: return enter(At::root);
+      case At::root: return enter(in_metadata_ ? At::metadata : At::entry);
+      default: wrong("object", "{...}");
     }
-    return true;
   }
-  bool null() override { return true; }
-  bool boolean(bool) override { return true; }
-  bool number_integer(number_integer_t) override { return true; }
-  bool number_unsigned(number_unsigned_t) override { return true; }
-  bool number_float(number_float_t, const string_t&) override { return true; }
-  bool string(string_t&) override { return true; }
-  bool binary(binary_t&) override { return true; }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override {
-    throw e;  // reported below, as the DOM parse's would be
+  void end_object() {
+    if (here() == At::entry) finish_entry();
+    leave();
   }
-};
-
-json parse_json(const char* text, size_t n, const std::string& file) {
-  try {
-    HeaderGuard guard(file);
-    json::sax_parse(text, text + n, &guard);
-    return json::parse(text, text + n);
-  } catch (const json::exception& e) {
-    std::string why = e.what();
-    if (auto at = why.find("] "); at != std::string::npos) why = why.substr(at + 2);  // drop "[json.exception...]"
-    fail_file(file, "header is not valid JSON: {}", printable(why, 200));
+  void start_array() {
+    const At at = open();
+    if (at == At::entry && field_ == kShape) return enter(At::shape);
+    if (at == At::entry && field_ == kOffsets) return enter(At::offsets);
+    wrong("array", "[...]");
   }
-}
-
-Metadata parse_metadata(const json& value, const std::string& file) {
-  SIEVE_CHECK(value.is_object(), "{}: __metadata__ must be an object of strings, got {} (the name is reserved)",
-              printable(file, 4096), value.type_name());
-  Metadata out;
-  for (const auto& [key, v] : value.items()) {
-    if (!v.is_string())
-      fail_file(file, "__metadata__ value for '{}' is {}, not a string", printable(key, kShownChars), v.type_name());
-    out[key] = v.get<std::string>();
+  void end_array() {
+    if (here() == At::offsets) {
+      if (offsets_seen_ != 2)
+        fail("{}: data_offsets must be an array [begin, end], got an array of {} values", who(), offsets_seen_);
+      if (entry_.begin > entry_.end) fail("{}: data_offsets begin {} > end {}", who(), entry_.begin, entry_.end);
+      if (entry_.end > data_size_)
+        fail("{}: data_offsets [{}, {}] lie outside the {}-byte data section (truncated file?)", who(), entry_.begin,
+             entry_.end, data_size_);
+    }
+    leave();
   }
-  return out;
-}
 
-Entry parse_entry(const std::string& name, const json& value, uint64_t data_size, const std::string& file) {
-  const std::string who = "tensor '" + printable(name, kShownChars) + "'";
-  if (!value.is_object()) fail_file(file, "{}: entry is {}, not an object", who, value.type_name());
-  for (const auto& [key, v] : value.items())
-    if (key != "dtype" && key != "shape" && key != "data_offsets")
-      fail_file(file, "{}: unknown key '{}' (expected dtype, shape, data_offsets)", who, printable(key, kShownChars));
-  for (const char* key : {"dtype", "shape", "data_offsets"})
-    if (!value.contains(key)) fail_file(file, "{}: missing key '{}'", who, key);
+  void key(std::string&& name) {
+    switch (here()) {
+      case At::root:
+        in_metadata_ = name == "__metadata__";
+        if (in_metadata_ && metadata_seen_) fail("header has the key '__metadata__' twice");
+        metadata_seen_ |= in_metadata_;
+        entry_ = Entry{};
+        entry_.name = std::move(name);
+        fields_seen_ = 0;
+        return;
+      case At::entry:
+        field_ = name == "dtype" ? kDtype : name == "shape" ? kShape : name == "data_offsets" ? kOffsets : 0;
+        if (field_ == 0)
+          fail("{}: unknown key '{}' (expected dtype, shape, data_offsets)", who(), printable(name, kShownChars));
+        if (fields_seen_ & field_) fail("header has the key '{}' twice (in {})", printable(name, kShownChars), who());
+        fields_seen_ |= field_;
+        return;
+      default:  // At::metadata, the only other object
+        metadata_key_ = std::move(name);
+        if (header_.metadata.count(metadata_key_))
+          fail("header has the key '{}' twice (in __metadata__)", printable(metadata_key_, kShownChars));
+    }
+  }
 
-  Entry e;
-  e.name = name;
-  const json& dtype = value["dtype"];
-  if (!dtype.is_string()) fail_file(file, "{}: dtype is {}, not a string", who, dtype.type_name());
-  for (const auto& code : kCodes)
-    if (dtype.get_ref<const std::string&>() == code.code) e.code = &code;
-  if (e.code == nullptr)
-    fail_file(file, "{}: unsupported dtype '{}' (sieve reads {})", who,
-              printable(dtype.get<std::string>(), kShownChars), kReadable);
+  void string(std::string&& s) {
+    if (here() == At::metadata) {
+      header_.metadata.emplace(std::move(metadata_key_), std::move(s));
+      return;
+    }
+    if (here() != At::entry || field_ != kDtype) wrong("string", "\"" + printable(s, 40) + "\"");
+    for (const auto& code : kCodes)
+      if (s == code.code) entry_.code = &code;
+    if (entry_.code == nullptr)
+      fail("{}: unsupported dtype '{}' (sieve reads {})", who(), printable(s, kShownChars), kReadable);
+  }
+  void number(const JsonNumber& n) {
+    if (!in_array()) wrong("number", printable(n.text, 40));
+    if (n.kind != JsonNumber::whole || n.value > static_cast<uint64_t>(INT64_MAX)) not_a_size(n);
+    if (here() == At::shape) return add_dim(n.value);
+    if (offsets_seen_ < 2) (offsets_seen_ == 0 ? entry_.begin : entry_.end) = n.value;
+    ++offsets_seen_;
+  }
+  void boolean(bool v) { wrong("boolean", v ? "true" : "false"); }
+  void null() { wrong("null", "null"); }
 
-  const json& shape = value["shape"];
-  if (!shape.is_array()) fail_file(file, "{}: shape is {}, not an array", who, shape.type_name());
-  if (shape.size() > static_cast<size_t>(kMaxDims))
-    fail_file(file, "{}: shape has {} dims, sieve supports at most {}", who, shape.size(), kMaxDims);
-  uint64_t numel = 1, span = 1;  // span: the product of the non-zero sizes, what strides reach
-  for (const json& s : shape) {
-    uint64_t size;
-    if (!as_size(s, &size)) fail_file(file, "{}: shape entry {} is {}", who, printable(s.dump(), 40), json_kind(s));
-    e.shape.push_back(static_cast<int64_t>(size));
+ private:
+  // Where a value can go, innermost open container first.
+  enum class At { top, root, entry, metadata, shape, offsets };
+  static constexpr int kDtype = 1, kShape = 2, kOffsets = 4;  // entry fields, as bits of fields_seen_
+
+  At here() const { return stack_[depth_]; }
+  bool in_array() const { return here() == At::shape || here() == At::offsets; }
+  At open() const {
+    if (depth_ == kMaxDepth) fail("header JSON is nested deeper than a safetensors header can be");
+    return here();
+  }
+  void enter(At inner) { stack_[++depth_] = inner; }
+  void leave() { --depth_; }
+  std::string who() const { return "tensor '" + printable(entry_.name, kShownChars) + "'"; }
+
+  template <typename... Args>
+  [[noreturn]] void fail(fmt::format_string<Args...> format, Args&&... args) const {
+    fail_file(file_, format, std::forward<Args>(args)...);
+  }
+
+  // A value of the wrong kind for where it stands; `text` shows it where the message quotes it.
+  [[noreturn]] void wrong(const char* kind, const std::string& text) const {
+    switch (here()) {
+      case At::top: fail("header is {}, not a JSON object", kind);
+      case At::root:
+        if (in_metadata_) fail("__metadata__ must be an object of strings, got {} (the name is reserved)", kind);
+        fail("{}: entry is {}, not an object", who(), kind);
+      case At::metadata:
+        fail("__metadata__ value for '{}' is {}, not a string", printable(metadata_key_, kShownChars), kind);
+      case At::entry:
+        if (field_ == kDtype) fail("{}: dtype is {}, not a string", who(), kind);
+        if (field_ == kShape) fail("{}: shape is {}, not an array", who(), kind);
+        fail("{}: data_offsets must be an array [begin, end], got {}", who(), text);
+      case At::shape: fail("{}: shape entry {} is {}", who(), text, kind);
+      case At::offsets: fail("{}: data_offsets entry {} is {}, not a non-negative integer", who(), text, kind);
+    }
+    fail("header JSON has a value where none can be");  // unreachable: every At is handled above
+  }
+  [[noreturn]] void not_a_size(const JsonNumber& n) const {
+    const char* why = n.kind == JsonNumber::negative_whole ? "a negative integer"
+                      : n.kind == JsonNumber::fraction     ? "not an integer"
+                                                           : "too large";
+    if (here() == At::offsets)
+      fail("{}: data_offsets entry {} is {}: not two non-negative integers", who(), printable(n.text, 40), why);
+    fail("{}: shape entry {} is {}", who(), printable(n.text, 40), why);
+  }
+
+  void add_dim(uint64_t size) {
+    if (entry_.shape.size() == static_cast<size_t>(kMaxDims))
+      fail("{}: shape has more than {} dims, sieve supports at most {}", who(), kMaxDims, kMaxDims);
+    entry_.shape.push_back(static_cast<int64_t>(size));
     // Both checked at every step, so (2^40, 2^40, 0) and (0, 2^40, 2^40) are refused too: their
     // strides would overflow even though they have no elements.
-    if (__builtin_mul_overflow(numel, size, &numel) || numel > static_cast<uint64_t>(INT64_MAX) ||
-        __builtin_mul_overflow(span, std::max<uint64_t>(size, 1), &span) || span > static_cast<uint64_t>(INT64_MAX))
-      fail_file(file, "{}: shape {} has too many elements (the product overflows)", who,
-                printable(shape.dump(), kShownChars));
+    if (__builtin_mul_overflow(numel_, size, &numel_) || numel_ > static_cast<uint64_t>(INT64_MAX) ||
+        __builtin_mul_overflow(span_, std::max<uint64_t>(size, 1), &span_) || span_ > static_cast<uint64_t>(INT64_MAX))
+      fail("{}: shape {} has too many elements (the product overflows)", who(), shape_str(entry_.shape));
   }
 
-  const json& offsets = value["data_offsets"];
-  if (!offsets.is_array() || offsets.size() != 2)
-    fail_file(file, "{}: data_offsets must be an array [begin, end], got {}", who, printable(offsets.dump(), 60));
-  if (!as_size(offsets[0], &e.begin) || !as_size(offsets[1], &e.end))
-    fail_file(file, "{}: data_offsets {} are not two non-negative integers", who, printable(offsets.dump(), 60));
-  if (e.begin > e.end) fail_file(file, "{}: data_offsets begin {} > end {}", who, e.begin, e.end);
-  if (e.end > data_size)
-    fail_file(file, "{}: data_offsets [{}, {}] lie outside the {}-byte data section (truncated file?)", who, e.begin,
-              e.end, data_size);
-  uint64_t nbytes;
-  if (__builtin_mul_overflow(numel, e.code->size, &nbytes) || nbytes != e.end - e.begin)
-    fail_file(file, "{}: {} bytes in data_offsets [{}, {}], but shape {} of {} needs {} × {}", who, e.end - e.begin,
-              e.begin, e.end, shape_str(e.shape), e.code->code, numel, e.code->size);
-  return e;
-}
+  void finish_entry() {
+    for (const auto& [bit, name] : {std::pair{kDtype, "dtype"}, {kShape, "shape"}, {kOffsets, "data_offsets"}})
+      if (!(fields_seen_ & bit)) fail("{}: missing key '{}'", who(), name);
+    uint64_t numel = 1, nbytes;
+    for (const int64_t s : entry_.shape) numel *= static_cast<uint64_t>(s);  // cannot overflow: add_dim checked
+    if (__builtin_mul_overflow(numel, entry_.code->size, &nbytes) || nbytes != entry_.end - entry_.begin)
+      fail("{}: {} bytes in data_offsets [{}, {}], but shape {} of {} needs {} × {}", who(), entry_.end - entry_.begin,
+           entry_.begin, entry_.end, shape_str(entry_.shape), entry_.code->code, numel, entry_.code->size);
+    header_.entries.push_back(std::move(entry_));
+    numel_ = span_ = 1;
+    offsets_seen_ = 0;
+  }
+
+  static constexpr int kMaxDepth = 3;  // root → entry → array
+  const std::string& file_;
+  const uint64_t data_size_;
+  Header header_;
+  At stack_[kMaxDepth + 1] = {At::top};
+  int depth_ = 0;
+  Entry entry_;                // the entry being read
+  int field_ = 0;              // which of its fields the next value fills
+  int fields_seen_ = 0;        // its fields so far, as bits
+  uint64_t numel_ = 1, span_ = 1;  // its shape's element count and stride span so far
+  int64_t offsets_seen_ = 0;   // values in its data_offsets so far
+  bool in_metadata_ = false, metadata_seen_ = false;
+  std::string metadata_key_;
+};
 
 Header parse_header(const char* text, size_t n, uint64_t data_size, const std::string& file) {
-  const json root = parse_json(text, n, file);
-  if (!root.is_object()) fail_file(file, "header is {}, not a JSON object", root.type_name());
-  Header h;
-  for (const auto& [name, value] : root.items()) {
-    if (name == "__metadata__")
-      h.metadata = parse_metadata(value, file);
-    else
-      h.entries.push_back(parse_entry(name, value, data_size, file));
-  }
-  // Overlap: sort by begin; each non-empty range must start at or after the previous ones end.
+  HeaderReader reader(file, data_size);
+  JsonEvents<HeaderReader>({text, n}, file, "header").read(reader);
+  Header h = reader.take();
+  // In name order a name given twice is adjacent.
+  const std::vector<Entry>& es = h.entries;
+  h.by_name = sorted_by_name(es);
+  for (size_t i = 1; i < es.size(); ++i)
+    if (es[h.by_name[i]].name == es[h.by_name[i - 1]].name)
+      fail_file(file, "header names the tensor '{}' twice", printable(es[h.by_name[i]].name, kShownChars));
+  // Overlap: in offset order each non-empty range must start at or after the previous ones end.
   // Gaps between tensors are allowed (other writers may align them); empty ranges overlap nothing.
-  std::vector<const Entry*> by_offset;
-  for (const Entry& e : h.entries)
-    if (e.end > e.begin) by_offset.push_back(&e);
-  std::sort(by_offset.begin(), by_offset.end(), [](auto* a, auto* b) { return a->begin < b->begin; });
-  for (size_t i = 1; i < by_offset.size(); ++i)
-    if (by_offset[i]->begin < by_offset[i - 1]->end)
-      fail_file(file, "tensors '{}' [{}, {}] and '{}' [{}, {}] overlap in the data section",
-                printable(by_offset[i - 1]->name, kShownChars), by_offset[i - 1]->begin, by_offset[i - 1]->end,
-                printable(by_offset[i]->name, kShownChars), by_offset[i]->begin, by_offset[i]->end);
-  // Bytes after the last tensor's data belong to nothing: an appended file or a wrong header.
+  h.by_offset = sorted_indices(es.size(), [&](size_t a, size_t b) { return es[a].begin < es[b].begin; });
+  const Entry* previous = nullptr;
   uint64_t last_end = 0;
-  for (const Entry* e : by_offset) last_end = std::max(last_end, e->end);
+  for (const size_t i : h.by_offset) {
+    const Entry& e = es[i];
+    if (e.end == e.begin) continue;
+    if (previous != nullptr && e.begin < previous->end)
+      fail_file(file, "tensors '{}' [{}, {}] and '{}' [{}, {}] overlap in the data section",
+                printable(previous->name, kShownChars), previous->begin, previous->end,
+                printable(e.name, kShownChars), e.begin, e.end);
+    previous = &e;
+    last_end = e.end;
+  }
+  // Bytes after the last tensor's data belong to nothing: an appended file or a wrong header.
   if (data_size > last_end)
     fail_file(file, "{} bytes follow the last tensor's data (the data section is {} bytes, the tensors use {}): "
               "appended to, or a wrong header", data_size - last_end, data_size, last_end);
@@ -273,6 +340,17 @@ Tensor decode(const Entry& e, Reader&& read) {
   return t;
 }
 
+// Decodes every entry in the order of its bytes in the file, so a windowed reader only moves
+// forward (name order can jump back and forth: t1, t10, t100, t11, ...), then files them by name.
+template <typename Reader>
+TensorMap decode_all(const Header& h, Reader&& read) {
+  std::vector<Tensor> decoded(h.entries.size());
+  for (const size_t i : h.by_offset) decoded[i] = decode(h.entries[i], read);
+  TensorMap out;
+  for (const size_t i : h.by_name) out.emplace_hint(out.end(), h.entries[i].name, std::move(decoded[i]));
+  return out;
+}
+
 // Closes a file descriptor on every path out of a function.
 struct Fd {
   int fd = -1;
@@ -302,6 +380,29 @@ void write_all(int fd, const void* src, size_t n, const std::string& file) {
   }
 }
 
+// Reads the data section through a 1 MB window: a file of many small tensors costs a few large
+// reads instead of a system call per tensor (a million of them took a second); a tensor as large
+// as the window is read straight into place, so a big checkpoint is never held twice.
+struct WindowReader {
+  static constexpr uint64_t kWindowBytes = 1 << 20;
+  int fd;
+  uint64_t data_start, data_size;  // where the data section begins in the file, and its length
+  const std::string& file;
+  std::vector<uint8_t> window{};
+  uint64_t window_at = 0, window_len = 0;  // the window's bytes, relative to the data section
+
+  void operator()(void* dst, size_t n, uint64_t at) {
+    if (n >= kWindowBytes) return pread_exact(fd, dst, n, data_start + at, file);
+    if (at < window_at || at + n > window_at + window_len) {
+      window_len = std::min(kWindowBytes, data_size - at);  // at + n <= data_size: parse_header checked
+      window.resize(kWindowBytes);
+      pread_exact(fd, window.data(), window_len, data_start + at, file);
+      window_at = at;
+    }
+    std::memcpy(dst, window.data() + (at - window_at), n);
+  }
+};
+
 // The checks shared by both readers on the first 8 bytes; returns the header length.
 uint64_t check_header_length(uint64_t file_size, const uint8_t* first8, const std::string& file) {
   if (file_size < 8)
@@ -320,11 +421,7 @@ SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, const std::s
   const uint64_t n = check_header_length(size, data, name);
   const uint8_t* body = data + 8 + n;
   const Header h = parse_header(reinterpret_cast<const char*>(data + 8), n, size - 8 - n, name);
-  SafetensorsFile out;
-  out.metadata = h.metadata;
-  for (const Entry& e : h.entries)
-    out.tensors[e.name] = decode(e, [&](void* dst, size_t bytes, uint64_t at) { std::memcpy(dst, body + at, bytes); });
-  return out;
+  return {decode_all(h, [&](void* dst, size_t bytes, uint64_t at) { std::memcpy(dst, body + at, bytes); }), h.metadata};
 }
 
 SafetensorsFile load_safetensors(const std::string& path) {
@@ -340,12 +437,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
   std::string text(n, '\0');
   pread_exact(f.fd, text.data(), n, 8, path);
   const Header h = parse_header(text.data(), n, size - 8 - n, path);
-  SafetensorsFile out;
-  out.metadata = h.metadata;
-  for (const Entry& e : h.entries)
-    out.tensors[e.name] =
-        decode(e, [&](void* dst, size_t bytes, uint64_t at) { pread_exact(f.fd, dst, bytes, 8 + n + at, path); });
-  return out;
+  return {decode_all(h, WindowReader{f.fd, 8 + n, size - 8 - n, path}), h.metadata};
 }
 
 void save_safetensors(const std::string& path, const TensorMap& tensors, const Metadata& metadata) {
