@@ -67,14 +67,38 @@ std::vector<int64_t> ModelConfig::get_ints(const std::string& key) const {
   return out;
 }
 
+std::string ModelOption::out_of_range(const json& value) const {
+  if (value.is_string() && has_range()) {  // a list of widths ("512,256"): each lies in the range
+    std::vector<int64_t> widths;
+    try {
+      widths = ModelConfig(json{{key, value}}).get_ints(key);
+    } catch (const Error&) {
+      return fmt::format("'{}' is not a comma-separated list of positive integers", printable(value.get<std::string>(), 64));
+    }
+    for (const int64_t width : widths)
+      if (std::string why = out_of_range(json(width)); !why.empty()) return why;
+    return "";
+  }
+  if (!value.is_number()) return "";
+  const double v = value.get<double>();
+  if (v < min) return fmt::format("{} is below the smallest allowed, {}", value.dump(), min);
+  if (v > max) return fmt::format("{} is above the largest allowed, {}", value.dump(), max);
+  return "";
+}
+
 // ---- the table ----
+
+// Bounds "out of reason" for the options (ModelOption::min/max): far beyond anything this library
+// trains (the largest study model has width 64 and 12 blocks), yet small enough that a typo is
+// refused before it builds gigabytes of layers. What fits in memory is checked while building.
+constexpr double kMaxWidth = 1 << 16, kMaxHidden = 1 << 18, kMaxDepth = 4096;
 
 // The keys every image classifier gets from its data (the trainer fills them in).
 static std::vector<ModelOption> image_data_options() {
   return {
-      {"in_channels", 1, "input channels (set from the dataset)"},
-      {"image_size", 28, "input height = width (set from the dataset)"},
-      {"num_classes", 10, "classes (set from the dataset)"},
+      {"in_channels", 1, "input channels (set from the dataset)", 1, 1024},
+      {"image_size", 28, "input height = width (set from the dataset)", 1, 4096},
+      {"num_classes", 10, "classes (set from the dataset)", 1, 1 << 20},
   };
 }
 
@@ -87,12 +111,12 @@ static std::vector<ModelOption> with_data_options(std::vector<ModelOption> own) 
 // The ViT's own keys, shared by the ViT variants.
 static std::vector<ModelOption> vit_options() {
   return {
-      {"patch", 4, "patch side in pixels (image_size must be a multiple)"},
-      {"dim", 64, "token width"},
-      {"depth", 4, "transformer blocks"},
-      {"heads", 4, "attention heads (dim must be a multiple)"},
-      {"mlp_hidden", 128, "hidden width of each block's MLP"},
-      {"dropout", 0.0, "dropout after attention and in the MLPs"},
+      {"patch", 4, "patch side in pixels (image_size must be a multiple)", 1, 4096},
+      {"dim", 64, "token width", 1, kMaxWidth},
+      {"depth", 4, "transformer blocks", 1, kMaxDepth},
+      {"heads", 4, "attention heads (dim must be a multiple)", 1, kMaxWidth},
+      {"mlp_hidden", 128, "hidden width of each block's MLP", 1, kMaxHidden},
+      {"dropout", 0.0, "dropout after attention and in the MLPs", 0, 1},
   };
 }
 
@@ -115,7 +139,7 @@ static std::vector<ModelOption> ddvit_options() {
   all.push_back({"policy", "exit",
                  "depth per sample at inference: exit (leave when the top softmax probability ≥ threshold), "
                  "entropy (token-entropy rule) or full (every block)"});
-  all.push_back({"threshold", 0.9, "τ of the exit policy"});
+  all.push_back({"threshold", 0.9, "τ of the exit policy", 0, 1});
   return all;
 }
 
@@ -124,12 +148,12 @@ static std::vector<ModelOption> ddvit_options() {
 static std::vector<ModelOption> clip_options() {
   std::vector<ModelOption> all = vit_options();
   all[0].default_value = 2;  // patch
-  all.push_back({"text_dim", 64, "text tower: token width"});
-  all.push_back({"text_depth", 2, "text tower: causal transformer blocks"});
-  all.push_back({"text_heads", 4, "text tower: attention heads (text_dim must be a multiple)"});
-  all.push_back({"text_mlp_hidden", 128, "text tower: hidden width of each block's MLP"});
-  all.push_back({"context", 48, "text tower: tokens per caption (UTF-8 bytes + start and end)"});
-  all.push_back({"embed_dim", 64, "joint embedding size E of both projections"});
+  all.push_back({"text_dim", 64, "text tower: token width", 1, kMaxWidth});
+  all.push_back({"text_depth", 2, "text tower: causal transformer blocks", 1, kMaxDepth});
+  all.push_back({"text_heads", 4, "text tower: attention heads (text_dim must be a multiple)", 1, kMaxWidth});
+  all.push_back({"text_mlp_hidden", 128, "text tower: hidden width of each block's MLP", 1, kMaxHidden});
+  all.push_back({"context", 48, "text tower: tokens per caption (UTF-8 bytes + start and end)", 3, 1 << 16});
+  all.push_back({"embed_dim", 64, "joint embedding size E of both projections", 1, kMaxWidth});
   all.push_back({"class_positives", true,
                  "count every image-caption pair of the same class as a positive (false: CLIP's one positive)"});
   all.push_back({"reduce", "none",
@@ -141,12 +165,12 @@ static std::vector<ModelOption> clip_options() {
 // Mamba's own keys, shared by MRSS.
 static std::vector<ModelOption> mamba_options() {
   return {
-      {"dim", 64, "model width D"},
-      {"depth", 4, "residual Mamba blocks"},
-      {"d_state", 16, "SSM state size N per channel"},
-      {"expand", 2, "channels E·D inside a block"},
-      {"d_conv", 4, "taps of the causal depthwise conv"},
-      {"dt_rank", 0, "rank R of the Δ projection (0 = ceil(dim / 16))"},
+      {"dim", 64, "model width D", 1, kMaxWidth},
+      {"depth", 4, "residual Mamba blocks", 1, kMaxDepth},
+      {"d_state", 16, "SSM state size N per channel", 1, 4096},
+      {"expand", 2, "channels E·D inside a block", 1, 256},
+      {"d_conv", 4, "taps of the causal depthwise conv", 1, 1024},
+      {"dt_rank", 0, "rank R of the Δ projection (0 = ceil(dim / 16))", 0, kMaxWidth},
   };
 }
 
@@ -158,8 +182,8 @@ static MambaConfig mamba_config(const ModelConfig& c) {
 
 static std::vector<ModelOption> mrss_options() {
   std::vector<ModelOption> all = mamba_options();
-  all.push_back({"stride", 4, "r: the slow branch runs on means of r-step windows (2, 4 or 8)"});
-  all.push_back({"fast_fraction", 0.5, "share of the E·D channels scanned at full rate; the rest go slow"});
+  all.push_back({"stride", 4, "r: the slow branch runs on means of r-step windows (the study: 2, 4 or 8)", 2, 4096});
+  all.push_back({"fast_fraction", 0.5, "share of the E·D channels scanned at full rate; the rest go slow", 0, 1});
   return all;
 }
 
@@ -169,8 +193,8 @@ const std::vector<ModelSpec>& model_specs() {
           .name = "mlp",
           .summary = "flatten → Linear+ReLU per hidden width → Linear head",
           .options = with_data_options({
-              {"hidden", "512,256", "hidden widths, comma-separated"},
-              {"dropout", 0.0, "dropout after each hidden layer"},
+              {"hidden", "512,256", "hidden widths, comma-separated", 1, kMaxHidden},
+              {"dropout", 0.0, "dropout after each hidden layer", 0, 1},
           }),
           .head_prefix = "head.",
           .build =
@@ -230,11 +254,11 @@ const std::vector<ModelSpec>& model_specs() {
           .name = "transformer",
           .summary = "causal pre-LN Transformer: embed + sinusoidal positions → causal attention blocks → head",
           .options = with_sequence_options({
-              {"dim", 64, "token width"},
-              {"depth", 2, "transformer blocks"},
-              {"heads", 4, "attention heads (dim must be a multiple)"},
-              {"mlp_hidden", 0, "hidden width of each block's MLP (0 = 4 × dim)"},
-              {"dropout", 0.0, "dropout after attention and in the MLPs"},
+              {"dim", 64, "token width", 1, kMaxWidth},
+              {"depth", 2, "transformer blocks", 1, kMaxDepth},
+              {"heads", 4, "attention heads (dim must be a multiple)", 1, kMaxWidth},
+              {"mlp_hidden", 0, "hidden width of each block's MLP (0 = 4 × dim)", 0, kMaxHidden},
+              {"dropout", 0.0, "dropout after attention and in the MLPs", 0, 1},
           }),
           .head_prefix = "head.",
           .build =
@@ -298,6 +322,11 @@ ModelConfig complete_config(const ModelSpec& spec, const json& given) {
                 declared->type_name(), declared->dump(), value.dump());
     // Keep the declared type: a float option given as 1 is stored as 1.0.
     *declared = declared->is_number_float() ? json(value.get<double>()) : value;
+    for (const ModelOption& option : spec.options)
+      if (option.key == key) {
+        const std::string why = option.out_of_range(*declared);
+        SIEVE_CHECK(why.empty(), "model '{}': option '{}': {} ({})", spec.name, key, why, option.help);
+      }
   }
   return ModelConfig(std::move(config));
 }

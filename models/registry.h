@@ -10,10 +10,11 @@
 //
 // What it is not: the training loop (tools/train/trainer.h), checkpoint files (nn/checkpoint.h).
 // Extend: write models/<name>.{h,cpp} (a thin Module composing nn/ layers), then add one
-// ModelSpec to the table in models/registry.cpp: its options with defaults and help, the
+// ModelSpec to the table in models/registry.cpp: its options with defaults, help and ranges, the
 // parameter-name prefix of its classifier head, and a build function.
 #pragma once
 
+#include <cmath>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -47,10 +48,17 @@ class ModelConfig {
 
 // One hyper-parameter: its key (a flag --key on the command line), default and help text.
 // The default's JSON type (integer, number, boolean, string) is the type the flag accepts.
+// A number's range [min, max] is what sieve can sensibly build: a value outside it (a depth of
+// 10^6, a width of 10^7) is refused at once, naming the flag or the checkpoint's key, rather than
+// after gigabytes of layers. Every numeric option declares one (a test checks).
 struct ModelOption {
   std::string key;
   nlohmann::json default_value;
   std::string help;
+  double min = -HUGE_VAL, max = HUGE_VAL;
+  bool has_range() const { return min != -HUGE_VAL || max != HUGE_VAL; }
+  // "" when value (of the option's type) lies in the range, else why not: "1000000 is above 4096".
+  std::string out_of_range(const nlohmann::json& value) const;
 };
 
 // A classifier: images (B, C, H, W) → logits (B, classes); or sequences (B, L) / (B, L, C) →

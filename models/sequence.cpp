@@ -21,9 +21,9 @@ SequenceIO sequence_io(const ModelConfig& c) {
 
 std::vector<ModelOption> sequence_data_options() {
   return {
-      {"vocab", 16, "input tokens 0..vocab-1; 0 = float inputs of in_channels features (set from the task)"},
-      {"in_channels", 1, "features per step of float inputs (set from the task)"},
-      {"num_classes", 16, "output classes (set from the task)"},
+      {"vocab", 16, "input tokens 0..vocab-1; 0 = float inputs of in_channels features (set from the task)", 0, 1 << 24},
+      {"in_channels", 1, "features per step of float inputs (set from the task)", 1, 1 << 16},
+      {"num_classes", 16, "output classes (set from the task)", 1, 1 << 24},
       {"per_token", true, "logits at every position (true) or at the last one only (set from the task)"},
   };
 }

@@ -144,7 +144,7 @@ TEST_CASE("mrss: names, options, output shapes; a bad stride or split is an erro
   CHECK(tiny_model(8, /*per_token=*/false)->forward(tokens(3, 11, 1)).shape() == Shape{3, 3});
 
   CHECK(test::contains(test::error_of([&] { spec.build(models::complete_config(spec, {{"stride", 1}}), nullptr); }),
-                       "stride must be ≥ 2"));
+                       "option 'stride': 1 is below the smallest allowed, 2"));
   for (double fraction : {0.0, 1.0}) {
     CAPTURE(fraction);
     const std::string e = test::error_of(

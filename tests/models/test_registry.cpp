@@ -49,6 +49,33 @@ TEST_CASE("registry: defaults fill what is not given; integers are accepted for 
   CHECK(test::contains(test::error_of([&] { c.get_int("nothing"); }), "no value for 'nothing'"));
 }
 
+// Sizes out of reason are refused by the config itself, before a layer is built: a depth of 10^6
+// once built gigabytes of blocks before memory ran out.
+TEST_CASE("registry: every numeric option has a range holding its default; values outside are refused") {
+  for (const models::ModelSpec& spec : models::model_specs())
+    for (const models::ModelOption& option : spec.options) {
+      CAPTURE(spec.name);
+      CAPTURE(option.key);
+      const json& d = option.default_value;
+      if (!d.is_number() && option.key != "hidden") continue;
+      REQUIRE(option.has_range());
+      CHECK(option.out_of_range(d).empty());
+      CHECK_NOTHROW(models::complete_config(spec, {{option.key, d}}));
+      const json above = d.is_number_float() ? json(option.max + 0.5) : d.is_string() ? json("8," + std::to_string(static_cast<int64_t>(option.max) + 1)) : json(static_cast<int64_t>(option.max) + 1);
+      const std::string e = test::error_of([&] { models::complete_config(spec, {{option.key, above}}); });
+      CHECK(test::contains(e, "option '" + option.key + "'"));
+      CHECK(test::contains(e, "above the largest allowed"));
+      if (d.is_number()) {
+        const json below = d.is_number_float() ? json(option.min - 0.5) : json(static_cast<int64_t>(option.min) - 1);
+        CHECK(test::contains(test::error_of([&] { models::complete_config(spec, {{option.key, below}}); }),
+                             "below the smallest allowed"));
+      }
+    }
+  const models::ModelSpec& vit = models::find_model("vit");
+  CHECK(test::contains(test::error_of([&] { models::complete_config(vit, {{"depth", 1000000}}); }),
+                       "model 'vit': option 'depth': 1000000 is above the largest allowed, 4096"));
+}
+
 TEST_CASE("registry: width lists parse strictly") {
   CHECK(ModelConfig(json{{"h", "7"}}).get_ints("h") == std::vector<int64_t>{7});
   CHECK(ModelConfig(json{{"h", ""}}).get_ints("h").empty());

@@ -310,20 +310,22 @@ def check_messages_name_the_cause(runs, data, work):
     """Beyond "one line": these refusals name the flag or key the user can change, and what is valid."""
     mlp, _, _ = runs["mlp"]
     cases = [
-        (["train", "vit", "--dropout", "5", "--data-dir", data, "--out", "d5"], ["--dropout 5", "[0, 1]"]),
+        (["train", "vit", "--dropout", "5", "--data-dir", data, "--out", "d5"], ["--dropout", "largest allowed, 1"]),
         (["train", "mlp", "--seed", "99999999999999999999"], ["--seed", "whole number up to"]),
         (["train", "mlp", "--lr", ""], ["--lr", "got nothing"]),
-        (["train", "vit", "--depth", "1000000", "--data-dir", data, "--out", "big"], ["--depth 1000000", "too large"]),
+        (["train", "vit", "--depth", "1000000", "--data-dir", data, "--out", "big"], ["--depth", "largest allowed, 4096"]),
+        # In every option's range, but together too large for memory: refused naming the flags given.
+        (["train", "vit", "--dim", "65536", "--data-dir", data, "--out", "wide"], ["--dim 65536", "too large"]),
         (["train", "transformer", "--task", "majority", "--seq-len", "10000000", "--out", "long"],
          ["--seq-len", "does not fit in memory"]),
-        (["train", "mlp", "--hidden", "0", "--data-dir", data, "--out", "h0"], ["'hidden'", "positive integers"]),
+        (["train", "mlp", "--hidden", "0", "--data-dir", data, "--out", "h0"], ["--hidden", "positive integers"]),
     ]
     for args, words in cases:
         code, _, err = test_cli.run(*args, env=ENV, cwd=work)
         lines = err.strip().splitlines()
         test_cli.expect(code in (1, 2) and len(lines) == 1 and all(w in lines[0] for w in words),
                         f"sieve {' '.join(args[:4])}: one line naming {words}", err)
-    for out in ("d5", "big", "long", "h0"):
+    for out in ("d5", "big", "wide", "long", "h0"):
         test_cli.expect(not os.path.exists(os.path.join(work, out)), f"a refused run leaves no directory {out}/")
 
 

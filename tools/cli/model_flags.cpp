@@ -12,7 +12,7 @@ namespace {
 using nlohmann::json;
 
 // A flag's text as the JSON type of the option's default.
-json parse_model_flag(const models::ModelOption& option, const std::string& text) {
+json parse_model_flag_type(const models::ModelOption& option, const std::string& text) {
   const json& d = option.default_value;
   bool not_finite = false;
   try {
@@ -36,6 +36,14 @@ json parse_model_flag(const models::ModelOption& option, const std::string& text
   fail("--{}: expected {} (like {}), got '{}'", option.key, d.type_name(), d.dump(), printable(text, 64));
 }
 
+// A flag's text as the option's type, within the option's range.
+json parse_model_flag(const models::ModelOption& option, const std::string& text) {
+  json value = parse_model_flag_type(option, text);
+  const std::string why = option.out_of_range(value);
+  if (!why.empty()) fail("--{}: {} ({})", option.key, why, option.help);
+  return value;
+}
+
 }  // namespace
 
 bool is_data_key(const std::string& key) {
@@ -49,7 +57,8 @@ void add_model_flags(CLI::App* cmd, const models::ModelSpec& spec, const std::sh
         option.default_value.is_string() ? option.default_value.get<std::string>() : option.default_value.dump();
     cmd->add_option_function<std::string>(
         "--" + option.key, [texts, key = option.key](const std::string& v) { (*texts)[key] = v; },
-        option.help + " (default: " + shown + ")");
+        option.help + " (default: " + shown +
+            (option.has_range() ? fmt::format("; {} to {}", option.min, option.max) : std::string()) + ")");
   }
 }
 

@@ -167,7 +167,6 @@ int run_train(const models::ModelSpec& spec, TrainFlags& flags, const ModelFlagT
          "--out, or pass --overwrite", flags.out);
   }
   if (resume && !flags.overwrite) refuse_to_replace_a_later_checkpoint(flags, *resume);
-  if (!flags.quiet) std::printf("run directory: %s\n", flags.out.c_str());
 
   models::ModelConfig config = models::complete_config(spec, given);
   const TrainResult r = train(spec, config, options, flags.out, resume.get(), init.get(), flags.quiet, device);

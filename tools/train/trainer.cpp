@@ -550,6 +550,7 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
   std::error_code ec;  // only now: a refused model leaves no empty run directory behind
   std::filesystem::create_directories(out_dir, ec);
   if (ec) fail("--out {}: cannot create the directory: {}", out_dir, ec.message());
+  if (!quiet) std::printf("run directory: %s\n", out_dir.c_str());
   model->to(device);  // before the optimizer: its state is made on the parameters' device
   model->no_weight_decay_for_biases_and_norms();
   if (!sequence) set_class_texts(*model, data.images);  // a model whose classes are texts (CLIP) learns them
