@@ -8,7 +8,8 @@ Every case is one run of the binary, judged by what a user would see:
   hang     still running after the time limit
   memory   its resident memory passed the limit (an allocation the checks let through)
   leak     internal text in the message: "unexpected error", a C++ library's or JSON parser's words
-  message  a failure that is not one line "sieve: ..." (exit 1, or 2 for a bad command line)
+  message  a failure that is not one line "sieve: ..." (exit 1, or 2 for a bad command line), or
+           one that begins with the name of a library function rather than the file, flag or key
   silent   exit 0 where the input must be refused (a broken file, NaN weights, a flag out of range)
 The cases are generated from three small runs it trains itself (an MLP and a ViT on a generated
 MNIST, a Transformer on a synthetic task) and from the flags each command's --help lists (so a new
@@ -40,6 +41,26 @@ LEAKS = ("unexpected error", "terminate called", "what():", "json.exception", "[
          "filesystem error", "std::", "stoi", "stoll", "AddressSanitizer", "LeakSanitizer", "runtime error:",
          "Segmentation", "core dumped")
 KINDS = ("crash", "hang", "memory", "leak", "message", "silent")
+COMMANDS = {"train", "eval", "infer", "ckpt", "bench", "profile", "experiment"}
+
+
+def internal_names():
+    """The names the library's own checks start their messages with ("cat", "Linear", "adamw_step"):
+    read from its sources, so a new op's checks are known without editing this file. A refusal that
+    begins with one ("sieve: cat: expected at least one tensor") names code, not the user's input."""
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    names = set()
+    pattern = re.compile(r'(?:SIEVE_CHECK\([^;]*?|fail\()"([A-Za-z_][A-Za-z0-9_]*): ', re.S)
+    for folder in ("core", "autograd", "ops", "nn", "models", "datasets"):
+        for dirpath, _, files in os.walk(os.path.join(root, folder)):
+            for name in files:
+                if name.endswith((".cpp", ".h", ".cu")):
+                    with open(os.path.join(dirpath, name), encoding="utf-8", errors="replace") as f:
+                        names.update(pattern.findall(f.read()))
+    return names - COMMANDS
+
+
+INTERNAL = internal_names()
 
 
 class Case:
@@ -86,6 +107,8 @@ def run_case(case, cwd):
     lines = err.strip().splitlines()
     if p.returncode != 0 and (p.returncode not in (1, 2) or len(lines) != 1 or not lines[0].startswith("sieve: ")):
         return "message", detail
+    if p.returncode != 0 and lines[0][len("sieve: "):].split(":")[0] in INTERNAL:
+        return "message", "begins with an internal name: " + detail
     if p.returncode == 0 and case.must_refuse:
         return "silent", detail + " " + out.decode("utf-8", "replace")[:200]
     return None, detail
@@ -247,15 +270,32 @@ def input_cases(runs, tmp):
 FLAG = re.compile(r"^\s+(--[a-z0-9][a-z0-9_-]*)(?:,\S+)?\s+(INT|UINT|FLOAT|TEXT|FLOAT:\S+|INT:\S+|UINT:\S+)?")
 
 
+RANGE = re.compile(r"; (-?[0-9.e+]+) to (-?[0-9.e+]+)\)\s*$")
+
+
 def flags_of(*command):
     """(flag, type) for every option `sieve COMMAND --help` lists; type is INT/UINT/FLOAT/TEXT or None."""
+    return [(flag, kind) for flag, kind, _ in flags_and_ranges_of(*command)]
+
+
+def flags_and_ranges_of(*command):
+    """(flag, type, (min, max) or None): a model option's help ends with "; MIN to MAX)"."""
     code, out, _ = test_cli.run(*command, "--help")
     flags = []
     for line in out.splitlines():
         m = FLAG.match(line)
         if m and m.group(1) != "--help":
-            flags.append((m.group(1), (m.group(2) or "").split(":")[0] or None))
+            r = RANGE.search(line)
+            flags.append((m.group(1), (m.group(2) or "").split(":")[0] or None,
+                          (float(r.group(1)), float(r.group(2))) if r else None))
     return flags
+
+
+def range_poison(lo, hi):
+    """Values a model option of range [lo, hi] must refuse: just outside it, and not numbers."""
+    whole = lo == int(lo) and hi == int(hi) and hi < 1e6
+    outside = [str(int(lo) - 1), str(int(hi) + 1)] if whole else [repr(lo - 0.5), repr(hi + 0.5)]
+    return outside + ["nan", "inf", ""]
 
 
 NUMBER_POISON = ["nan", "", "inf", "-inf", "abc", "1e400", "1,5"]
@@ -293,6 +333,32 @@ def command_line_cases(runs, data, rng, per_command):
         sample = [(f, v) for f, _ in flags for v in ANY_VALUES]
         for flag, value in rng.sample(sample, min(per_command, len(sample))):
             yield Case(f"{' '.join(command)} {flag} {value[:20]!r}", [*args, flag, value], must_refuse=False)
+    # Model options outside their declared range (read from --help: "; 1 to 4096)"), on train and on
+    # the studies, which take the same flags.
+    for command, args in ((("train", "vit"), ["train", "vit", "--data-dir", data, "--max-steps", "1", "--quiet",
+                                                "--out", "vit-out", "--overwrite"]),
+                          (("train", "mamba"), ["train", "mamba", "--task", "majority", "--train-size", "64",
+                                                 "--test-size", "32", "--max-steps", "1", "--quiet",
+                                                 "--out", "mamba-out", "--overwrite"]),
+                          (("experiment", "vtp"), ["experiment", "vtp", "--quick", "--quiet", "--out", "vtp-out"])):
+        for flag, _, bounds in flags_and_ranges_of(*command):
+            for value in range_poison(*bounds) if bounds else []:
+                yield Case(f"{' '.join(command)} {flag} {value!r}", [*args, flag, value], must_refuse=True)
+    # The numeric flags of the long-running commands (studies, benches) and of eval on a sequence
+    # checkpoint: refused before anything runs.
+    poison_only = [("experiment", study) for study in ("vtp", "ddvit", "mrss", "induction", "selective-copy")]
+    poison_only += [("bench", b) for b in ("ops", "loader", "vit", "clip", "mamba")]
+    for command in poison_only:
+        flags = flags_of(*command)
+        quiet = ["--quiet"] if ("--quiet", None) in flags else []  # so a wrongly accepted value cannot run long
+        for flag, kind in flags:
+            if kind in ("INT", "UINT", "FLOAT"):
+                for value in ["nan", rng.choice(NUMBER_POISON[1:])]:
+                    yield Case(f"{' '.join(command)} {flag} {value!r}", [*command, *quiet, flag, value],
+                               must_refuse=True)
+    for flag, kind in flags_of("eval"):
+        if kind in ("INT", "UINT", "FLOAT"):
+            yield Case(f"eval (sequence) {flag} nan", ["eval", seq, *seq_extra, "--quiet", flag, "nan"], must_refuse=True)
     # Sizes out of reason: refused in one line naming the flag, before memory runs out.
     for flag, value in (("--depth", "1000000"), ("--dim", "10000000"), ("--patch", "0")):
         yield Case(f"train vit {flag} {value}", ["train", "vit", "--data-dir", data, "--max-steps", "1", "--quiet",
@@ -319,6 +385,10 @@ def check_messages_name_the_cause(runs, data, work):
         (["train", "transformer", "--task", "majority", "--seq-len", "10000000", "--out", "long"],
          ["--seq-len", "does not fit in memory"]),
         (["train", "mlp", "--hidden", "0", "--data-dir", data, "--out", "h0"], ["--hidden", "positive integers"]),
+        # An unknown name where a model, study or command belongs lists the known ones.
+        (["train", "--epochs", "2", "resnet"], ["train: unknown model 'resnet'", "mlp, vit"]),
+        (["experiment", "--quiet", "vtpp"], ["experiment: unknown subcommand 'vtpp'", "vtp"]),
+        (["evaluate", "x"], ["unknown command 'evaluate'", "eval"]),
     ]
     for args, words in cases:
         code, _, err = test_cli.run(*args, env=ENV, cwd=work)

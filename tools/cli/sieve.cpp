@@ -158,6 +158,42 @@ std::string one_line(std::string msg) {
   return msg;
 }
 
+// When parsing stopped at a command that has subcommands (sieve, sieve train, sieve experiment,
+// ...) and the first word after it that is not a flag or a flag's value names none of them:
+// "train: unknown model 'resnet' (known: mlp, vit, ...)". Empty when that is not what went wrong.
+std::string unknown_command(const CLI::App& app, int argc, char** argv) {
+  std::vector<const CLI::App*> chain{&app};  // the commands parsed, outermost first
+  while (!chain.back()->get_subcommands().empty()) chain.push_back(chain.back()->get_subcommands().front());
+  const CLI::App* level = chain.back();
+  std::vector<std::string> known;
+  for (const CLI::App* sub : level->get_subcommands([](const CLI::App*) { return true; }))
+    known.push_back(sub->get_name());
+  if (known.empty()) return "";
+  size_t matched = 1;  // names of the chain found so far on the line (the program's counts as one)
+  for (int i = 1; i < argc; ++i) {
+    const std::string word = argv[i];
+    if (word.starts_with("-")) {  // a flag: skip its value too when it takes one and was not given as --flag=value
+      const CLI::Option* option = nullptr;
+      for (const CLI::App* a : chain)
+        if (option == nullptr) option = a->get_option_no_throw(word.substr(0, word.find('=')));
+      if (option != nullptr && option->get_expected_min() > 0 && word.find('=') == std::string::npos) ++i;
+      continue;
+    }
+    if (matched < chain.size() && word == chain[matched]->get_name()) {
+      ++matched;
+      continue;
+    }
+    if (matched < chain.size() || std::find(known.begin(), known.end(), word) != known.end()) return "";
+    std::string path;
+    for (size_t c = 1; c < chain.size(); ++c) path += chain[c]->get_name() + ": ";
+    const char* what = chain.size() == 2 && chain[1]->get_name() == "train" ? "model"
+                       : chain.size() == 1                                     ? "command"
+                                                                               : "subcommand";
+    return fmt::format("{}unknown {} '{}' (known: {})", path, what, printable(word, 64), fmt::join(known, ", "));
+  }
+  return "";
+}
+
 }  // namespace sieve::tools
 
 int main(int argc, char** argv) {
@@ -195,6 +231,12 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    // An unknown name where a command, model or study belongs: say which names are known
+    // (CLI11 says only "The following argument was not expected: resnet").
+    if (const std::string unknown = unknown_command(app, argc, argv); !unknown.empty()) {
+      std::fprintf(stderr, "sieve: %s\n", unknown.c_str());
+      return 2;
+    }
     // CLI11's own report spans two lines; one line names the flag and points at --help.
     std::fprintf(stderr, "sieve: %s (see sieve --help)\n", one_line(e.what()).c_str());
     return 2;
@@ -202,11 +244,17 @@ int main(int argc, char** argv) {
 
   if (!run) {
     std::string path = "sieve";
-    for (const CLI::App* level = &app; !level->get_subcommands().empty();) {
+    const CLI::App* level = &app;
+    while (!level->get_subcommands().empty()) {
       level = level->get_subcommands().front();
       path += " " + level->get_name();
     }
-    std::fprintf(stderr, "sieve: '%s' needs a command (see %s --help)\n", path.c_str(), path.c_str());
+    std::vector<std::string> known;
+    for (const CLI::App* sub : level->get_subcommands([](const CLI::App*) { return true; }))
+      known.push_back(sub->get_name());
+    std::fprintf(stderr, "sieve: '%s' needs a %s: %s (see %s --help)\n", path.c_str(),
+                 path == "sieve train" ? "model" : "command", fmt::format("{}", fmt::join(known, ", ")).c_str(),
+                 path.c_str());
     return 2;
   }
   try {

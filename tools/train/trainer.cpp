@@ -356,7 +356,11 @@ void load_init_weights(nn::Module& model, const nn::Checkpoint& init, const std:
   for (const auto& [name, tensor] : own)
     SIEVE_CHECK(init.weights.contains(name) || name.starts_with(head_prefix),
                 "--init: the checkpoint lacks '{}' (only the head '{}*' may be missing)", name, head_prefix);
-  model.load_state_dict(init.weights, /*strict=*/false);
+  try {
+    model.load_state_dict(init.weights, /*strict=*/false);
+  } catch (const Error& e) {  // a shape that differs: name the file as well as the tensor
+    fail("--init {}: {}", init.path, e.what());
+  }
 }
 
 // The data a run trains and tests on: an image dataset (normalised, maybe augmented, by the
@@ -573,8 +577,12 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
   manual_seed(options.seed + 1);  // dropout's stream, distinct from the initialisation's
   if (resume != nullptr) {
     nn::check_constants(*resume, r.model, resume->path);
-    r.model.load_state_dict(resume->weights);
-    r.optimizer.load_state_tensors(resume->optimizer);
+    try {  // the layer or optimizer names the tensor; the user needs the file too
+      r.model.load_state_dict(resume->weights);
+      r.optimizer.load_state_tensors(resume->optimizer);
+    } catch (const Error& e) {
+      fail("--resume {}: does not fit the model it describes: {}", resume->path, e.what());
+    }
     r.pos = position_from_json(resume->training);
     check_resumed_position(r, resume->optimizer.empty());
   } else if (init != nullptr) {
