@@ -389,6 +389,8 @@ def check_messages_name_the_cause(runs, data, work):
         (["train", "--epochs", "2", "resnet"], ["train: unknown model 'resnet'", "mlp, vit"]),
         (["experiment", "--quiet", "vtpp"], ["experiment: unknown subcommand 'vtpp'", "vtp"]),
         (["evaluate", "x"], ["unknown command 'evaluate'", "eval"]),
+        # A flag that only means something beside another is refused alone, not silently ignored.
+        (["eval", mlp, "--data-dir", data, "--probe-epochs", "3"], ["--probe-epochs requires --probe"]),
     ]
     for args, words in cases:
         code, _, err = test_cli.run(*args, env=ENV, cwd=work)

@@ -121,12 +121,13 @@ void add_eval_command(CLI::App& app, Runner* run) {
                           ->check(kPositive);
   cmd->add_option("--data-dir", f->data_dir, "where datasets live")->capture_default_str();
   cmd->add_option("--split", f->split, "test or train")->capture_default_str()->check(CLI::IsMember({"test", "train"}));
-  cmd->add_flag("--probe", f->probe,
-                "models with image features (clip): also a linear probe on the frozen features, trained on the "
-                "train split");
+  CLI::Option* probe = cmd->add_flag("--probe", f->probe,
+                                     "models with image features (clip): also a linear probe on the frozen "
+                                     "features, trained on the train split");
   cmd->add_option("--probe-epochs", f->probe_options.epochs, "linear probe: passes over the train features")
       ->capture_default_str()
-      ->check(kPositive);
+      ->check(kPositive)
+      ->needs(probe);  // alone it would be silently ignored
   add_run_checkpoint_flags(cmd, f->run);
   cmd->callback([run, f] { *run = [f] { return run_eval(*f); }; });
 }
