@@ -284,12 +284,14 @@ int run_infer(const InferFlags& f) {
 }  // namespace
 
 void add_infer_command(CLI::App& app, Runner* run) {
-  CLI::App* cmd = app.add_subcommand("infer", "run a checkpoint on images (files, IDX or safetensors); write logits "
-                                              "and predictions as CSV or safetensors");
+  CLI::App* cmd = app.add_subcommand("infer", "run a checkpoint on images (files, IDX or safetensors) or a sequence "
+                                              "model on token or feature sequences (safetensors); write logits and "
+                                              "predictions as CSV or safetensors");
   auto f = std::make_shared<InferFlags>();
   cmd->add_option("CKPT", f->checkpoint, "a checkpoint written by sieve train")->required();
   cmd->add_option("INPUT", f->input, "an image (.png/.jpg/.bmp), a directory of images, an IDX image file, or a "
-                                     ".safetensors file of images in [0, 1]")->required();
+                                     ".safetensors file of images in [0, 1]; for a sequence model, a .safetensors "
+                                     "file of int64 tokens (N, L) or float features (N, L, C)")->required();
   cmd->add_option("--out", f->out, "FILE.csv or FILE.safetensors (default: CSV on stdout)");
   f->labels_flag = cmd->add_option("--labels", f->labels,
                                    "models whose classes are texts (clip): classify zero-shot into these "
