@@ -53,6 +53,33 @@ void conv1d_causal_depthwise_backward(const Tensor& g, const Tensor& x, const Te
                          optional_tensor_arg(scratch, kConv));
 }
 
+// x: (B, H, W, C), weight: (C, k, k), bias: (C) or undefined → y: (B, H, W, C); x, y contiguous
+void conv2d_depthwise(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& y) {
+  check_floating(Op::conv2d_depthwise, x);
+  SIEVE_CHECK(x.is_contiguous() && y.is_contiguous(), "conv2d_depthwise: x and y must be contiguous, got {} and {}",
+              x.describe(), y.describe());
+  launch_conv2d_depthwise(tensor_arg(x, "conv2d_depthwise"), tensor_arg(weight, "conv2d_depthwise"),
+                          optional_tensor_arg(bias, "conv2d_depthwise"), tensor_arg(y, "conv2d_depthwise"));
+}
+
+void conv2d_depthwise_backward(const Tensor& g, const Tensor& x, const Tensor& weight, const Tensor& gx,
+                               const Tensor& gw, const Tensor& gb) {
+  constexpr const char* kConv2d = "conv2d_depthwise";
+  check_floating(Op::conv2d_depthwise, g);
+  SIEVE_CHECK(g.is_contiguous() && x.is_contiguous(), "{}: g and x must be contiguous, got {} and {}", kConv2d,
+              g.describe(), x.describe());
+  for (const Tensor* t : {&gx, &gw, &gb})
+    SIEVE_CHECK(!t->defined() || t->is_contiguous(), "{}: gradients must be contiguous, got {}", kConv2d, t->describe());
+  const int64_t pixels = x.shape()[0] * x.shape()[1] * x.shape()[2], C = x.shape()[3];
+  const int64_t taps = weight.shape()[1] * weight.shape()[2];
+  const Tensor scratch = gw.defined() || gb.defined()
+                             ? empty({conv1d_param_chunks(pixels), taps + 1, C}, {.dtype = DType::f64, .device = x.device()})
+                             : Tensor();
+  launch_conv2d_depthwise_backward(tensor_arg(g, kConv2d), tensor_arg(x, kConv2d), tensor_arg(weight, kConv2d),
+                                   optional_tensor_arg(gx, kConv2d), optional_tensor_arg(gw, kConv2d),
+                                   optional_tensor_arg(gb, kConv2d), optional_tensor_arg(scratch, kConv2d));
+}
+
 // x: (B, C, H, W) any strides → out: (B, (H/p)·(W/p), C·p·p) contiguous
 void unfold_patches(const Tensor& x, int64_t p, const Tensor& out) {
   check_floating(Op::unfold_patches, x);

@@ -1,6 +1,6 @@
 // cuda/conv.cu — CUDA kernels of the conv family (front end: ops/conv.cpp; CPU twin and the
-// readable reference: ops/cpu/conv.cpp): causal depthwise conv1d, its backward, and patch
-// unfold / fold.
+// readable reference: ops/cpu/conv.cpp): causal depthwise conv1d and depthwise conv2d with their
+// backwards, and patch unfold / fold.
 //
 // Legend: B batch, L sequence length, C channels, K taps, H×W image, p patch side. x, g: (B, L, C)
 // with channel stride 1 (batch and time strides free); weight (C, K) any strides; y, gx, gw, gb
@@ -14,6 +14,8 @@
 //           lanes combine in shared memory in a fixed order, and the block writes one double
 //           partial per (chunk, slot, channel); then one thread per (slot, channel) adds the
 //           chunks in order. The sum order differs from the CPU's (which adds in T over b then t).
+//   conv2d  the same two plans over pixels (B, H, W, C): one thread per output element for y and gx
+//           (gx with the kernel turned 180°); gw, gb by the same partials, slots = k² taps + bias
 //   unfold / fold   one thread per output element: a permutation (patches do not overlap)
 //
 // Extend: a conv with stride or dilation changes the tap offset (t − K + 1 + k) in all three kernels.
@@ -56,6 +58,23 @@ __global__ void conv1d_grad_input(const T* __restrict__ g, int64_t gsb, int64_t 
   }
 }
 
+// The end of a weight-gradient partials block (conv1d's and conv2d's): each thread's kSlots sums
+// go to shared memory; lane l of a channel then adds the kLanes lanes of slot slot0 + l in order
+// and writes the block's partial for it. Every thread must call this (it holds a __syncthreads).
+__device__ void finish_slots(const double (&acc)[kSlots], double (&lanes)[kLanes][kSlots][kTile], int cx, int lane,
+                             int64_t c, int64_t C, int64_t chunk, int64_t slot0, int64_t slots,
+                             double* __restrict__ partial) {
+#pragma unroll
+  for (int s = 0; s < kSlots; ++s) lanes[lane][s][cx] = acc[s];
+  __syncthreads();
+  const int64_t slot = slot0 + lane;
+  if (c < C && slot < slots) {
+    double sum = 0;
+    for (int l = 0; l < kLanes; ++l) sum += lanes[l][lane][cx];
+    partial[(chunk * slots + slot) * C + c] = sum;
+  }
+}
+
 // Block (channel tile, chunk, slot group); threadIdx.x = lane · kTile + channel in tile.
 // partial: (chunks, K + 1, C) doubles.
 template <typename T>
@@ -84,16 +103,7 @@ __global__ void conv1d_param_partials(const T* __restrict__ g, int64_t gsb, int6
       }
     }
   }
-#pragma unroll
-  for (int s = 0; s < kSlots; ++s) lanes[lane][s][cx] = acc[s];
-  __syncthreads();
-  const int s = lane;  // this thread finishes slot s of its channel, adding the lanes in order
-  const int64_t slot = slot0 + s;
-  if (c < C && slot <= K) {
-    double sum = 0;
-    for (int l = 0; l < kLanes; ++l) sum += lanes[l][s][cx];
-    partial[(chunk * (K + 1) + slot) * C + c] = sum;
-  }
+  finish_slots(acc, lanes, cx, lane, c, C, chunk, slot0, K + 1, partial);
 }
 
 template <typename T>
@@ -109,6 +119,63 @@ __global__ void conv1d_param_finish(const double* __restrict__ partial, int64_t 
       gb[c] = static_cast<T>(sum);
     }
   }
+}
+
+// conv2d_depthwise, channels last, x/g/y/gx contiguous (B, H, W, C), weight (C, k, k) any strides.
+// out[b, h, w, c] = init + Σ_{i,j} w[c, i', j'] · in[b, h + i − p, w + j − p, c] with (i', j') = (i, j),
+// or (k−1−i, k−1−j) when turned (the input gradient: g convolved with the kernel turned 180°).
+template <typename T>
+__global__ void conv2d_taps(const T* __restrict__ in, const T* __restrict__ w, int64_t ws0, int64_t ws1, int64_t ws2,
+                            bool turned, const T* __restrict__ bias, int64_t bs, T* __restrict__ out, int64_t B,
+                            int64_t H, int64_t W, int64_t C, int64_t k) {
+  const int64_t pad = (k - 1) / 2;
+  SIEVE_GRID_STRIDE(o, B * H * W * C) {
+    const int64_t c = o % C, pixel = o / C, x = pixel % W, h = (pixel / W) % H, b = pixel / (W * H);
+    T acc = bias != nullptr ? bias[c * bs] : T(0);
+    for (int64_t i = 0; i < k; ++i) {  // taps in the CPU's order, from the same initial value
+      const int64_t hh = h + i - pad;
+      if (hh < 0 || hh >= H) continue;
+      for (int64_t j = 0; j < k; ++j) {
+        const int64_t ww = x + j - pad;
+        if (ww < 0 || ww >= W) continue;
+        const int64_t wi = turned ? k - 1 - i : i, wj = turned ? k - 1 - j : j;
+        acc += w[c * ws0 + wi * ws1 + wj * ws2] * in[((b * H + hh) * W + ww) * C + c];
+      }
+    }
+    out[o] = acc;
+  }
+}
+
+// The weight and bias gradients as conv1d's: block (channel tile, chunk of pixels, slot group);
+// slot s < k² is tap (s / k, s % k), slot k² the bias. partial: (chunks, k² + 1, C) doubles,
+// finished by conv1d_param_finish (gw (C, k·k) is gw (C, k, k) contiguous).
+template <typename T>
+__global__ void conv2d_param_partials(const T* __restrict__ g, const T* __restrict__ x, int64_t H, int64_t W,
+                                      int64_t C, int64_t k, int64_t rows, int64_t rows_per_chunk,
+                                      double* __restrict__ partial) {
+  __shared__ double lanes[kLanes][kSlots][kTile];
+  const int cx = threadIdx.x % kTile, lane = threadIdx.x / kTile;
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * kTile + cx, taps = k * k, pad = (k - 1) / 2;
+  const int64_t chunk = blockIdx.y, slot0 = static_cast<int64_t>(blockIdx.z) * kSlots;
+  const int64_t r0 = chunk * rows_per_chunk, r1 = r0 + rows_per_chunk < rows ? r0 + rows_per_chunk : rows;
+  double acc[kSlots] = {};
+  if (c < C) {  // no early return: every thread reaches the __syncthreads below
+    for (int64_t r = r0 + lane; r < r1; r += kLanes) {  // r: a pixel (b, h, w)
+      const int64_t w = r % W, h = (r / W) % H, b = r / (W * H);
+      const double gv = static_cast<double>(g[r * C + c]);
+#pragma unroll
+      for (int s = 0; s < kSlots; ++s) {
+        const int64_t slot = slot0 + s;
+        if (slot < taps) {
+          const int64_t hh = h + slot / k - pad, ww = w + slot % k - pad;
+          if (hh >= 0 && hh < H && ww >= 0 && ww < W) acc[s] += gv * static_cast<double>(x[((b * H + hh) * W + ww) * C + c]);
+        } else if (slot == taps) {
+          acc[s] += gv;
+        }
+      }
+    }
+  }
+  finish_slots(acc, lanes, cx, lane, c, C, chunk, slot0, taps + 1, partial);
 }
 
 // out: (B, nh·nw, C·p·p) contiguous; element (c, i, j) of patch (ph, pw) is x[b, c, ph·p + i, pw·p + j].
@@ -180,6 +247,47 @@ void launch_conv1d_backward(const TensorArg& g, const TensorArg& x, const Tensor
             per_chunk, as_mut<double>(scratch));
         conv1d_param_finish<T><<<grid_for((K + 1) * C), kBlock, 0, stream()>>>(as_const<double>(scratch), chunks, C,
                                                                               K, as_mut<T>(gw), as_mut<T>(gb));
+      }
+    }
+  });
+  SIEVE_CUDA_CHECK_LAUNCH();
+}
+
+void launch_conv2d_depthwise(const TensorArg& x, const TensorArg& weight, const TensorArg& bias, const TensorArg& y) {
+  const int64_t B = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3], k = weight.shape[1];
+  const int64_t n = B * H * W * C;
+  if (n == 0) return;
+  with_dtype(x.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (!std::is_integral_v<T>)
+      conv2d_taps<T><<<grid_for(n), kBlock, 0, stream()>>>(
+          as_const<T>(x), as_const<T>(weight), weight.strides[0], weight.strides[1], weight.strides[2],
+          /*turned=*/false, as_const<T>(bias), bias.data != nullptr ? bias.strides[0] : 0, as_mut<T>(y), B, H, W, C, k);
+  });
+  SIEVE_CUDA_CHECK_LAUNCH();
+}
+
+void launch_conv2d_depthwise_backward(const TensorArg& g, const TensorArg& x, const TensorArg& weight,
+                                      const TensorArg& gx, const TensorArg& gw, const TensorArg& gb,
+                                      const TensorArg& scratch) {
+  const int64_t B = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3], k = weight.shape[1];
+  const int64_t taps = k * k, rows = B * H * W;
+  if (C == 0) return;
+  with_dtype(g.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (!std::is_integral_v<T>) {
+      if (gx.data != nullptr && rows > 0)
+        conv2d_taps<T><<<grid_for(rows * C), kBlock, 0, stream()>>>(
+            as_const<T>(g), as_const<T>(weight), weight.strides[0], weight.strides[1], weight.strides[2],
+            /*turned=*/true, static_cast<const T*>(nullptr), 0, as_mut<T>(gx), B, H, W, C, k);
+      if (gw.data != nullptr || gb.data != nullptr) {  // with no pixels the partials are zeros, and so are gw, gb
+        const int64_t chunks = conv1d_param_chunks(rows), per_chunk = (rows + chunks - 1) / chunks;
+        const dim3 grid(static_cast<unsigned>((C + kTile - 1) / kTile), static_cast<unsigned>(chunks),
+                        static_cast<unsigned>((taps + 1 + kSlots - 1) / kSlots));
+        conv2d_param_partials<T><<<grid, kTile * kLanes, 0, stream()>>>(as_const<T>(g), as_const<T>(x), H, W, C, k,
+                                                                       rows, per_chunk, as_mut<double>(scratch));
+        conv1d_param_finish<T><<<grid_for((taps + 1) * C), kBlock, 0, stream()>>>(
+            as_const<double>(scratch), chunks, C, taps, as_mut<T>(gw), as_mut<T>(gb));
       }
     }
   });

@@ -154,6 +154,12 @@ int64_t conv1d_param_chunks(int64_t rows);
 void launch_conv1d(const TensorArg& x, const TensorArg& weight, const TensorArg& bias, const TensorArg& y);
 void launch_conv1d_backward(const TensorArg& g, const TensorArg& x, const TensorArg& weight, const TensorArg& gx,
                             const TensorArg& gw, const TensorArg& gb, const TensorArg& scratch);
+// x, g, y, gx: (B, H, W, C) contiguous; weight (C, k, k) and bias (C) any strides; gw, gb contiguous.
+// scratch: conv1d_param_chunks(B·H·W) × (k² + 1) × C doubles when gw or gb is wanted.
+void launch_conv2d_depthwise(const TensorArg& x, const TensorArg& weight, const TensorArg& bias, const TensorArg& y);
+void launch_conv2d_depthwise_backward(const TensorArg& g, const TensorArg& x, const TensorArg& weight,
+                                      const TensorArg& gx, const TensorArg& gw, const TensorArg& gb,
+                                      const TensorArg& scratch);
 // x (B, C, H, W) any strides → out (B, (H/p)·(W/p), C·p·p) contiguous, and back (g any strides).
 void launch_unfold_patches(const TensorArg& x, int64_t p, const TensorArg& out);
 void launch_fold_patches(const TensorArg& g, int64_t p, const TensorArg& gx);

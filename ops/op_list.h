@@ -63,7 +63,7 @@ namespace sieve {
   /* dropout.cpp */                                                                           \
   X(dropout)                                                                                  \
   /* conv.cpp */                                                                              \
-  X(conv1d_causal_depthwise) X(unfold_patches)                                                \
+  X(conv1d_causal_depthwise) X(conv2d_depthwise) X(unfold_patches)                            \
   /* view.cpp: no data moves */                                                               \
   X(view) X(permute) X(slice) X(expand)                                                       \
   /* copy.cpp */                                                                              \

@@ -6,6 +6,7 @@
 // vectorisable multiply-add over a tile held in registers (2.3× forward, 3× backward against
 // loads and stores at every tap, single-threaded, measured in a Mamba step). The weight and bias
 // gradients sum over batch and time; each thread owns whole channel tiles, so there are no races and the sum order never depends on threads.
+// conv2d (VMamba's depthwise 3×3, channels last): the same plan over image rows; see its section.
 // unfold/fold: a permutation of elements; parallel over (batch, patch row) and (batch, channel).
 //
 // What it is not: a general convolution (no stride, dilation or groups other than depthwise).
@@ -197,6 +198,144 @@ void conv1d_causal_depthwise_backward(const Tensor& g, const Tensor& x, const Te
           if (gbp != nullptr) gbp[c0 + c] = bacc[c];
           if (gwp != nullptr)
             for (int64_t k = 0; k < K; ++k) gwp[(c0 + c) * K + k] = acc[k * kChannelTile + c];
+        }
+      }
+    }
+  });
+}
+
+// ---- conv2d_depthwise: channels last, k × k taps, zero padding (k − 1)/2 ----
+//
+// The same plan as conv1d: work items are (batch, image row, channel tile); a tile of output
+// pixels' channels is accumulated in registers over the k × k taps, reading input rows that are
+// contiguous in c, with the weights transposed to (k·k, C). The input gradient is the same
+// convolution of g with the kernel turned by 180°; the weight and bias gradients sum over every
+// pixel, each thread owning whole channel tiles (race-free, thread-count independent order).
+
+namespace {
+
+// weight (C, k, k) at any strides → (k·k, C) contiguous; turned: tap (i, j) holds weight[c, k−1−i, k−1−j].
+template <typename T>
+std::vector<T> taps_by_channel(const Tensor& weight, bool turned) {
+  const int64_t C = weight.shape()[0], k = weight.shape()[1];
+  const int64_t s0 = weight.strides()[0], s1 = weight.strides()[1], s2 = weight.strides()[2];
+  const T* w = weight.data<T>();
+  std::vector<T> wt(static_cast<size_t>(k * k * C));
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t i = 0; i < k; ++i)
+      for (int64_t j = 0; j < k; ++j) {
+        const int64_t si = turned ? k - 1 - i : i, sj = turned ? k - 1 - j : j;
+        wt[(i * k + j) * C + c] = w[c * s0 + si * s1 + sj * s2];
+      }
+  return wt;
+}
+
+// One output row of one channel tile: out[w, c] = init[c] + Σ_{i,j} wt[i·k + j, c] · in[h + i − p, w + j − p, c]
+// over taps inside the image; in is one image (H, W, C), out its row h.
+template <typename T, bool Full>
+void conv2d_row_tile(const T* __restrict in, const T* __restrict wt, const T* __restrict init, int64_t H, int64_t W,
+                     int64_t C, int64_t k, int64_t h, int nc, T* __restrict out) {
+  constexpr int TW = static_cast<int>(kChannelTile);
+  const int64_t pad = (k - 1) / 2;
+  for (int64_t w = 0; w < W; ++w) {
+    alignas(64) T acc[TW];
+#pragma omp simd
+    for (int c = 0; c < TW; ++c) acc[c] = (init != nullptr && (Full || c < nc)) ? init[c] : T(0);
+    for (int64_t i = std::max<int64_t>(0, pad - h); i < std::min(k, H - h + pad); ++i) {
+      const T* __restrict row = in + (h + i - pad) * W * C;
+      for (int64_t j = std::max<int64_t>(0, pad - w); j < std::min(k, W - w + pad); ++j) {
+        const T* __restrict r = row + (w + j - pad) * C;
+        const T* __restrict tap = wt + (i * k + j) * C;
+#pragma omp simd
+        for (int c = 0; c < TW; ++c)
+          if (Full || c < nc) acc[c] += tap[c] * r[c];
+      }
+    }
+    T* __restrict o = out + w * C;
+#pragma omp simd
+    for (int c = 0; c < TW; ++c)
+      if (Full || c < nc) o[c] = acc[c];
+  }
+}
+
+// out (B, H, W, C) := the depthwise convolution of in (B, H, W, C) with taps wt (k·k, C), plus init.
+template <typename T>
+void conv2d_all(const T* in, const T* wt, const T* init, int64_t B, int64_t H, int64_t W, int64_t C, int64_t k, T* out) {
+  const int64_t tiles = (C + kChannelTile - 1) / kChannelTile;
+#pragma omp parallel for collapse(3) schedule(static) if (B * H * W * C * k * k >= kParallelGrain)
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t h = 0; h < H; ++h) {
+      for (int64_t tile = 0; tile < tiles; ++tile) {
+        const int64_t c0 = tile * kChannelTile;
+        const int nc = static_cast<int>(std::min(kChannelTile, C - c0));
+        const T* image = in + b * H * W * C + c0;
+        T* row = out + (b * H + h) * W * C + c0;
+        const T* start = init != nullptr ? init + c0 : nullptr;
+        if (nc == kChannelTile)
+          conv2d_row_tile<T, true>(image, wt + c0, start, H, W, C, k, h, nc, row);
+        else
+          conv2d_row_tile<T, false>(image, wt + c0, start, H, W, C, k, h, nc, row);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void conv2d_depthwise(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& y) {
+  dispatch_float(x.dtype(), Op::conv2d_depthwise, [&]<typename T>() {
+    const int64_t B = x.shape()[0], H = x.shape()[1], W = x.shape()[2], C = x.shape()[3], k = weight.shape()[1];
+    const std::vector<T> wt = taps_by_channel<T>(weight, /*turned=*/false);
+    std::vector<T> b0(static_cast<size_t>(C), T(0));
+    if (bias.defined())
+      for (int64_t c = 0; c < C; ++c) b0[c] = bias.data<T>()[c * bias.strides()[0]];
+    conv2d_all<T>(x.data<T>(), wt.data(), b0.data(), B, H, W, C, k, y.data<T>());
+  });
+}
+
+void conv2d_depthwise_backward(const Tensor& g, const Tensor& x, const Tensor& weight, const Tensor& gx,
+                               const Tensor& gw, const Tensor& gb) {
+  dispatch_float(g.dtype(), Op::conv2d_depthwise, [&]<typename T>() {
+    const int64_t B = x.shape()[0], H = x.shape()[1], W = x.shape()[2], C = x.shape()[3], k = weight.shape()[1];
+    const int64_t pad = (k - 1) / 2, taps = k * k;
+    const T* gp = g.data<T>();
+    const T* xp = x.data<T>();
+
+    // gx[b, h, w, c] = Σ_{i,j} weight[c, i, j] · g[b, h − i + p, w − j + p, c]: g convolved with the turned kernel
+    if (gx.defined()) {
+      const std::vector<T> turned = taps_by_channel<T>(weight, /*turned=*/true);
+      conv2d_all<T>(gp, turned.data(), /*init=*/nullptr, B, H, W, C, k, gx.data<T>());
+    }
+
+    // gw[c, i, j] = Σ_{b,h,w} g[b, h, w, c] · x[b, h + i − p, w + j − p, c];  gb[c] = Σ_{b,h,w} g[b, h, w, c]
+    if (gw.defined() || gb.defined()) {
+      const int64_t tiles = (C + kChannelTile - 1) / kChannelTile;
+      // Every tile's accumulators, allocated before the region (an allocation inside it could
+      // only fail as std::terminate).
+      std::vector<T> accs(static_cast<size_t>(tiles * (taps + 1) * kChannelTile), T(0));
+#pragma omp parallel for schedule(static) if (B * H * W * C * taps >= kParallelGrain && tiles > 1)
+      for (int64_t tile = 0; tile < tiles; ++tile) {
+        const int64_t c0 = tile * kChannelTile;
+        const int nc = static_cast<int>(std::min(kChannelTile, C - c0));
+        T* acc = accs.data() + tile * (taps + 1) * kChannelTile;  // rows: taps, then the bias
+        for (int64_t b = 0; b < B; ++b)
+          for (int64_t h = 0; h < H; ++h)
+            for (int64_t w = 0; w < W; ++w) {
+              const T* __restrict gr = gp + ((b * H + h) * W + w) * C + c0;
+              T* __restrict ab = acc + taps * kChannelTile;
+              for (int c = 0; c < nc; ++c) ab[c] += gr[c];
+              for (int64_t i = std::max<int64_t>(0, pad - h); i < std::min(k, H - h + pad); ++i)
+                for (int64_t j = std::max<int64_t>(0, pad - w); j < std::min(k, W - w + pad); ++j) {
+                  const T* __restrict xr = xp + ((b * H + h + i - pad) * W + (w + j - pad)) * C + c0;
+                  T* __restrict a = acc + (i * k + j) * kChannelTile;
+#pragma omp simd
+                  for (int c = 0; c < nc; ++c) a[c] += gr[c] * xr[c];
+                }
+            }
+        for (int c = 0; c < nc; ++c) {
+          if (gb.defined()) gb.data<T>()[c0 + c] = acc[taps * kChannelTile + c];
+          if (gw.defined())
+            for (int64_t t = 0; t < taps; ++t) gw.data<T>()[(c0 + c) * taps + t] = acc[t * kChannelTile + c];
         }
       }
     }

@@ -96,6 +96,10 @@ TEST_CASE("every op in the closed list runs and records itself") {
            }},
           {Op::dropout, [&] { return dropout(x, 0.5, true, &gen); }},
           {Op::conv1d_causal_depthwise, [&] { return conv1d_causal_depthwise(sq.unsqueeze(0), sq, Tensor()); }},
+          {Op::conv2d_depthwise,
+           [&] {
+             return conv2d_depthwise(img, ones({img.size(3), 3, 3}, {.dtype = img.dtype(), .device = dev}), Tensor());
+           }},
           {Op::unfold_patches, [&] { return unfold_patches(img, 2); }},
           {Op::view, [&] { return x.view({8}); }},
           {Op::permute, [&] { return x.t(); }},
