@@ -20,6 +20,10 @@ constexpr const char* kName = "selective_scan";
 
 void check_call(const Tensor& x, const Tensor& delta, const Tensor& A, const Tensor& Bm, const Tensor& Cm,
                 const Tensor& D, const Tensor& z, const Tensor& states, int64_t chunk) {
+  // Grouped B and C (VMamba's routes, ops/scan.h) are CPU-only so far: the kernels stage one B/C
+  // row per block in shared memory and would need the block's group.
+  SIEVE_CHECK(Bm.ndim() == 3, "selective_scan: grouped B and C {} have no cuda:0 kernel yet (CPU only)",
+              shape_str(Bm.shape()));
   check_floating(Op::selective_scan, x);
   for (const Tensor* t : {&x, &delta, &A, &Bm, &Cm, &D, &z, &states})
     SIEVE_CHECK(!t->defined() || t->is_contiguous(),

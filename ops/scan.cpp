@@ -1,6 +1,6 @@
 // ops/scan.cpp — selective_scan: checks, output, and its backward (kernels in ops/cpu/scan.cpp).
 //
-// Legend as ops/scan.h: x, delta, z, y: (B, L, C); A: (C, N); Bm, Cm: (B, L, N); D: (C).
+// Legend as ops/scan.h: x, delta, z, y: (B, L, C); A: (C, N); Bm, Cm: (B, L, N) or (B, L, G, N); D: (C).
 // Non-contiguous inputs are copied to contiguous ones here (the kernels read plain row-major
 // memory); a gradient comes back contiguous and flows through the input's view backward.
 // Saved for backward: the (contiguous) inputs and the state h at the end of every chunk of
@@ -42,11 +42,14 @@ void check_inputs(const Tensor& x, const Tensor& delta, const Tensor& A, const T
   SIEVE_CHECK(A.size(0) == C, "selective_scan: A {} must be (C, N) with C = {} from x {}", shape_str(A.shape()), C,
               shape_str(x.shape()));
   SIEVE_CHECK(N >= 1, "selective_scan: the state size N must be at least 1, got A {}", shape_str(A.shape()));
-  const Shape bln{B, L, N};
-  SIEVE_CHECK(Bm.shape() == bln, "selective_scan: Bm {} must be (B, L, N) = {} for x {} and A {}",
-              shape_str(Bm.shape()), shape_str(bln), shape_str(x.shape()), shape_str(A.shape()));
-  SIEVE_CHECK(Cm.shape() == bln, "selective_scan: Cm {} must be (B, L, N) = {} for x {} and A {}",
-              shape_str(Cm.shape()), shape_str(bln), shape_str(x.shape()), shape_str(A.shape()));
+  // (B, L, N), or (B, L, G, N): G groups of C / G channels, each with its own B and C.
+  const int64_t G = Bm.ndim() == 4 ? Bm.size(2) : 1;
+  const Shape expected = Bm.ndim() == 4 ? Shape{B, L, G, N} : Shape{B, L, N};
+  SIEVE_CHECK(Bm.shape() == expected && G >= 1 && C % G == 0,
+              "selective_scan: Bm {} must be (B, L, N) = {} or (B, L, G, N) with G dividing C = {}, for x {} and A {}",
+              shape_str(Bm.shape()), shape_str(Shape{B, L, N}), C, shape_str(x.shape()), shape_str(A.shape()));
+  SIEVE_CHECK(Cm.shape() == Bm.shape(), "selective_scan: Cm {} must be (B, L, N) or (B, L, G, N) like Bm {}",
+              shape_str(Cm.shape()), shape_str(Bm.shape()));
   if (D.defined()) {
     check_same_dtype(kOp, {&x, &D});
     check_same_device(kOp, {&x, &D});

@@ -4,12 +4,14 @@
 //   B batch, L sequence length, C = E·D channels (the expanded width), N state size.
 //   x, delta: (B, L, C)    delta > 0 (the caller applies softplus)
 //   A:        (C, N)       A < 0 (the caller computes −exp(A_log))
-//   Bm, Cm:   (B, L, N)    the input-dependent B and C
+//   Bm, Cm:   (B, L, N)    the input-dependent B and C, shared by all channels; or
+//             (B, L, G, N) G groups: channels g·C/G … (g+1)·C/G − 1 read group g's (G divides C).
+//             VMamba's SS2D scans its K routes in one call this way: K·C channels, G = K.
 //   D:        (C) or undefined (no skip term)
 //   z:        (B, L, C) or undefined (no gate)
 //   → y:      (B, L, C)
 //
-// Per batch b and channel c, with a state h of N values starting at 0:
+// Per batch b and channel c, with a state h of N values starting at 0 (B_t, C_t: its group's):
 //   h_t = exp(Δ_t·A[c]) ⊙ h_{t−1} + Δ_t·x_t·B_t        (Δ_t = delta[b,t,c], x_t = x[b,t,c])
 //   y_t = ⟨C_t, h_t⟩ + D[c]·x_t
 //   y_t ← y_t · silu(z[b,t,c])                          when z is given

@@ -66,6 +66,10 @@ template <typename T>
 struct Inputs {
   const T *x, *dt, *a, *bm, *cm, *d, *z;
   int64_t B, L, C, N;
+  int64_t G = 1;  // groups: channel c reads B and C of group c / (C / G); bm, cm are (B, L, G, N)
+  int64_t group_of(int64_t c) const { return c / (C / G); }
+  const T* b_row(int64_t row, int64_t g) const { return bm + (row * G + g) * N; }  // row = b·L + t
+  const T* c_row(int64_t row, int64_t g) const { return cm + (row * G + g) * N; }
 };
 
 template <typename T>
@@ -81,7 +85,8 @@ Inputs<T> inputs_of(const Tensor& x, const Tensor& delta, const Tensor& A, const
           x.size(0),
           x.size(1),
           x.size(2),
-          A.size(1)};
+          A.size(1),
+          Bm.ndim() == 4 ? Bm.size(2) : 1};
 }
 
 // ---------------------------------------------------------------- the reference
@@ -95,8 +100,8 @@ void reference_forward(const Inputs<T>& in, T* y) {
       std::fill(h.begin(), h.end(), T(0));
       for (int64_t t = 0; t < L; ++t) {
         const int64_t i = (b * L + t) * C + c;  // index of (b, t, c)
-        const T* Bt = in.bm + (b * L + t) * N;
-        const T* Ct = in.cm + (b * L + t) * N;
+        const T* Bt = in.b_row(b * L + t, in.group_of(c));
+        const T* Ct = in.c_row(b * L + t, in.group_of(c));
         T u = 0;
         for (int64_t n = 0; n < N; ++n) {
           h[n] = std::exp(in.dt[i] * in.a[c * N + n]) * h[n] + in.dt[i] * in.x[i] * Bt[n];
@@ -118,24 +123,27 @@ template <typename T>
 void reference_backward(const Inputs<T>& in, const T* g, const Grad<T>& out) {
   const int64_t L = in.L, C = in.C, N = in.N;
   std::fill(out.da, out.da + C * N, T(0));
-  std::fill(out.dbm, out.dbm + in.B * L * N, T(0));
-  std::fill(out.dcm, out.dcm + in.B * L * N, T(0));
+  std::fill(out.dbm, out.dbm + in.B * L * in.G * N, T(0));
+  std::fill(out.dcm, out.dcm + in.B * L * in.G * N, T(0));
   if (out.dd) std::fill(out.dd, out.dd + C, T(0));
   std::vector<T> h(static_cast<size_t>((L + 1) * N)), dh(static_cast<size_t>(N));  // h[t+1] is h_t; h[0] = 0
   for (int64_t b = 0; b < in.B; ++b)
     for (int64_t c = 0; c < C; ++c) {
+      const int64_t grp = in.group_of(c);
       std::fill(h.begin(), h.end(), T(0));
       for (int64_t t = 0; t < L; ++t) {
         const int64_t i = (b * L + t) * C + c;
+        const T* Bt = in.b_row(b * L + t, grp);
         for (int64_t n = 0; n < N; ++n)
-          h[(t + 1) * N + n] = std::exp(in.dt[i] * in.a[c * N + n]) * h[t * N + n] +
-                               in.dt[i] * in.x[i] * in.bm[(b * L + t) * N + n];
+          h[(t + 1) * N + n] = std::exp(in.dt[i] * in.a[c * N + n]) * h[t * N + n] + in.dt[i] * in.x[i] * Bt[n];
       }
       std::fill(dh.begin(), dh.end(), T(0));  // holds a_{t+1}·dh_{t+1} between steps
       for (int64_t t = L - 1; t >= 0; --t) {
         const int64_t i = (b * L + t) * C + c;
-        const T* Bt = in.bm + (b * L + t) * N;
-        const T* Ct = in.cm + (b * L + t) * N;
+        const T* Bt = in.b_row(b * L + t, grp);
+        const T* Ct = in.c_row(b * L + t, grp);
+        T* dBt = out.dbm + (Bt - in.bm);  // dB and dC have B's and C's layout
+        T* dCt = out.dcm + (Ct - in.cm);
         T du = g[i];
         if (in.z) {
           T u = in.d ? in.d[c] * in.x[i] : T(0);
@@ -150,8 +158,8 @@ void reference_backward(const Inputs<T>& in, const T* g, const Grad<T>& out) {
           const T a = std::exp(in.dt[i] * in.a[c * N + n]);
           const T hprev = h[t * N + n];
           dh[n] += du * Ct[n];  // now dh_t
-          out.dcm[(b * L + t) * N + n] += du * h[(t + 1) * N + n];
-          out.dbm[(b * L + t) * N + n] += dh[n] * in.dt[i] * in.x[i];
+          dCt[n] += du * h[(t + 1) * N + n];
+          dBt[n] += dh[n] * in.dt[i] * in.x[i];
           dx += dh[n] * in.dt[i] * Bt[n];
           ddt += dh[n] * (in.x[i] * Bt[n] + in.a[c * N + n] * a * hprev);
           out.da[c * N + n] += dh[n] * in.dt[i] * a * hprev;
@@ -176,7 +184,7 @@ void load_a(const Inputs<T>& in, int64_t c0, int nl, T* a) {
 template <typename T, int W>
 void forward_block(const Inputs<T>& in, int64_t b, int64_t c0, int nl, int64_t chunk, T* __restrict y,
                    T* __restrict states, T* __restrict h, T* __restrict a) {
-  const int64_t L = in.L, C = in.C, N = in.N;
+  const int64_t L = in.L, C = in.C, N = in.N, grp = in.group_of(c0);
   load_a<T, W>(in, c0, nl, a);
   std::fill(h, h + N * W, T(0));
   alignas(64) T dt[W], xv[W], dtx[W], u[W], dv[W], zv[W];
@@ -185,8 +193,8 @@ void forward_block(const Inputs<T>& in, int64_t b, int64_t c0, int nl, int64_t c
     const int64_t row = b * L + t;
     load_lanes<T, W>(in.dt + row * C + c0, nl, dt);
     load_lanes<T, W>(in.x + row * C + c0, nl, xv);
-    const T* __restrict Bt = in.bm + row * N;
-    const T* __restrict Ct = in.cm + row * N;
+    const T* __restrict Bt = in.b_row(row, grp);
+    const T* __restrict Ct = in.c_row(row, grp);
 #pragma omp simd
     for (int l = 0; l < W; ++l) {
       dtx[l] = dt[l] * xv[l];
@@ -220,7 +228,7 @@ void forward_block(const Inputs<T>& in, int64_t b, int64_t c0, int nl, int64_t c
 template <typename T>
 struct BackwardThread {
   int64_t b_first = 0, b_count = 0;  // the batches this thread's tasks touch
-  std::vector<T> dbm, dcm;           // (b_count, L, N)
+  std::vector<T> dbm, dcm;           // (b_count, L, G, N)
   std::vector<double> da, dd;        // (C, N), (C)
 };
 
@@ -230,7 +238,7 @@ template <typename T, int W>
 void backward_block(const Inputs<T>& in, const T* __restrict states, const T* __restrict g, int64_t chunk,
                     int64_t b, int64_t c0, int nl, const Grad<T>& out, BackwardThread<T>& acc, T* __restrict buf,
                     T* __restrict small) {
-  const int64_t L = in.L, C = in.C, N = in.N, NW = N * W;
+  const int64_t L = in.L, C = in.C, N = in.N, NW = N * W, grp = in.group_of(c0);
   const int64_t K = (L + chunk - 1) / chunk;  // chunks
   T* __restrict hs = buf;                     // hs[j·NW + n·W + l]: h at step t0 + j
   T* __restrict as = buf + std::min(chunk, L) * NW;  // as[...]: a at step t0 + j
@@ -244,8 +252,8 @@ void backward_block(const Inputs<T>& in, const T* __restrict states, const T* __
   std::fill(carry, carry + NW, T(0));
   alignas(64) T dt[W], xv[W], dtx[W], gv[W], zv[W], dv[W], du[W], dxv[W], ddt[W], dzv[W], ddsum[W];
   load_lanes<T, W>(in.d ? in.d + c0 : nullptr, in.d ? nl : 0, dv);
-  T* dbm = acc.dbm.data() + (b - acc.b_first) * L * N;
-  T* dcm = acc.dcm.data() + (b - acc.b_first) * L * N;
+  T* dbm = acc.dbm.data() + (b - acc.b_first) * L * in.G * N;  // this batch's (L, G, N) rows
+  T* dcm = acc.dcm.data() + (b - acc.b_first) * L * in.G * N;
 
   for (int64_t k = K - 1; k >= 0; --k) {
     const int64_t t0 = k * chunk, len = std::min(chunk, L - t0);
@@ -260,7 +268,7 @@ void backward_block(const Inputs<T>& in, const T* __restrict states, const T* __
       const int64_t row = b * L + t0 + j;
       load_lanes<T, W>(in.dt + row * C + c0, nl, dt);
       load_lanes<T, W>(in.x + row * C + c0, nl, xv);
-      const T* __restrict Bt = in.bm + row * N;
+      const T* __restrict Bt = in.b_row(row, grp);
       const T* __restrict hp = j > 0 ? hs + (j - 1) * NW : h0;
       T* __restrict hj = hs + j * NW;
       T* __restrict aj = as + j * NW;
@@ -282,8 +290,8 @@ void backward_block(const Inputs<T>& in, const T* __restrict states, const T* __
       load_lanes<T, W>(in.dt + row * C + c0, nl, dt);
       load_lanes<T, W>(in.x + row * C + c0, nl, xv);
       load_lanes<T, W>(g + row * C + c0, nl, gv);
-      const T* __restrict Bt = in.bm + row * N;
-      const T* __restrict Ct = in.cm + row * N;
+      const T* __restrict Bt = in.b_row(row, grp);
+      const T* __restrict Ct = in.c_row(row, grp);
       const T* __restrict hj = hs + j * NW;
       const T* __restrict aj = as + j * NW;
       const T* __restrict hp = j > 0 ? hs + (j - 1) * NW : h0;
@@ -330,9 +338,9 @@ void backward_block(const Inputs<T>& in, const T* __restrict states, const T* __
           carry[i] = aj[i] * dh;
         }
       }
-      // dB_t, dC_t sum over channels: the lanes of all N vectors summed at once (lanes.h).
-      add_lane_sums<T, W>(db_lanes, N, dbm + t * N);
-      add_lane_sums<T, W>(dc_lanes, N, dcm + t * N);
+      // dB_t, dC_t sum over the group's channels: the lanes of all N vectors summed at once (lanes.h).
+      add_lane_sums<T, W>(db_lanes, N, dbm + (t * in.G + grp) * N);
+      add_lane_sums<T, W>(dc_lanes, N, dcm + (t * in.G + grp) * N);
       store_lanes<T, W>(dxv, nl, out.dx + row * C + c0);
       store_lanes<T, W>(ddt, nl, out.ddt + row * C + c0);
     }
@@ -343,6 +351,26 @@ void backward_block(const Inputs<T>& in, const T* __restrict states, const T* __
   }
 }
 
+// Tasks are (b, channel block) pairs; a block lies inside one group (its lanes share B_t and C_t),
+// so each group's channels C / G are cut into blocks of W, the last maybe narrower.
+struct Block {
+  int64_t b, c0;
+  int nl;
+};
+
+template <typename T, int W>
+int64_t blocks_per_batch(const Inputs<T>& in) {
+  return in.G * ((in.C / in.G + W - 1) / W);
+}
+
+template <typename T, int W>
+Block block_of(const Inputs<T>& in, int64_t task) {
+  const int64_t per_group = (in.C / in.G + W - 1) / W, per_batch = in.G * per_group;
+  const int64_t b = task / per_batch, k = task % per_batch, grp = k / per_group;
+  const int64_t c0 = grp * (in.C / in.G) + (k % per_group) * W;
+  return {b, c0, static_cast<int>(std::min<int64_t>(W, (grp + 1) * (in.C / in.G) - c0))};
+}
+
 template <typename T>
 bool worth_threads(const Inputs<T>& in, int64_t tasks) {
   return tasks > 1 && in.B * in.L * in.C * in.N >= kParallelGrain / 4;
@@ -351,7 +379,7 @@ bool worth_threads(const Inputs<T>& in, int64_t tasks) {
 template <typename T>
 void fast_forward(const Inputs<T>& in, T* y, T* states, int64_t chunk) {
   constexpr int W = kLanes<T>;
-  const int64_t blocks = (in.C + W - 1) / W, tasks = in.B * blocks;
+  const int64_t tasks = in.C > 0 ? in.B * blocks_per_batch<T, W>(in) : 0;
   ThreadErrors errors;  // the per-thread buffers may fail to allocate (core/thread_errors.h)
 #pragma omp parallel if (worth_threads(in, tasks))
   {
@@ -360,9 +388,8 @@ void fast_forward(const Inputs<T>& in, T* y, T* states, int64_t chunk) {
 #pragma omp for schedule(static)
     for (int64_t task = 0; task < tasks; ++task) {
       if (errors.failed()) continue;
-      const int64_t b = task / blocks, c0 = (task % blocks) * W;
-      const int nl = static_cast<int>(std::min<int64_t>(W, in.C - c0));
-      forward_block<T, W>(in, b, c0, nl, chunk, y, states, h->p, a->p);
+      const Block k = block_of<T, W>(in, task);
+      forward_block<T, W>(in, k.b, k.c0, k.nl, chunk, y, states, h->p, a->p);
     }
   }
   errors.rethrow();
@@ -371,8 +398,8 @@ void fast_forward(const Inputs<T>& in, T* y, T* states, int64_t chunk) {
 template <typename T>
 void fast_backward(const Inputs<T>& in, const T* states, const T* g, int64_t chunk, const Grad<T>& out) {
   constexpr int W = kLanes<T>;
-  const int64_t L = in.L, C = in.C, N = in.N;
-  const int64_t blocks = (C + W - 1) / W, tasks = in.B * blocks;
+  const int64_t L = in.L, C = in.C, N = in.N, GN = in.G * N;
+  const int64_t blocks = C > 0 ? blocks_per_batch<T, W>(in) : 1, tasks = C > 0 ? in.B * blocks : 0;
   const int max_threads = worth_threads(in, tasks) ? omp_get_max_threads() : 1;
   std::vector<BackwardThread<T>> threads(static_cast<size_t>(max_threads));
   int used = 1;
@@ -391,34 +418,33 @@ void fast_backward(const Inputs<T>& in, const T* states, const T* g, int64_t chu
         acc.b_first = first / blocks;
         acc.b_count = (last - 1) / blocks - acc.b_first + 1;
       }
-      acc.dbm.assign(static_cast<size_t>(acc.b_count * L * N), T(0));
-      acc.dcm.assign(static_cast<size_t>(acc.b_count * L * N), T(0));
+      acc.dbm.assign(static_cast<size_t>(acc.b_count * L * GN), T(0));
+      acc.dcm.assign(static_cast<size_t>(acc.b_count * L * GN), T(0));
       acc.da.assign(static_cast<size_t>(C * N), 0.0);
       acc.dd.assign(static_cast<size_t>(C), 0.0);
       Scratch<T> buf(2 * std::min(chunk, std::max<int64_t>(L, 1)) * N * W), small(6 * N * W);
       for (int64_t task = first; task < last; ++task) {
-        const int64_t b = task / blocks, c0 = (task % blocks) * W;
-        const int nl = static_cast<int>(std::min<int64_t>(W, C - c0));
-        backward_block<T, W>(in, states, g, chunk, b, c0, nl, out, acc, buf.p, small.p);
+        const Block k = block_of<T, W>(in, task);
+        backward_block<T, W>(in, states, g, chunk, k.b, k.c0, k.nl, out, acc, buf.p, small.p);
       }
     });
   }
   errors.rethrow();
   // Sum the threads' partials in thread order.
   const int64_t rows = in.B * L;
-#pragma omp parallel for schedule(static) if (max_threads > 1 && rows * N >= kParallelGrain)
+#pragma omp parallel for schedule(static) if (max_threads > 1 && rows * GN >= kParallelGrain)
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t b = r / std::max<int64_t>(L, 1), t = r - b * L;
-    T* dbr = out.dbm + r * N;
-    T* dcr = out.dcm + r * N;
-    std::fill(dbr, dbr + N, T(0));
-    std::fill(dcr, dcr + N, T(0));
+    T* dbr = out.dbm + r * GN;
+    T* dcr = out.dcm + r * GN;
+    std::fill(dbr, dbr + GN, T(0));
+    std::fill(dcr, dcr + GN, T(0));
     for (int id = 0; id < used; ++id) {
       const BackwardThread<T>& acc = threads[static_cast<size_t>(id)];
       if (b < acc.b_first || b >= acc.b_first + acc.b_count) continue;
-      const T* sb = acc.dbm.data() + ((b - acc.b_first) * L + t) * N;
-      const T* sc = acc.dcm.data() + ((b - acc.b_first) * L + t) * N;
-      for (int64_t n = 0; n < N; ++n) {
+      const T* sb = acc.dbm.data() + ((b - acc.b_first) * L + t) * GN;
+      const T* sc = acc.dcm.data() + ((b - acc.b_first) * L + t) * GN;
+      for (int64_t n = 0; n < GN; ++n) {
         dbr[n] += sb[n];
         dcr[n] += sc[n];
       }

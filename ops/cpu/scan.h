@@ -1,7 +1,8 @@
 // ops/cpu/scan.h — CPU kernels of selective_scan (ops/scan.cpp): a fast chunked forward and
 // backward, and a plain sequential reference of both that the tests compare them against.
 //
-// Legend as ops/scan.h: x, delta, z, y, g: (B, L, C); A: (C, N); Bm, Cm: (B, L, N); D: (C).
+// Legend as ops/scan.h: x, delta, z, y, g: (B, L, C); A: (C, N); Bm, Cm: (B, L, N) or (B, L, G, N)
+// (G groups of channels, each reading its own B and C; dBm, dCm have Bm's shape); D: (C).
 // All tensors are contiguous and of one float dtype. D and z may be undefined (no skip term, no
 // gate). states: (B, K, N, C) with K = ceil(L / chunk) − 1, the state h at the end of each chunk
 // but the last (stored n-major so one channel block's lanes are adjacent); undefined when the
