@@ -13,6 +13,7 @@
 #include "models/sequence.h"
 #include "models/transformer.h"
 #include "models/vit.h"
+#include "models/vmamba.h"
 
 namespace sieve::models {
 
@@ -248,6 +249,35 @@ const std::vector<ModelSpec>& model_specs() {
                                                        (config.vision.image_size / config.vision.patch),
                                  config.vision.depth);  // an r or block the encoder cannot take: now
                 return std::make_shared<ClipModel>(config, gen);
+              },
+      },
+      {
+          .name = "vmamba",
+          .summary = "VMamba: patches → stages of VSS blocks (SS2D: selective scans along K routes of the map, "
+                     "one scan call) with patch merging between → mean → head",
+          .options = with_data_options({
+              {"patch", 2, "patch side in pixels (image_size must be a multiple)", 1, 4096},
+              {"dim", 32, "width of the first stage (doubles at every merge)", 1, kMaxWidth},
+              {"depths", "2,2", "VSS blocks per stage, comma-separated (a 2×2 patch merging between stages)", 1,
+               kMaxDepth},
+              {"d_state", 8, "SSM state size N per channel", 1, 4096},
+              {"ssm_ratio", 2, "channels Ci = ssm_ratio · width inside a block", 1, 64},
+              {"dt_rank", 0, "rank R of the Δ projections (0 = ceil(width / 16))", 0, kMaxWidth},
+              {"routes", 4, "K: scan routes over the map: 4 (rows, columns, both reversed), 2 (rows, columns) or 1 "
+                            "(rows)", 1, 4},
+              {"mlp_ratio", 0, "hidden width of each block's MLP as a multiple of its width (0 = no MLP)", 0, 64},
+          }),
+          .head_prefix = "classifier.head.",
+          .build =
+              [](const ModelConfig& c, Generator* gen) -> ModelPtr {
+                return std::make_shared<VMamba>(
+                    VMambaConfig{.in_channels = c.get_int("in_channels"), .image_size = c.get_int("image_size"),
+                                 .num_classes = c.get_int("num_classes"), .patch = c.get_int("patch"),
+                                 .depths = c.get_ints("depths"), .dim = c.get_int("dim"),
+                                 .d_state = c.get_int("d_state"), .ssm_ratio = c.get_int("ssm_ratio"),
+                                 .dt_rank = c.get_int("dt_rank"), .routes = c.get_int("routes"),
+                                 .mlp_ratio = c.get_int("mlp_ratio")},
+                    gen);
               },
       },
       {

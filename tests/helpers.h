@@ -20,6 +20,8 @@
 #include "autograd/gradcheck.h"
 #include "core/random.h"
 #include "core/tensor.h"
+#include "ops/elementwise.h"
+#include "ops/reduce.h"
 
 namespace sieve::test {
 
@@ -63,6 +65,9 @@ struct TempDir {
 };
 
 inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// The largest |element| of t, in double (0 for an empty tensor is not defined: t must have elements).
+inline double max_abs(const Tensor& t) { return max(abs(t.to(DType::f64))).item(); }
 
 }  // namespace sieve::test
 

@@ -41,7 +41,7 @@ Tensor tokens(int64_t batch, int64_t length, uint64_t seed, int64_t vocab = 5) {
   return randint(0, vocab, {batch, length}, {.dtype = DType::i64}, &gen);
 }
 
-double max_abs(const Tensor& t) { return max(abs(t.to(DType::f64))).item(); }
+using test::max_abs;
 
 }  // namespace
 

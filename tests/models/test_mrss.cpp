@@ -57,7 +57,7 @@ Tensor bump(const Tensor& base, int64_t t, int64_t vocab = 5) {
   return from_vector(v, base.shape());
 }
 
-double max_abs(const Tensor& t) { return max(abs(t.to(DType::f64))).item(); }
+using test::max_abs;
 
 std::shared_ptr<models::MrssMixer> mixer_of(const MrssModel& m, size_t layer) {
   auto mixer = std::dynamic_pointer_cast<models::MrssMixer>(m.layers->at<models::ResidualBlock>(layer)->mixer);
