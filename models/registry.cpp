@@ -12,6 +12,7 @@
 #include "models/mrss.h"
 #include "models/sequence.h"
 #include "models/transformer.h"
+#include "models/vim.h"
 #include "models/vit.h"
 #include "models/vmamba.h"
 
@@ -175,6 +176,13 @@ static std::vector<ModelOption> mamba_options() {
   };
 }
 
+// Vim: the patch side, then Mamba's keys (its blocks are bidirectional Mamba blocks).
+static std::vector<ModelOption> vim_options() {
+  std::vector<ModelOption> all{{"patch", 4, "patch side in pixels (image_size must be a multiple)", 1, 4096}};
+  for (ModelOption& option : mamba_options()) all.push_back(std::move(option));
+  return all;
+}
+
 static MambaConfig mamba_config(const ModelConfig& c) {
   return MambaConfig{.io = sequence_io(c), .dim = c.get_int("dim"), .depth = c.get_int("depth"),
                      .d_state = c.get_int("d_state"), .expand = c.get_int("expand"), .d_conv = c.get_int("d_conv"),
@@ -277,6 +285,23 @@ const std::vector<ModelSpec>& model_specs() {
                                  .d_state = c.get_int("d_state"), .ssm_ratio = c.get_int("ssm_ratio"),
                                  .dt_rank = c.get_int("dt_rank"), .routes = c.get_int("routes"),
                                  .mlp_ratio = c.get_int("mlp_ratio")},
+                    gen);
+              },
+      },
+      {
+          .name = "vim",
+          .summary = "Vision Mamba: patches + a middle class token + positions → bidirectional Mamba blocks (both "
+                     "directions in one scan call) → RMSNorm → head on the class token",
+          .options = with_data_options(vim_options()),
+          .head_prefix = "head.",
+          .build =
+              [](const ModelConfig& c, Generator* gen) -> ModelPtr {
+                return std::make_shared<Vim>(
+                    VimConfig{.in_channels = c.get_int("in_channels"), .image_size = c.get_int("image_size"),
+                              .num_classes = c.get_int("num_classes"), .patch = c.get_int("patch"),
+                              .dim = c.get_int("dim"), .depth = c.get_int("depth"), .d_state = c.get_int("d_state"),
+                              .expand = c.get_int("expand"), .d_conv = c.get_int("d_conv"),
+                              .dt_rank = c.get_int("dt_rank")},
                     gen);
               },
       },

@@ -10,7 +10,6 @@
 
 #include "models/registry.h"
 #include "models/vmamba.h"
-#include "nn/checkpoint.h"
 #include "ops/elementwise.h"
 #include "ops/index.h"
 #include "ops/loss.h"
@@ -18,17 +17,13 @@
 #include "ops/reduce.h"
 #include "ops/scan.h"
 #include "tests/helpers.h"
+#include "tests/models/round_trip.h"
 #include "tests/models/sgd.h"
 
 using namespace sieve;
 using namespace sieve::models;
 
 namespace {
-
-Tensor rnd(const Shape& shape, uint64_t seed) {
-  Generator gen(seed);
-  return randn(shape, {}, &gen);
-}
 
 // Route r of SS2D as a plain (ungrouped) Mamba scan of seq (B, L, Ci) with that route's parameters.
 Tensor plain_route_scan(const SS2D& op, int64_t r, const Tensor& seq) {
@@ -74,7 +69,7 @@ TEST_CASE("vmamba: SS2D's one grouped scan is each route's plain scan, turned ba
   const int64_t B = 2, H = 3, W = 4, C = 6;
   Generator gen(5);
   const SS2D op(/*dim=*/4, C, /*d_state=*/3, /*dt_rank=*/2, /*routes=*/4, &gen);
-  const Tensor x = rnd({B, H, W, C}, 6).to(DType::f32);
+  const Tensor x = test::randn_leaf({B, H, W, C}, 6, false, DType::f32);
   const Tensor rows = x.reshape({B, H * W, C});
   const Tensor columns = x.transpose(1, 2).reshape({B, H * W, C});  // (B, W, H, C): column-major order
   auto from_columns = [&](const Tensor& seq) { return seq.view({B, W, H, C}).transpose(1, 2).reshape({B, H, W, C}); };
@@ -96,7 +91,7 @@ TEST_CASE("vmamba: 4 routes and 2 routes differ on the same weights of the route
   shared["A_logs"] = shared["A_logs"].narrow(0, 0, 12).contiguous();
   shared["Ds"] = shared["Ds"].narrow(0, 0, 12).contiguous();
   two.load_state_dict(shared);
-  const Tensor x = rnd({1, 3, 3, 4}, 8).to(DType::f32);
+  const Tensor x = test::randn_leaf({1, 3, 3, 4}, 8, false, DType::f32);
   const double gap = test::max_abs(four.forward(x) - two.forward(x));
   CHECK(gap > 1e-3);  // routes 2 and 3 ran, and changed the answer
 }
@@ -125,7 +120,7 @@ TEST_CASE("vmamba: names as the official repo, shapes, and gradients to every pa
   CHECK(state.at("layers.1.blocks.0.op.Ds").shape() == Shape{4 * 32});
   CHECK(state.at("classifier.head.weight").shape() == Shape{10, 16});
 
-  const Tensor images = rnd({2, 1, 28, 28}, 10).to(DType::f32);
+  const Tensor images = test::randn_leaf({2, 1, 28, 28}, 10, false, DType::f32);
   const Tensor logits = model->forward(images);
   CHECK(logits.shape() == Shape{2, 10});
   cross_entropy(logits, from_vector<int64_t>({3, 7}, {2})).backward();
@@ -137,23 +132,14 @@ TEST_CASE("vmamba: names as the official repo, shapes, and gradients to every pa
 }
 
 TEST_CASE("vmamba: a checkpoint rebuilds the same model, and a few SGD steps lower the loss") {
-  test::TempDir dir;
   const ModelSpec& spec = find_model("vmamba");
   const ModelConfig config =
       complete_config(spec, {{"dim", 8}, {"depths", "1,1"}, {"d_state", 2}, {"routes", 2}, {"image_size", 8}});
   Generator gen(11);
   const ModelPtr model = spec.build(config, &gen);
-  const Tensor images = rnd({6, 1, 8, 8}, 12).to(DType::f32);
+  const Tensor images = test::randn_leaf({6, 1, 8, 8}, 12, false, DType::f32);
   const Tensor out = model->forward(images);
-  nn::Checkpoint ckpt;
-  ckpt.model = spec.name;
-  ckpt.config = config.values();
-  ckpt.weights = model->state_dict();
-  nn::save_checkpoint(dir / "vmamba.safetensors", ckpt);
-  const nn::Checkpoint loaded = nn::load_checkpoint(dir / "vmamba.safetensors");
-  const ModelPtr again = spec.build(complete_config(spec, loaded.config), nullptr);
-  again->load_state_dict(loaded.weights);
-  CHECK_CLOSE(again->forward(images), out, 0.0, 0.0);
+  CHECK_CLOSE(test::rebuilt_output(spec, config, *model, images), out, 0.0, 0.0);
 
   const Tensor labels = from_vector<int64_t>({0, 1, 2, 3, 4, 5}, {6});
   const auto [first, last] = test::sgd_losses(*model, images, labels, 15, 0.1f);

@@ -46,11 +46,6 @@ Tensor naive_conv2d(const Tensor& x, const Tensor& w, const Tensor& bias) {
 // Weight and bias gradients sum over every pixel; on the GPU in double, in another order than the CPU.
 double long_sum_tol(DType dt) { return dt == DType::f64 ? 1e-10 : 1e-4; }
 
-Tensor rnd(const Shape& shape, uint64_t seed) {
-  Generator gen(seed);
-  return randn(shape, {}, &gen);
-}
-
 Tensor with_bias(const std::vector<Tensor>& in) { return conv2d_depthwise(in[0], in[1], in[2]); }
 Tensor no_bias(const std::vector<Tensor>& in) { return conv2d_depthwise(in[0], in[1], Tensor()); }
 
@@ -98,16 +93,16 @@ TEST_CASE("conv2d_depthwise: against naive loops, including images smaller than 
         CAPTURE(shape_str(c.x));
         CAPTURE(c.k);
         const int64_t C = c.x.back();
-        const Tensor x = rnd(c.x, 1).to(dev);
-        const Tensor w = rnd({C, c.k, c.k}, 2).to(dev);
-        const Tensor b = c.bias ? rnd({C}, 3).to(dev) : Tensor();
+        const Tensor x = test::randn_leaf(c.x, 1, false, DType::f32).to(dev);
+        const Tensor w = test::randn_leaf({C, c.k, c.k}, 2, false, DType::f32).to(dev);
+        const Tensor b = c.bias ? test::randn_leaf({C}, 3, false, DType::f32).to(dev) : Tensor();
         CHECK_CLOSE(conv2d_depthwise(x, w, b), naive_conv2d(x.to(kCPU), w.to(kCPU), c.bias ? b.to(kCPU) : Tensor()),
                     1e-5, 1e-5);
       }
       // x as a permuted view of an NCHW tensor (the front end copies it); a transposed weight read in place
-      const Tensor nchw = rnd({2, 6, 5, 4}, 4).to(dev);
+      const Tensor nchw = test::randn_leaf({2, 6, 5, 4}, 4, false, DType::f32).to(dev);
       const Tensor x = nchw.permute({0, 2, 3, 1});
-      const Tensor wt = rnd({6, 3, 3}, 5).to(dev).transpose(1, 2);
+      const Tensor wt = test::randn_leaf({6, 3, 3}, 5, false, DType::f32).to(dev).transpose(1, 2);
       CHECK_CLOSE(conv2d_depthwise(x, wt, Tensor()), naive_conv2d(x.to(kCPU), wt.to(kCPU), Tensor()), 1e-5, 1e-5);
     }
   }
