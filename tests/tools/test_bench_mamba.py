@@ -1,4 +1,4 @@
-"""tests/tools/test_bench_mamba.py — `sieve bench mamba` run as a user would.
+"""tests/tools/test_bench_mamba.py — `sieve bench mamba` and `sieve bench vmamba` run as a user would.
 
 Usage (meson does this as the test 'bench_mamba'):  python3 tests/tools/test_bench_mamba.py PATH/TO/sieve
 Checks: `bench mamba --quick` without PyTorch (SIEVE_PYTHON=none) prints its table, the fitted
@@ -28,7 +28,7 @@ def run(*args, env=None):
 
 def csv_rows(path, names):
     if not os.path.exists(path):
-        expect(False, "bench mamba --csv writes the file")
+        expect(False, f"bench --csv writes {path}")
         return []
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
@@ -83,6 +83,31 @@ def check_with_torch(tmp):
         expect(ok, f"bench mamba CSV row {r[0] if r else '?'} has a PyTorch figure and a ratio", str(r))
 
 
+VMAMBA_PARAMS = 126058  # models/vmamba.h at its defaults (patch 2, dim 32, depths 2,2, d_state 8), 10 classes
+VMAMBA_ROWS = ["vmamba_train_step_b2"] + [f"vmamba_routes_K{k}_fwd_bwd" for k in (1, 2, 4)]
+
+
+def check_vmamba(tmp):
+    """bench vmamba: its table, target lines and CSV rows without PyTorch; beside PyTorch (where
+    importable) the same parameter count and a reference figure for the training step."""
+    path = os.path.join(tmp, "vmamba.csv")
+    code, out, err = run("bench", "vmamba", "--quick", "--batch", "2", "--csv", path, "--threads", "2",
+                         env={"SIEVE_PYTHON": "none"})
+    expect(code == 0, "bench vmamba --quick exits 0", err)
+    expect(f"parameters: sieve {VMAMBA_PARAMS}" in out and "routes: K=4 / K=2 route-scan time = " in out,
+           "bench vmamba prints its parameters and the route-cost line", out)
+    rows = csv_rows(path, VMAMBA_ROWS)
+    expect(all(len(r) == 6 and float(r[1]) > 0 and r[2] == "ms" for r in rows), "bench vmamba CSV rows are well formed",
+           str(rows))
+    if not torch_importable():
+        return
+    code, out, err = run("bench", "vmamba", "--quick", "--batch", "2", "--threads", "2",
+                         env={"SIEVE_PYTHON": "/usr/bin/python3"})
+    expect(code == 0 and f"parameters: sieve {VMAMBA_PARAMS}, PyTorch {VMAMBA_PARAMS}" in out,
+           "sieve's and PyTorch's VMamba have the same parameter count", out + err)
+    expect("train step: sieve/torch = " in out and "target ≤ 0.5×" in out, "bench vmamba prints the step target", out)
+
+
 def main():
     if len(sys.argv) != 2:
         print("usage: test_bench_mamba.py PATH/TO/sieve", file=sys.stderr)
@@ -91,6 +116,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="sieve-bench-mamba-") as tmp:
         check_without_torch(tmp)
         check_with_torch(tmp)
+        check_vmamba(tmp)
     return test_cli.report("bench_mamba")
 
 

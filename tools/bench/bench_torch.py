@@ -1,4 +1,5 @@
-"""tools/bench/bench_torch.py — PyTorch reference timings for `sieve bench ops`, `vit`, `clip` and `mamba`.
+"""tools/bench/bench_torch.py — PyTorch reference timings for `sieve bench ops`, `vit`, `clip`, `mamba`
+and `vmamba` (whose model lives in torch_vmamba.py).
 
 Run by those commands (with /usr/bin/python3, where Debian's python3-torch lives); prints one
 JSON object on stdout:
@@ -266,7 +267,8 @@ def scan_pairs(a, b, dim):
 
 def selective_scan_chunked(x, delta, A, Bm, Cm, D, z, chunk):
     """ops/scan.h's selective scan in whole-tensor PyTorch ops: a chunked scan (no Python loop over t).
-    x, delta, z (B, L, C); A (C, N); Bm, Cm (B, L, N); D (C) → y (B, L, C).
+    x, delta, z (B, L, C) (z may be None: no gate); A (C, N); Bm, Cm (B, L, N), or (B, L, G, N) for
+    G groups of channels (ops/scan.h); D (C) → y (B, L, C).
     h_t = exp(Δ_t·A)·h_{t−1} + Δ_t·x_t·B_t, materialised as (B, L, C, N) tensors:
       1. The sequence is cut into chunks of T steps. Within every chunk at once, with the log-decays
          a_t = Δ_t·A ≤ 0 and S_t = their cumulative sum from the chunk's start (torch.cumsum), the
@@ -281,14 +283,17 @@ def selective_scan_chunked(x, delta, A, Bm, Cm, D, z, chunk):
       3. h_t = local_t + exp(S_t)·(previous chunk's end state); y_t = ⟨C_t, h_t⟩, + D·x, · SiLU(z).
     Autograd differentiates all of it."""
     batch, length, channels = x.shape
+    grouped = Bm.dim() == 4  # (B, L, G, N): group g's B and C serve channels g·C/G … (g+1)·C/G − 1
+    if grouped:
+        Bm, Cm = (t.repeat_interleave(channels // t.shape[2], dim=2) for t in (Bm, Cm))  # (B, L, C, N)
     T = min(chunk, length)
     pad = (-length) % T  # padded steps: Δ = 0, so decay 1 and no input; cut off at the end
     if pad:
-        x, delta, Bm, Cm = (torch.nn.functional.pad(t, (0, 0, 0, pad)) for t in (x, delta, Bm, Cm))
+        x, delta, Bm, Cm = (torch.nn.functional.pad(t, (0, 0) * (t.dim() - 2) + (0, pad)) for t in (x, delta, Bm, Cm))
     chunks, n = (length + pad) // T, A.shape[1]
     shape = (batch, chunks, T, channels, n)
     log_decay = (delta.unsqueeze(-1) * A).view(shape)                 # Δ·A ≤ 0, (B, K, T, C, N)
-    dBx = ((delta * x).unsqueeze(-1) * Bm.unsqueeze(2)).view(shape)   # Δ·x·B
+    dBx = ((delta * x).unsqueeze(-1) * (Bm if grouped else Bm.unsqueeze(2))).view(shape)   # Δ·x·B
     S = torch.cumsum(log_decay, dim=2)
     if float(S.detach().min()) > -80.0:
         decay = torch.exp(S)
@@ -298,10 +303,13 @@ def selective_scan_chunked(x, delta, A, Bm, Cm, D, z, chunk):
     _, ends = scan_pairs(decay[:, :, -1], local[:, :, -1], 1)          # (B, K, C, N): true end states
     before = torch.cat([torch.zeros_like(ends[:, :1]), ends[:, :-1]], 1)  # the state entering each chunk
     h = (local + decay * before.unsqueeze(2)).view(batch, chunks * T, channels, n)
-    y = (h @ Cm.unsqueeze(-1)).squeeze(-1)                             # (B, L, C): ⟨C_t, h_t⟩ per channel
+    if grouped:
+        y = (h * Cm).sum(-1)                                           # (B, L, C): ⟨C_t, h_t⟩ per channel
+    else:
+        y = (h @ Cm.unsqueeze(-1)).squeeze(-1)
     if pad:
         y, x = y[:, :length], x[:, :length]
-    return (y + x * D) * torch.nn.functional.silu(z)
+    return (y + x * D) * torch.nn.functional.silu(z) if z is not None else y + x * D
 
 
 def selective_scan_sequential(x, delta, A, Bm, Cm, D, z, chunk=None):
@@ -449,7 +457,7 @@ def main():
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--reps", type=int, default=15)
-    parser.add_argument("--mode", choices=("ops", "vit", "clip", "mamba"), default="ops")
+    parser.add_argument("--mode", choices=("ops", "vit", "clip", "mamba", "vmamba"), default="ops")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="vit: where the model runs (cuda: TF32 off, as sieve's default)")
     parser.add_argument("--serve", action="store_true",
@@ -470,6 +478,10 @@ def main():
                           ("dt-rank", 0), ("chunk", 16)):
         mamba.add_argument("--" + flag, type=int, default=default)
     mamba.add_argument("--scan-lengths", default="", help="comma-separated L of the scan-alone cases (scan_L)")
+    vmamba = parser.add_argument_group("vmamba mode only (with --batch, --image-size, --classes, --patch, --dim, ...)")
+    vmamba.add_argument("--depths", default="2,2", help="VSS blocks per stage")
+    for flag, default in (("ssm-ratio", 2), ("routes", 4), ("mlp-ratio", 0)):
+        vmamba.add_argument("--" + flag, type=int, default=default)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -481,12 +493,15 @@ def main():
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
         result["gpu"] = torch.cuda.get_device_name()
-    if args.mode == "mamba":
+    if args.mode in ("mamba", "vmamba"):
         # Products of decays reach float32's denormal range, where x86 arithmetic slows ~100×;
         # flushing them to zero changes nothing visible (< 1.2e-38) and only helps PyTorch's side.
         torch.set_flush_denormal(True)
-    if args.mode in ("vit", "clip", "mamba"):
-        make_steps = {"vit": vit_steps, "clip": clip_steps, "mamba": mamba_steps}[args.mode]
+    if args.mode in ("vit", "clip", "mamba", "vmamba"):
+        if args.mode == "vmamba":
+            from torch_vmamba import vmamba_steps  # noqa: E402 (its models use this file's scan)
+        make_steps = {"vit": vit_steps, "clip": clip_steps, "mamba": mamba_steps,
+                      "vmamba": vmamba_steps if args.mode == "vmamba" else None}[args.mode]
         result["params"], steps = make_steps(args)
         if args.mode == "mamba":
             result["chunk"] = args.chunk

@@ -361,6 +361,7 @@ void add_bench_command(CLI::App& app, Runner* run) {
   add_bench_vit_command(bench, run);
   add_bench_clip_command(bench, run);
   add_bench_mamba_command(bench, run);
+  add_bench_vmamba_command(bench, run);
 }
 
 }  // namespace sieve::tools
