@@ -5,6 +5,7 @@
 
 #include "autograd/grad_mode.h"
 #include "core/error.h"
+#include "models/positions.h"
 #include "nn/init.h"
 #include "ops/conv.h"
 #include "ops/elementwise.h"
@@ -83,10 +84,16 @@ Vim::Vim(const VimConfig& c, Generator* gen) : Module("Vim"), config(c) {
 Tensor Vim::embed(const Tensor& images) const {
   const Tensor patches = patch_embed->forward(images);  // (B, N, D)
   const int64_t B = patches.size(0), N = patches.size(1), D = config.dim, middle = N / 2;
-  SIEVE_CHECK(N + 1 == pos_embed.size(1), "vim: {} patches, but the positions are for {} (image size {})", N,
-              pos_embed.size(1) - 1, config.image_size);
-  return cat({patches.narrow(1, 0, middle), cls_token.expand({B, 1, D}), patches.narrow(1, middle, N - middle)}, 1) +
-         pos_embed;
+  const Tensor tokens =
+      cat({patches.narrow(1, 0, middle), cls_token.expand({B, 1, D}), patches.narrow(1, middle, N - middle)}, 1);
+  const int64_t trained = pos_embed.size(1) - 1, trained_middle = trained / 2;
+  if (N == trained) return tokens + pos_embed;
+  // Another input size: the patches' grid of positions resized (models/positions.h), the class
+  // token's position put back in the new middle.
+  const Tensor grid = resize_grid_positions(
+      cat({pos_embed.narrow(1, 0, trained_middle), pos_embed.narrow(1, trained_middle + 1, trained - trained_middle)}, 1),
+      grid_side(N, "vim"));
+  return tokens + cat({grid.narrow(1, 0, middle), pos_embed.narrow(1, trained_middle, 1), grid.narrow(1, middle, N - middle)}, 1);
 }
 
 Tensor Vim::forward(const Tensor& images) {

@@ -18,8 +18,9 @@
 // .mixer.conv1d/.conv1d_b, .mixer.x_proj/.x_proj_b, .mixer.dt_proj/.dt_proj_b, .mixer.A_log/.A_b_log,
 // .mixer.D/.D_b, .mixer.out_proj, layers.0.norm, norm_f, head.
 //
-// What it is not: Vim's ImageNet sizes, drop-path or the other "bimamba" variants; positions for
-// another input size (interpolation) come with `sieve experiment vmamba`.
+// Another input size: the patches' grid of positions is resized (models/positions.h); the class
+// token keeps its own position, at the new middle.
+// What it is not: Vim's ImageNet sizes, drop-path or the other "bimamba" variants.
 #pragma once
 
 #include "models/mamba.h"

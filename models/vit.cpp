@@ -1,6 +1,7 @@
 // models/vit.cpp — VisionTransformer (see vit.h).
 #include "models/vit.h"
 
+#include "models/positions.h"
 #include "nn/init.h"
 #include "ops/shape.h"
 
@@ -32,7 +33,11 @@ VisionTransformer::VisionTransformer(std::string type_name, const VitConfig& c, 
 Tensor VisionTransformer::embed(const Tensor& images) const {
   const Tensor patches = patch_embed->forward(images);  // (B, N, D)
   const Tensor cls = cls_token.expand({patches.size(0), 1, config.dim});
-  return cat({cls, patches}, 1) + pos_embed;
+  const int64_t N = patches.size(1), trained = pos_embed.size(1) - 1;
+  if (N == trained) return cat({cls, patches}, 1) + pos_embed;
+  // Another input size: the grid of positions resized to the new grid (models/positions.h).
+  const Tensor grid = resize_grid_positions(pos_embed.narrow(1, 1, trained), grid_side(N, "vit"));
+  return cat({cls, patches}, 1) + cat({pos_embed.narrow(1, 0, 1), grid}, 1);
 }
 
 Tensor VisionTransformer::classify(const Tensor& tokens) const {

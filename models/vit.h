@@ -9,6 +9,8 @@
 // The norm is applied to the CLS token only: LayerNorm works per token, so the logits are those of
 // timm's norm-everything-then-take-CLS, without normalising tokens nobody reads.
 //
+// Images of another size than image_size run with the grid of positions resized bilinearly
+// (models/positions.h); the class token keeps its position.
 // embed() and classify() are exposed so DD-ViT (dynamic depth) can run blocks one by one; DD-ViT
 // derives from this class through the protected constructor, which builds everything but norm and
 // head (it has one classifier per block instead, models/ddvit.h).

@@ -2,7 +2,9 @@
 // sequence; the bidirectional mixer equals the average of a forward and a reversed backward Mamba
 // built by hand from its parameters (with the sequence reversed by an index built here); names as
 // hustvl/Vim; gradients reach every parameter; a checkpoint round trip; a few steps of learning;
-// a patch that does not divide the image is refused.
+// a patch that does not divide the image is refused; position grids resized as torch's bilinear
+// interpolate, and Vim and ViT run at other input sizes.
+#include "models/positions.h"
 #include "models/registry.h"
 #include "models/vim.h"
 #include "ops/conv.h"
@@ -95,4 +97,34 @@ TEST_CASE("vim: names as hustvl/Vim, gradients to every parameter, a checkpoint 
 
   CHECK(test::contains(test::error_of([&] { spec.build(complete_config(spec, {{"patch", 5}}), nullptr); }),
                        "patch 5 must divide image_size 28"));
+}
+
+TEST_CASE("positions: a grid of position embeddings resizes as torch's bilinear interpolate") {
+  // torch.nn.functional.interpolate(arange(9).view(1, 1, 3, 3), size=(5, 5), mode="bilinear",
+  // align_corners=False), and arange(16) from 4×4 down to 2×2.
+  const Tensor grid3 = from_vector<float>({0, 1, 2, 3, 4, 5, 6, 7, 8}, {1, 9, 1});
+  const std::vector<float> up{0.0f, 0.4f, 1.0f, 1.6f, 2.0f, 1.2f, 1.6f, 2.2f, 2.8f, 3.2f, 3.0f, 3.4f, 4.0f,
+                              4.6f, 5.0f, 4.8f, 5.2f, 5.8f, 6.4f, 6.8f, 6.0f, 6.4f, 7.0f, 7.6f, 8.0f};
+  CHECK_CLOSE(resize_grid_positions(grid3, 5), from_vector<float>(up, {1, 25, 1}), 1e-6, 1e-6);
+  std::vector<float> sixteen(16);
+  for (int i = 0; i < 16; ++i) sixteen[static_cast<size_t>(i)] = static_cast<float>(i);
+  CHECK_CLOSE(resize_grid_positions(from_vector<float>(sixteen, {1, 16, 1}), 2),
+              from_vector<float>({2.5f, 4.5f, 10.5f, 12.5f}, {1, 4, 1}), 1e-6, 1e-6);
+  CHECK(resize_grid_positions(grid3, 3).same(grid3));  // the same size: the same tensor
+  CHECK(test::contains(test::error_of([] { resize_grid_positions(zeros({1, 8, 2}), 4); }), "not form a square grid"));
+}
+
+TEST_CASE("vim and vit: another input size runs with resized positions; the class token keeps its own") {
+  Generator gen(21);
+  Vim vim(VimConfig{.image_size = 8, .patch = 2, .dim = 8, .depth = 1, .d_state = 2}, &gen);  // 4×4 patches
+  const Tensor big = vim.embed(test::randn_leaf({1, 1, 16, 16}, 22, false, DType::f32));            // 8×8 patches
+  REQUIRE(big.shape() == Shape{1, 65, 8});
+  // Token 32 (the new middle) is the class token with the class token's own position.
+  CHECK_CLOSE(big.select(1, 32), (vim.cls_token + vim.pos_embed.narrow(1, 8, 1)).select(1, 0), 0.0, 0.0);
+  CHECK(vim.forward(test::randn_leaf({2, 1, 4, 4}, 23, false, DType::f32)).shape() == Shape{2, 10});  // 2×2 patches
+
+  const ModelSpec& spec = find_model("vit");
+  const ModelPtr vit = spec.build(complete_config(spec, {{"dim", 8}, {"depth", 1}, {"heads", 2}}), &gen);  // 7×7 patches
+  CHECK(vit->forward(test::randn_leaf({2, 1, 56, 56}, 24, false, DType::f32)).shape() == Shape{2, 10});
+  CHECK(vit->forward(test::randn_leaf({2, 1, 16, 16}, 25, false, DType::f32)).shape() == Shape{2, 10});
 }
