@@ -20,6 +20,7 @@ void add_experiment_command(CLI::App& app, Runner* run) {
   add_selective_copy_study(experiment, run);
   add_mrss_study(experiment, run);
   add_vtp_study(experiment, run);
+  add_vmamba_study(experiment, run);
 }
 
 }  // namespace sieve::tools

@@ -91,5 +91,6 @@ void add_induction_study(CLI::App* experiment, Runner* run);       // `sieve exp
 void add_selective_copy_study(CLI::App* experiment, Runner* run);  // `sieve experiment selective-copy`
 void add_mrss_study(CLI::App* experiment, Runner* run);            // `sieve experiment mrss`
 void add_vtp_study(CLI::App* experiment, Runner* run);             // `sieve experiment vtp`
+void add_vmamba_study(CLI::App* experiment, Runner* run);          // `sieve experiment vmamba`
 
 }  // namespace sieve::tools
