@@ -340,14 +340,18 @@ def command_line_cases(runs, data, rng, per_command):
                           (("train", "mamba"), ["train", "mamba", "--task", "majority", "--train-size", "64",
                                                  "--test-size", "32", "--max-steps", "1", "--quiet",
                                                  "--out", "mamba-out", "--overwrite"]),
+                          (("train", "vmamba"), ["train", "vmamba", "--data-dir", data, "--max-steps", "1", "--quiet",
+                                                  "--out", "vmamba-out", "--overwrite"]),
+                          (("train", "vim"), ["train", "vim", "--data-dir", data, "--max-steps", "1", "--quiet",
+                                               "--out", "vim-out", "--overwrite"]),
                           (("experiment", "vtp"), ["experiment", "vtp", "--quick", "--quiet", "--out", "vtp-out"])):
         for flag, _, bounds in flags_and_ranges_of(*command):
             for value in range_poison(*bounds) if bounds else []:
                 yield Case(f"{' '.join(command)} {flag} {value!r}", [*args, flag, value], must_refuse=True)
     # The numeric flags of the long-running commands (studies, benches) and of eval on a sequence
     # checkpoint: refused before anything runs.
-    poison_only = [("experiment", study) for study in ("vtp", "ddvit", "mrss", "induction", "selective-copy")]
-    poison_only += [("bench", b) for b in ("ops", "loader", "vit", "clip", "mamba")]
+    poison_only = [("experiment", study) for study in ("vtp", "ddvit", "mrss", "induction", "selective-copy", "vmamba")]
+    poison_only += [("bench", b) for b in ("ops", "loader", "vit", "clip", "mamba", "vmamba")]
     for command in poison_only:
         flags = flags_of(*command)
         quiet = ["--quiet"] if ("--quiet", None) in flags else []  # so a wrongly accepted value cannot run long
@@ -389,6 +393,8 @@ def check_messages_name_the_cause(runs, data, work):
         (["train", "--epochs", "2", "resnet"], ["train: unknown model 'resnet'", "mlp, vit"]),
         (["experiment", "--quiet", "vtpp"], ["experiment: unknown subcommand 'vtpp'", "vtp"]),
         (["evaluate", "x"], ["unknown command 'evaluate'", "eval"]),
+        # In range but not a value the model takes: its own check, naming the flag.
+        (["train", "vmamba", "--routes", "3", "--data-dir", data, "--out", "r3"], ["--routes 3", "routes must be 1, 2 or 4"]),
         # A flag that only means something beside another is refused alone, not silently ignored.
         (["eval", mlp, "--data-dir", data, "--probe-epochs", "3"], ["--probe-epochs requires --probe"]),
     ]
@@ -397,7 +403,7 @@ def check_messages_name_the_cause(runs, data, work):
         lines = err.strip().splitlines()
         test_cli.expect(code in (1, 2) and len(lines) == 1 and all(w in lines[0] for w in words),
                         f"sieve {' '.join(args[:4])}: one line naming {words}", err)
-    for out in ("d5", "big", "wide", "long", "h0"):
+    for out in ("d5", "big", "wide", "long", "h0", "r3"):
         test_cli.expect(not os.path.exists(os.path.join(work, out)), f"a refused run leaves no directory {out}/")
 
 
