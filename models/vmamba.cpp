@@ -186,16 +186,23 @@ Tensor SS2D::scan_routes(const Tensor& x) const {  // (B, H, W, Ci) → (B, H, W
   const Tensor route_index = from_vector<int64_t>(order, {K * L}, x.device());
   const Tensor merge_index = from_vector<int64_t>(ss2d_merge(order, K, L), {K * L}, x.device());
 
-  // The routes: (B, K, L, C); every route's projections in one batched matmul over k.
-  const Tensor xs = index_select(x.reshape({B, L, C}), 1, route_index).view({B, K, L, C});
-  const Tensor dbc = matmul(xs, x_proj_weight.transpose(1, 2));  // (B, K, L, R + 2N)
-  const Tensor dts = matmul(dbc.narrow(3, 0, R), dt_projs_weight.transpose(1, 2)) + dt_projs_bias.view({K, 1, C});
+  // The routes, route-major: (K, B·L, C), so every route's projections are one batched matmul over
+  // k with no broadcast over the batch (whose backward would sum B weight gradients).
+  const Tensor xs = index_select(x.reshape({B, L, C}), 1, route_index)  // (B, K·L, C)
+                        .view({B, K, L, C})
+                        .permute({1, 0, 2, 3})
+                        .reshape({K, B * L, C});
+  const Tensor dbc = matmul(xs, x_proj_weight.transpose(1, 2));  // (K, B·L, R + 2N)
+  const Tensor dts = matmul(dbc.narrow(2, 0, R), dt_projs_weight.transpose(1, 2)) + dt_projs_bias.view({K, 1, C});
   // One scan over K·C channels, route k's channels reading its own B and C (group k).
-  auto channels_last = [&](const Tensor& t) { return t.permute({0, 2, 1, 3}).reshape({B, L, K * C}); };
-  const Tensor y = selective_scan(channels_last(xs), channels_last(softplus(dts)), -exp(A_logs),
-                                  dbc.narrow(3, R, N).permute({0, 2, 1, 3}).contiguous(),      // (B, L, K, N)
-                                  dbc.narrow(3, R + N, N).permute({0, 2, 1, 3}).contiguous(),  // (B, L, K, N)
-                                  Ds);                                                         // (B, L, K·C)
+  auto channels_last = [&](const Tensor& t) {  // (K, B·L, W) → (B, L, K, W)
+    return t.view({K, B, L, t.size(2)}).permute({1, 2, 0, 3});
+  };
+  const Tensor y = selective_scan(channels_last(xs).reshape({B, L, K * C}),
+                                  channels_last(softplus(dts)).reshape({B, L, K * C}), -exp(A_logs),
+                                  channels_last(dbc.narrow(2, R, N)).contiguous(),      // (B, L, K, N)
+                                  channels_last(dbc.narrow(2, R + N, N)).contiguous(),  // (B, L, K, N)
+                                  Ds);                                                  // (B, L, K·C)
   // Back to the grid: each route's outputs in row-major order, summed over the routes.
   const Tensor by_route = y.view({B, L, K, C}).permute({0, 2, 1, 3}).reshape({B, K * L, C});
   return sum(index_select(by_route, 1, merge_index).view({B, K, L, C}), {1}).view({B, H, W, C});
