@@ -9,7 +9,7 @@
 #include "core/error.h"
 #include "nn/optim.h"
 #include "ops/profile.h"
-#include "ops/reduce.h"
+#include "ops/index.h"
 #include "tools/train/progress.h"
 
 namespace sieve::tools {
@@ -60,21 +60,32 @@ Measured measure_classifier(nn::Module& model, const ImageSet& test, const Datas
   m.images = n;
 
   // Pass 1, under the profiler: accuracy, depth and executed FLOPs.
-  int64_t correct = 0, depth_sum = 0;
+  int64_t correct = 0, correct5 = 0, depth_sum = 0;
   {
     profile::Profiler profiler;
     for (int64_t start = 0; start < n; start += options.batch_size) {
       const int64_t b = std::min(options.batch_size, n - start);
       const Tensor logits = model.forward(x.narrow(0, start, b));
-      const auto predicted = argmax(logits, -1).to_vector<int64_t>();
+      const int64_t k = std::min<int64_t>(5, logits.size(1));
+      const auto best = topk(logits, k).second.to_vector<int64_t>();  // (b, k), best first
       const auto labels = test.labels.narrow(0, start, b).to_vector<int64_t>();
-      for (int64_t i = 0; i < b; ++i) correct += predicted[static_cast<size_t>(i)] == labels[static_cast<size_t>(i)];
-      for (int64_t d : depths_of(model, b)) depth_sum += d;
+      for (int64_t i = 0; i < b; ++i) {
+        const int64_t truth = labels[static_cast<size_t>(i)];
+        correct += best[static_cast<size_t>(i * k)] == truth;
+        for (int64_t j = 0; j < k; ++j) correct5 += best[static_cast<size_t>(i * k + j)] == truth;
+      }
+      if (depths_of)
+        for (int64_t d : depths_of(model, b)) depth_sum += d;
     }
+    int64_t scan_flops = 0;
+    for (const profile::Entry& e : profiler.entries()) scan_flops += e.op == Op::selective_scan ? e.flops : 0;
     m.gflops_per_image = static_cast<double>(profiler.total_flops()) * 1e-9 / static_cast<double>(n);
+    m.scan_gflops_per_image = static_cast<double>(scan_flops) * 1e-9 / static_cast<double>(n);
   }
   m.accuracy = static_cast<double>(correct) / static_cast<double>(n);
+  m.top5 = static_cast<double>(correct5) / static_cast<double>(n);
   m.mean_depth = static_cast<double>(depth_sum) / static_cast<double>(n);
+  if (!options.timed) return m;
 
   // Pass 2: throughput at the batch size, no profiler.
   const auto start_time = profile::Clock::now();
@@ -82,8 +93,9 @@ Measured measure_classifier(nn::Module& model, const ImageSet& test, const Datas
     model.forward(x.narrow(0, start, std::min(options.batch_size, n - start)));
   m.throughput = static_cast<double>(n) / profile::seconds_since(start_time);
 
-  // Pass 3: latency at batch 1 (after one warm-up image).
+  // Pass 3: latency at batch 1 (after one warm-up image); none when latency_images is 0.
   const int64_t count = std::min(options.latency_images, n);
+  if (count == 0) return m;
   model.forward(x.narrow(0, 0, 1));
   const auto latency_start = profile::Clock::now();
   for (int64_t i = 0; i < count; ++i) model.forward(x.narrow(0, i, 1));

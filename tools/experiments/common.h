@@ -2,10 +2,11 @@
 // measuring a classifier the same way for every row, and writing the table as CSV and text.
 //
 // Measurements (measure_classifier), all on the test split, in eval mode without gradients:
-//   accuracy       top-1 over the whole split, batch 256
+//   accuracy       top-1 over the whole split, batch 256; top5 likewise (top-k with k = min(5, classes))
 //   mean depth     what the model reports per sample (DD-ViT's last_depths; else its full depth)
 //   GFLOPs/image   the profiler's count of the FLOPs executed over the split ÷ images (ops/profile.h):
-//                  measured, not a formula, so early exits and dropped samples show up
+//                  measured, not a formula, so early exits and dropped samples show up; the
+//                  selective_scan op's share apart (scan_gflops_per_image: how many routes ran)
 //   latency b1     mean milliseconds per image, one image at a time, over the first images
 //   throughput     images/s at batch 256 over the split, timed in its own pass without the profiler
 //
@@ -42,8 +43,10 @@ nn::Checkpoint train_or_reuse_staged(const models::ModelSpec& spec, const nlohma
 
 struct Measured {
   double accuracy = 0;       // fraction correct
+  double top5 = 0;           // fraction with the label among the 5 highest logits
   double mean_depth = 0;     // blocks per image
   double gflops_per_image = 0;
+  double scan_gflops_per_image = 0;  // the selective_scan op's part of gflops_per_image
   double latency_ms = 0;     // batch 1, mean per image
   double throughput = 0;     // images/s at batch 256
   int64_t images = 0;
@@ -51,10 +54,12 @@ struct Measured {
 
 struct MeasureOptions {
   int64_t batch_size = 256;
-  int64_t latency_images = 200;  // images timed one by one
+  int64_t latency_images = 200;  // images timed one by one (0: no latency pass)
+  bool timed = true;             // false: accuracy and FLOPs only (no throughput or latency pass)
 };
 
-// depths_of(model, b): blocks each of the last forward's b images ran (b values).
+// depths_of(model, b): blocks each of the last forward's b images ran (b values); an empty one
+// leaves mean_depth 0 (models that run every block).
 using DepthsOf = std::function<std::vector<int64_t>(nn::Module&, int64_t batch)>;
 
 // `test` images are in [0, 1]; they are normalised as `data` says (as in training).

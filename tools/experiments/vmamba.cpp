@@ -99,44 +99,16 @@ double one_route_scan_flops(const std::string& model, const models::ModelConfig&
   return 0;
 }
 
+// The study's figures for one row: measure_classifier's, the parameters and the training step.
 struct Figures {
-  double top1 = 0, top5 = 0, gflops = 0, scan_gflops = 0, throughput = 0, step_ms = 0;
+  Measured m;
   int64_t params = 0;
+  double step_ms = 0;
 };
 
-// Top-1, top-5 and executed FLOPs (whole scan included) on `images`, then throughput at batch 256.
-Figures measure(nn::Module& model, const Tensor& images, const Tensor& labels, const DatasetInfo& data) {
-  NoGradGuard no_grad;
-  model.eval();
-  const Tensor x = normalised(images, data);
-  const int64_t n = x.size(0);
-  Figures r;
-  int64_t top1 = 0, top5 = 0;
-  {
-    profile::Profiler profiler;
-    for (int64_t start = 0; start < n; start += 256) {
-      const int64_t b = std::min<int64_t>(256, n - start);
-      const Tensor logits = model.forward(x.narrow(0, start, b));
-      const int64_t k = std::min<int64_t>(5, logits.size(1));
-      const auto best = topk(logits, k).second.to_vector<int64_t>();
-      const auto truth = labels.narrow(0, start, b).to_vector<int64_t>();
-      for (int64_t i = 0; i < b; ++i) {
-        top1 += best[static_cast<size_t>(i * k)] == truth[static_cast<size_t>(i)];
-        for (int64_t j = 0; j < k; ++j) top5 += best[static_cast<size_t>(i * k + j)] == truth[static_cast<size_t>(i)];
-      }
-    }
-    int64_t scan = 0;
-    for (const profile::Entry& e : profiler.entries()) scan += e.op == Op::selective_scan ? e.flops : 0;
-    r.gflops = static_cast<double>(profiler.total_flops()) * 1e-9 / static_cast<double>(n);
-    r.scan_gflops = static_cast<double>(scan) * 1e-9 / static_cast<double>(n);
-  }
-  r.top1 = static_cast<double>(top1) / static_cast<double>(n);
-  r.top5 = static_cast<double>(top5) / static_cast<double>(n);
-  const auto start = profile::Clock::now();
-  for (int64_t s = 0; s < n; s += 256) model.forward(x.narrow(0, s, std::min<int64_t>(256, n - s)));
-  r.throughput = static_cast<double>(n) / profile::seconds_since(start);
-  r.params = model.num_parameters();
-  return r;
+// Top-1 (and, when `timed`, throughput at batch 256) of `model` on `test`; top-5 and executed FLOPs alike.
+Measured measure(nn::Module& model, const ImageSet& test, const DatasetInfo& data, bool timed) {
+  return measure_classifier(model, test, data, {}, {.batch_size = 256, .latency_images = 0, .timed = timed});
 }
 
 // Median ms of forward + cross-entropy + backward at batch 128 (3 after 1 warm-up).
@@ -204,7 +176,7 @@ int run_vmamba_study(VMambaStudyFlags f) {
   for (const std::string& dataset : kDatasets) {
     const LoadedData data = load_dataset(dataset, f.data_dir, 28, 1);
     const int64_t n = std::min<int64_t>(f.test_images, data.test.images.size(0));
-    const Tensor images = data.test.images.narrow(0, 0, n), labels = data.test.labels.narrow(0, 0, n);
+    const ImageSet test{data.test.images.narrow(0, 0, n), data.test.labels.narrow(0, 0, n)};
     for (const ModelRow& row : rows_of_the_study()) {
       const models::ModelSpec& spec = models::find_model(row.model);
       const std::string dir = out + "/" + dataset + "/" + row.name;
@@ -213,11 +185,13 @@ int run_vmamba_study(VMambaStudyFlags f) {
       (dataset == "mnist" ? mnist_runs : fashion_runs)[row.name] = ck;
       models::ModelPtr model = model_from_checkpoint(ck, dir + "/checkpoint.safetensors");
       if (!f.quiet) std::fprintf(stderr, "measuring %s on %s\n", row.name, dataset.c_str());
-      Result r{dataset, row.name, row.config.value("routes", 0), 0, measure(*model, images, labels, data.info), {}};
+      Result r{dataset, row.name, row.config.value("routes", 0), 0, {}, {}};
+      r.fig.m = measure(*model, test, data.info, true);
+      r.fig.params = model->num_parameters();
       r.fig.step_ms = training_step_ms(*model, data.train, data.info);
       const double one_route = one_route_scan_flops(row.model, models::complete_config(spec, ck.config));
-      r.routes_ran = one_route > 0 ? r.fig.scan_gflops * 1e9 / one_route : 0;
-      r.seed_top1.push_back(r.fig.top1);
+      r.routes_ran = one_route > 0 ? r.fig.m.scan_gflops_per_image * 1e9 / one_route : 0;
+      r.seed_top1.push_back(r.fig.m.accuracy);
       if (r.routes_config > 0)  // the ablation's other seeds
         for (int64_t seed = 1; seed < f.seeds; ++seed) {
           const std::string sdir = dir + "-seed" + std::to_string(seed);
@@ -225,7 +199,7 @@ int run_vmamba_study(VMambaStudyFlags f) {
               train_or_reuse(spec, row.config, study_run(f, dataset, static_cast<uint64_t>(seed), f.epochs), sdir,
                              f.retrain, f.quiet);
           models::ModelPtr sm = model_from_checkpoint(sck, sdir + "/checkpoint.safetensors");
-          r.seed_top1.push_back(measure(*sm, images, labels, data.info).top1);
+          r.seed_top1.push_back(measure(*sm, test, data.info, false).accuracy);
         }
       results.push_back(std::move(r));
     }
@@ -234,7 +208,7 @@ int run_vmamba_study(VMambaStudyFlags f) {
   // Part 3: MNIST → head stripped → Fashion-MNIST, at three input sizes, against from scratch.
   const LoadedData fashion = load_dataset("fashion-mnist", f.data_dir, 28, 1);
   const int64_t n = std::min<int64_t>(f.test_images, fashion.test.images.size(0));
-  const Tensor labels = fashion.test.labels.narrow(0, 0, n);
+  const Tensor labels = fashion.test.labels.narrow(0, 0, n);  // the images are resized per size below
   std::vector<std::vector<std::string>> size_cells;
   std::printf("\n%-10s %5s %14s %14s\n", "model", "size", "fine-tuned", "from scratch");
   for (const ModelRow& row : rows_of_the_study()) {
@@ -257,9 +231,9 @@ int run_vmamba_study(VMambaStudyFlags f) {
                     static_cast<long long>(side));
         continue;
       }
-      const Tensor images = resized(fashion.test.images.narrow(0, 0, n), side);
-      const double a = measure(*tuned_model, images, labels, fashion.info).top1;
-      const double b = measure(*scratch, images, labels, fashion.info).top1;
+      const ImageSet sized{resized(fashion.test.images.narrow(0, 0, n), side), labels};
+      const double a = measure(*tuned_model, sized, fashion.info, false).accuracy;
+      const double b = measure(*scratch, sized, fashion.info, false).accuracy;
       size_cells.push_back({row.name, std::to_string(side), fmt::format("{:.4f}", a), fmt::format("{:.4f}", b)});
       std::printf("%-10s %5lld %13s%% %13s%%\n", row.name, static_cast<long long>(side), pct(a).c_str(), pct(b).c_str());
     }
@@ -277,13 +251,13 @@ int run_vmamba_study(VMambaStudyFlags f) {
     const std::string routes = r.routes_ran > 0 ? fmt::format("{:.1f}", r.routes_ran) : "-";
     cells.push_back({r.dataset, r.row, r.routes_config > 0 ? std::to_string(r.routes_config) : "",
                      r.routes_ran > 0 ? fmt::format("{:.2f}", r.routes_ran) : "", std::to_string(r.fig.params),
-                     fmt::format("{:.4f}", r.fig.top1), fmt::format("{:.4f}", r.fig.top5),
+                     fmt::format("{:.4f}", r.fig.m.accuracy), fmt::format("{:.4f}", r.fig.m.top5),
                      fmt::format("{:.4f}", mean), fmt::format("{:.4f}", std::sqrt(var)),
-                     fmt::format("{:.0f}", r.fig.throughput), fmt::format("{:.6f}", r.fig.gflops),
+                     fmt::format("{:.0f}", r.fig.m.throughput), fmt::format("{:.6f}", r.fig.m.gflops_per_image),
                      fmt::format("{:.2f}", r.fig.step_ms), std::to_string(r.seed_top1.size())});
     std::printf("%-13s %-10s %6s %9lld %7s%% %7s%% %15s %10.4f %9.0f %9.1f\n", r.dataset.c_str(), r.row.c_str(),
-                routes.c_str(), static_cast<long long>(r.fig.params), pct(r.fig.top1).c_str(), pct(r.fig.top5).c_str(),
-                seeds.c_str(), r.fig.gflops, r.fig.throughput, r.fig.step_ms);
+                routes.c_str(), static_cast<long long>(r.fig.params), pct(r.fig.m.accuracy).c_str(), pct(r.fig.m.top5).c_str(),
+                seeds.c_str(), r.fig.m.gflops_per_image, r.fig.m.throughput, r.fig.step_ms);
   }
   std::printf("(%lld test images per dataset; routes: the scan FLOPs executed ÷ one route's; step: forward + "
               "backward at batch 128)\n", static_cast<long long>(n));

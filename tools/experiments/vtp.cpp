@@ -161,9 +161,7 @@ Speed speed(models::ClipModel& clip, const ZeroShotSet& set, const VtpFlags& f) 
     NoGradGuard no_grad;
     model.forward(normalised(timed.images.narrow(0, 0, std::min<int64_t>(256, n)), set.info));
   }
-  const Measured m = measure_classifier(model, timed, set.info, [](nn::Module&, int64_t b) {
-    return std::vector<int64_t>(static_cast<size_t>(b), 0);
-  }, {.batch_size = 256, .latency_images = f.latency_images});
+  const Measured m = measure_classifier(model, timed, set.info, {}, {.batch_size = 256, .latency_images = f.latency_images});
   Speed s{.gflops = m.gflops_per_image, .latency_ms = m.latency_ms, .throughput = m.throughput};
   {
     NoGradGuard no_grad;
