@@ -91,8 +91,8 @@ void launch_attention_backward(const TensorArg& q, const TensorArg& k, const Ten
                                const TensorArg& dv, const TensorArg& ds);
 
 // ---- scan (cuda/scan.cu, cuda/scan_backward.cu) ----
-// x, delta, z, y, g: (B, L, C); A: (C, N); Bm, Cm: (B, L, N); D: (C); states: (B, K − 1, N, C)
-// with K = ⌈L / chunk⌉; all contiguous, one float dtype; D, z (and dD, dz with them) and states in
+// x, delta, z, y, g: (B, L, C); A: (C, N); Bm, Cm: (B, L, N) or grouped (B, L, G, N), channels
+// g·C/G … (g+1)·C/G − 1 reading group g's; D: (C); states: (B, K − 1, N, C) with K = ⌈L / chunk⌉; all contiguous, one float dtype; D, z (and dD, dz with them) and states in
 // inference have null data. chunk ≤ kScanMaxChunk (the steps a thread holds in registers) and
 // N ≤ kScanMaxState. scan_plan says how the sequence is split into segments of whole chunks and
 // so which scratch the entry point allocates (ScanScratch).
@@ -103,9 +103,10 @@ struct ScanPlan {
   int64_t chunks_per_segment = 1;       // m
   int64_t segments = 0;                 // S = ⌈K / m⌉; S > 1 needs seg_state and seg_dsum
   int64_t threads = 32;                 // channels per block
-  int64_t channel_blocks = 0;           // > 1 needs dbc_part
+  int64_t channel_blocks = 0;           // blocks per group (of C / G channels); > 1 needs dbc_part
 };
-ScanPlan scan_plan(int64_t batch, int64_t length, int64_t channels, int64_t state, int64_t chunk, DType dtype);
+ScanPlan scan_plan(int64_t batch, int64_t length, int64_t channels, int64_t groups, int64_t state, int64_t chunk,
+                   DType dtype);
 struct ScanArgs {
   TensorArg x, delta, A, Bm, Cm, D, z;
   int64_t chunk;
@@ -114,8 +115,8 @@ struct ScanGradArgs {
   TensorArg dx, ddelta, dA, dBm, dCm, dD, dz;
 };
 // seg_state (B, S − 1, N, C) and seg_dsum (B, S − 1, C) in x's dtype, when S > 1; dA_part
-// (B·S, N, C) and dD_part (B·S, C, with D) in float64; dbc_part (2, channel blocks, B, L, N) in
-// x's dtype when there are several channel blocks.
+// (B·S, N, C) and dD_part (B·S, C, with D) in float64; dbc_part (2, channel blocks, B, L, G, N)
+// in x's dtype when a group has several channel blocks.
 struct ScanScratch {
   TensorArg seg_state, seg_dsum, dA_part, dD_part, dbc_part;
 };

@@ -3,8 +3,8 @@
 // the kernels' limits are checked (chunk ≤ kScanMaxChunk, N ≤ kScanMaxState: one clear error
 // each), the launch plan is made and its scratch allocated.
 //
-// Legend as ops/scan.h: x, delta, z, y, g: (B, L, C); A: (C, N); Bm, Cm: (B, L, N); D: (C);
-// states: (B, ⌈L/chunk⌉ − 1, N, C).
+// Legend as ops/scan.h: x, delta, z, y, g: (B, L, C); A: (C, N); Bm, Cm: (B, L, N) or grouped
+// (B, L, G, N); D: (C); states: (B, ⌈L/chunk⌉ − 1, N, C).
 //
 // What it is not: the math (cuda/scan.cu, ops/cpu/scan.cpp). Extend: see cuda/kernels.h.
 #include "cuda/entry.h"
@@ -20,10 +20,6 @@ constexpr const char* kName = "selective_scan";
 
 void check_call(const Tensor& x, const Tensor& delta, const Tensor& A, const Tensor& Bm, const Tensor& Cm,
                 const Tensor& D, const Tensor& z, const Tensor& states, int64_t chunk) {
-  // Grouped B and C (VMamba's routes, ops/scan.h) are CPU-only so far: the kernels stage one B/C
-  // row per block in shared memory and would need the block's group.
-  SIEVE_CHECK(Bm.ndim() == 3, "selective_scan: grouped B and C {} have no cuda:0 kernel yet (CPU only)",
-              shape_str(Bm.shape()));
   check_floating(Op::selective_scan, x);
   for (const Tensor* t : {&x, &delta, &A, &Bm, &Cm, &D, &z, &states})
     SIEVE_CHECK(!t->defined() || t->is_contiguous(),
@@ -49,9 +45,12 @@ ScanArgs args_of(const Tensor& x, const Tensor& delta, const Tensor& A, const Te
           optional_tensor_arg(z, kName), chunk};
 }
 
-ScanPlan plan_of(const Tensor& x, const Tensor& A, int64_t chunk) {
-  const ScanPlan plan = scan_plan(x.size(0), x.size(1), x.size(2), A.size(1), chunk, x.dtype());
-  SIEVE_CHECK(x.size(0) * plan.segments * plan.channel_blocks < (int64_t{1} << 31),
+int64_t groups_of(const Tensor& Bm) { return Bm.ndim() == 4 ? Bm.size(2) : 1; }
+
+ScanPlan plan_of(const Tensor& x, const Tensor& A, const Tensor& Bm, int64_t chunk) {
+  const int64_t G = groups_of(Bm);
+  const ScanPlan plan = scan_plan(x.size(0), x.size(1), x.size(2), G, A.size(1), chunk, x.dtype());
+  SIEVE_CHECK(x.size(0) * plan.segments * G * plan.channel_blocks < (int64_t{1} << 31),
               "selective_scan: {} needs more CUDA blocks than one launch holds", x.describe());
   return plan;
 }
@@ -71,7 +70,7 @@ void selective_scan_forward(const Tensor& x, const Tensor& delta, const Tensor& 
                             const Tensor& states, int64_t chunk) {
   check_call(x, delta, A, Bm, Cm, D, z, states, chunk);
   SIEVE_CHECK(y.is_contiguous(), "selective_scan: expected a contiguous output, got {}", y.describe());
-  const ScanPlan plan = plan_of(x, A, chunk);
+  const ScanPlan plan = plan_of(x, A, Bm, chunk);
   Tensor seg_state, seg_dsum;
   segment_buffers(plan, x, A.size(1), seg_state, seg_dsum);
   launch_selective_scan_forward(plan, args_of(x, delta, A, Bm, Cm, D, z, chunk), tensor_arg(y, kName),
@@ -91,7 +90,7 @@ void selective_scan_backward(const Tensor& x, const Tensor& delta, const Tensor&
                 t->describe());
   SIEVE_CHECK(dD.defined() == D.defined() && dz.defined() == z.defined(),
               "selective_scan: dD and dz must be given exactly when D and z are");
-  const ScanPlan plan = plan_of(x, A, chunk);
+  const ScanPlan plan = plan_of(x, A, Bm, chunk);
   const int64_t B = x.size(0), L = x.size(1), C = x.size(2), N = A.size(1);
   Tensor seg_state, seg_dsum;
   segment_buffers(plan, x, N, seg_state, seg_dsum);
@@ -99,7 +98,8 @@ void selective_scan_backward(const Tensor& x, const Tensor& delta, const Tensor&
   const Tensor dA_part = empty({B * plan.segments, N, C}, f64);
   const Tensor dD_part = D.defined() ? empty({B * plan.segments, C}, f64) : Tensor();
   const Tensor dbc_part =
-      plan.channel_blocks > 1 ? empty({2, plan.channel_blocks, B, L, N}, {.dtype = x.dtype(), .device = x.device()})
+      plan.channel_blocks > 1
+          ? empty({2, plan.channel_blocks, B, L, groups_of(Bm) * N}, {.dtype = x.dtype(), .device = x.device()})
                               : Tensor();
   const ScanGradArgs out{tensor_arg(dx, kName),  tensor_arg(ddelta, kName),       tensor_arg(dA, kName),
                          tensor_arg(dBm, kName), tensor_arg(dCm, kName),          optional_tensor_arg(dD, kName),

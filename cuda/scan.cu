@@ -27,9 +27,9 @@ __global__ void __launch_bounds__(kMaxThreads)
   T* tile_b = reinterpret_cast<T*>(scan_smem);
   T* h_col = tile_b + 2 * kW * N;
   T* r_col = h_col + N * threads;
-  const BlockPos pos = block_pos(dm.C, dm.S - 1, 0);
-  const int64_t c = pos.cb * threads + tid;
-  const bool active = c < dm.C;
+  const BlockPos pos = block_pos(dm, dm.S - 1, 0);
+  const int64_t c = pos.c;
+  const bool active = pos.active;
   for (int n = 0; n < N; ++n) {  // own column only: no barrier needed
     r_col[n * threads + tid] = active ? rate(in.a[c * N + n]) : T(0);
     h_col[n * threads + tid] = 0;
@@ -40,7 +40,7 @@ __global__ void __launch_bounds__(kMaxThreads)
   for (int64_t k = k_first; k <= k_last; ++k) {
     const int64_t t0 = k * dm.chunk, row0 = (pos.b * dm.L + t0) * dm.C + c;
     const int len = static_cast<int>(dm.chunk < dm.L - t0 ? dm.chunk : dm.L - t0);
-    stage_rows<T>(in.bm, tile_b, nullptr, nullptr, (pos.b * dm.L + t0) * N, len * N);
+    stage_rows<T>(in.bm, tile_b, nullptr, nullptr, dm, pos.b, t0, pos.g, len);
     T dt[kW], dtx[kW];
     load_steps(in.dt, row0, dm.C, len, active, dt);
     load_steps(in.x, row0, dm.C, len, active, dtx);
@@ -94,9 +94,9 @@ __global__ void __launch_bounds__(kMaxThreads)
   T* tile_c = tile_b + kW * N;
   T* h_col = tile_c + kW * N;
   T* r_col = h_col + N * threads;
-  const BlockPos pos = block_pos(dm.C, dm.S, 0);
-  const int64_t c = pos.cb * threads + tid;
-  const bool active = c < dm.C;
+  const BlockPos pos = block_pos(dm, dm.S, 0);
+  const int64_t c = pos.c;
+  const bool active = pos.active;
   for (int n = 0; n < N; ++n) {
     r_col[n * threads + tid] = active ? rate(in.a[c * N + n]) : T(0);
     h_col[n * threads + tid] = active && pos.s > 0 ? seg_state[seg_index(dm, pos.b, pos.s - 1, n, c)] : T(0);
@@ -107,7 +107,7 @@ __global__ void __launch_bounds__(kMaxThreads)
   for (int64_t k = k_first; k <= k_last; ++k) {
     const int64_t t0 = k * dm.chunk, row0 = (pos.b * dm.L + t0) * dm.C + c;
     const int len = static_cast<int>(dm.chunk < dm.L - t0 ? dm.chunk : dm.L - t0);
-    stage_rows<T>(in.bm, tile_b, in.cm, tile_c, (pos.b * dm.L + t0) * N, len * N);
+    stage_rows<T>(in.bm, tile_b, in.cm, tile_c, dm, pos.b, t0, pos.g, len);
     T dt[kW], dtx[kW], zv[kW], u[kW];
     load_steps(in.dt, row0, dm.C, len, active, dt);
     load_steps(in.x, row0, dm.C, len, active, dtx);
@@ -142,7 +142,8 @@ __global__ void __launch_bounds__(kMaxThreads)
 
 }  // namespace
 
-ScanPlan scan_plan(int64_t batch, int64_t length, int64_t channels, int64_t state, int64_t chunk, DType dtype) {
+ScanPlan scan_plan(int64_t batch, int64_t length, int64_t channels, int64_t groups, int64_t state, int64_t chunk,
+                   DType dtype) {
   ScanPlan plan;
   plan.chunks = length > 0 && chunk > 0 ? (length + chunk - 1) / chunk : 0;
   // Segments only when channels alone give too few threads: they cost a pre-pass over the inputs.
@@ -154,14 +155,16 @@ ScanPlan scan_plan(int64_t batch, int64_t length, int64_t channels, int64_t stat
   plan.chunks_per_segment = plan.chunks > 0 ? (plan.chunks + want - 1) / want : 1;
   plan.segments = plan.chunks > 0 ? (plan.chunks + plan.chunks_per_segment - 1) / plan.chunks_per_segment : 0;
   // Blocks of up to 4 warps, fewer where the backward's shared memory would pass 48 KB (N > 16,
-  // float64) and where C needs fewer; the forward kernels use the same (they need less).
+  // float64) and where a group's C / G channels need fewer; the forward kernels use the same (they need less).
   const int64_t elem = dtype == DType::f64 ? 8 : 4;
   int64_t warps = kMaxThreads / 32;
   while (warps > 1 && backward_smem_bytes(warps * 32, state, elem) > 48 * 1024) warps /= 2;
-  const int64_t needed = (channels + 31) / 32;
+  // A block holds channels of one group only (they share its B/C rows).
+  const int64_t per_group = groups > 0 ? channels / groups : 0;
+  const int64_t needed = (per_group + 31) / 32;
   if (needed >= 1 && needed < warps) warps = needed;
   plan.threads = warps * 32;
-  plan.channel_blocks = channels > 0 ? (channels + plan.threads - 1) / plan.threads : 0;
+  plan.channel_blocks = per_group > 0 ? (per_group + plan.threads - 1) / plan.threads : 0;
   return plan;
 }
 

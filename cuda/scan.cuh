@@ -4,12 +4,13 @@
 //
 // The design (front end: ops/scan.cpp; CPU twin and the readable reference: ops/cpu/scan.cpp,
 // whose header states the math). Shapes as ops/scan.h: x, delta, z, y, g: (B, L, C); A: (C, N);
-// Bm, Cm: (B, L, N); D: (C); states: (B, K − 1, N, C), h at the end of every chunk of `chunk` ≤ 16
+// Bm, Cm: (B, L, N), or (B, L, G, N) in G groups of C/G channels (VMamba's routes); D: (C); states: (B, K − 1, N, C), h at the end of every chunk of `chunk` ≤ 16
 // steps but the last (K = ⌈L/chunk⌉). Everything contiguous; D, z (states in inference) may be null.
 //
 // One thread owns one (b, c) channel over one segment (below); a block holds up to 128 channels
-// of one batch and segment, so the B_t and C_t rows (shared by every channel of a batch) are
-// staged once per chunk in shared memory and read there as broadcasts. x, Δ, z, g are read
+// of one batch, segment and group, so the B_t and C_t rows (shared by every channel of a group;
+// ungrouped, G = 1, of a batch) are staged once per chunk in shared memory and read there as
+// broadcasts. A group's channels are split into blocks of their own, so no block straddles two. x, Δ, z, g are read
 // straight from global memory into registers, a whole chunk at once: one step's 32 neighbouring
 // channels per warp (coalesced), 16 steps' loads in flight per thread. Every kernel then loops
 // over the N states outside and the chunk's steps inside (unrolled): one state's h (or carry)
@@ -57,6 +58,7 @@ struct Ptrs {
 
 struct Dims {
   int64_t B, L, C, N, chunk, K, m, S;  // K chunks, m chunks per segment, S segments
+  int64_t G, Cg;                       // groups of B/C rows and the channels of each (C = G·Cg)
 };
 
 // float: exp2 of a pre-scaled rate; double: exp of the plain one.
@@ -70,15 +72,23 @@ __device__ __forceinline__ T sigmoid(T v) {
   return T(1) / (T(1) + dmath::exp(-v));
 }
 
-// The block's (batch, segment, channel block), blocks numbered channel block fastest; `first` is
-// the first segment the launch covers.
+// The block's (batch, segment, group, channel block within the group), blocks numbered channel
+// block fastest, then group; `first` is the first segment the launch covers. c: this thread's
+// channel, active: whether it has one (the group's last block may be part empty).
 struct BlockPos {
-  int64_t b, s, cb;
+  int64_t b, s, g, cb, c;
+  bool active;
 };
-__device__ __forceinline__ BlockPos block_pos(int64_t channels, int64_t segments, int64_t first) {
-  const int64_t cblocks = (channels + blockDim.x - 1) / blockDim.x;
-  const int64_t blk = blockIdx.x, rest = blk / cblocks;
-  return {rest / segments, rest % segments + first, blk % cblocks};
+__device__ __forceinline__ BlockPos block_pos(const Dims& dm, int64_t segments, int64_t first) {
+  const int64_t per_group = (dm.Cg + blockDim.x - 1) / blockDim.x;
+  const int64_t blk = blockIdx.x, cblocks = dm.G * per_group, rest = blk / cblocks, within = blk % cblocks;
+  const int64_t g = within / per_group, cb = within % per_group, in_group = cb * blockDim.x + threadIdx.x;
+  return {rest / segments, rest % segments + first, g, cb, g * dm.Cg + in_group, in_group < dm.Cg};
+}
+
+// Where row (b, t) of the block's group starts in Bm or Cm (B, L, G, N); consecutive steps G·N apart.
+__device__ __forceinline__ int64_t bc_row(const Dims& dm, int64_t b, int64_t t, int64_t g) {
+  return ((b * dm.L + t) * dm.G + g) * dm.N;
 }
 
 // Chunks k_first .. k_last of segment s.
@@ -95,15 +105,19 @@ __device__ __forceinline__ int64_t state_index(const Dims& dm, int64_t b, int64_
   return ((b * (dm.K - 1) + k) * dm.N + n) * dm.C + c;
 }
 
-// Copies `count` values from src + offset into tile (Bm or Cm rows: contiguous, so coalesced),
-// between barriers: the first lets the previous chunk's readers finish. Every thread calls it.
+// Copies the block's group's Bm or Cm rows of `len` steps from (b, t0) into tile [j·N + n] (each
+// row contiguous, so coalesced; rows G·N apart), between barriers: the first lets the previous
+// chunk's readers finish. Every thread calls it.
 template <typename T>
 __device__ __forceinline__ void stage_rows(const T* __restrict__ src_b, T* tile_b, const T* __restrict__ src_c,
-                                           T* tile_c, int64_t offset, int count) {
+                                           T* tile_c, const Dims& dm, int64_t b, int64_t t0, int64_t g, int len) {
   __syncthreads();
-  for (int i = threadIdx.x; i < count; i += blockDim.x) {
-    if (tile_b) tile_b[i] = src_b[offset + i];
-    if (tile_c) tile_c[i] = src_c[offset + i];
+  const int64_t offset = bc_row(dm, b, t0, g), step = dm.G * dm.N;
+  const int N = static_cast<int>(dm.N);
+  for (int i = threadIdx.x; i < len * N; i += blockDim.x) {
+    const int64_t at = offset + (i / N) * step + i % N;
+    if (tile_b) tile_b[i] = src_b[at];
+    if (tile_c) tile_c[i] = src_c[at];
   }
   __syncthreads();
 }
@@ -145,12 +159,13 @@ inline Ptrs<T> ptrs_of(const ScanArgs& in) {
 }
 
 inline Dims dims_of(const ScanPlan& plan, const ScanArgs& in) {
-  return {in.x.shape[0], in.x.shape[1], in.x.shape[2], in.A.shape[1], in.chunk,
-          plan.chunks, plan.chunks_per_segment, plan.segments};
+  const int64_t G = in.Bm.ndim == 4 ? in.Bm.shape[2] : 1, C = in.x.shape[2];
+  return {in.x.shape[0], in.x.shape[1], C, in.A.shape[1], in.chunk, plan.chunks, plan.chunks_per_segment,
+          plan.segments, G, G > 0 ? C / G : 0};
 }
 
 inline unsigned blocks_for(const Dims& dm, int64_t threads, int64_t segments) {
-  return static_cast<unsigned>(dm.B * segments * ((dm.C + threads - 1) / threads));
+  return static_cast<unsigned>(dm.B * segments * dm.G * ((dm.Cg + threads - 1) / threads));
 }
 
 // Calls f(std::integral_constant<int, kN>): 16 for N = 16, else 0 (N read at run time).

@@ -46,9 +46,9 @@ __global__ void __launch_bounds__(kMaxThreads)
   T* tile_c = reinterpret_cast<T*>(scan_smem);
   T* carry_col = tile_c + 2 * kW * N;
   T* r_col = carry_col + N * threads;
-  const BlockPos pos = block_pos(dm.C, dm.S - 1, 1);
-  const int64_t c = pos.cb * threads + tid;
-  const bool active = c < dm.C;
+  const BlockPos pos = block_pos(dm, dm.S - 1, 1);
+  const int64_t c = pos.c;
+  const bool active = pos.active;
   for (int n = 0; n < N; ++n) {
     r_col[n * threads + tid] = active ? rate(in.a[c * N + n]) : T(0);
     carry_col[n * threads + tid] = 0;
@@ -59,7 +59,7 @@ __global__ void __launch_bounds__(kMaxThreads)
   for (int64_t k = k_last; k >= k_first; --k) {
     const int64_t t0 = k * dm.chunk, row0 = (pos.b * dm.L + t0) * dm.C + c;
     const int len = static_cast<int>(dm.chunk < dm.L - t0 ? dm.chunk : dm.L - t0);
-    stage_rows<T>(nullptr, nullptr, in.cm, tile_c, (pos.b * dm.L + t0) * N, len * N);
+    stage_rows<T>(nullptr, nullptr, in.cm, tile_c, dm, pos.b, t0, pos.g, len);
     T dt[kW], du[kW], zv[kW];
     load_steps(in.dt, row0, dm.C, len, active, dt);
     load_steps(g, row0, dm.C, len, active, du);
@@ -125,9 +125,9 @@ __device__ __forceinline__ T warp_transpose_sum(T (&v)[32]) {
   return v[0];
 }
 
-// Everything else, per (b, segment, channel block). dB_out, dC_out: dBm and dCm when one block
-// holds every channel (partial_stride 0), else partial rows, channel block cb's at
-// cb·partial_stride. dA_part (B·S, N, C), dD_part (B·S, C): each (b, segment)'s sums.
+// Everything else, per (b, segment, group, channel block). dB_out, dC_out: dBm and dCm when one
+// block holds every channel of a group (partial_stride 0), else partial rows, channel block cb's
+// (within its group) at cb·partial_stride. dA_part (B·S, N, C), dD_part (B·S, C): each (b, segment)'s sums.
 template <typename T, int kN>
 __global__ void __launch_bounds__(kMaxThreads)
     scan_backward(const Ptrs<T> in, const Dims dm, const T* __restrict__ states, const T* __restrict__ g,
@@ -143,9 +143,9 @@ __global__ void __launch_bounds__(kMaxThreads)
   T* tile_b = carry_col + N * threads;
   T* tile_c = tile_b + kW * N;
   T* red = tile_c + kW * N;  // [(n·warps + warp)·kRedStride + lane]
-  const BlockPos pos = block_pos(dm.C, dm.S, 0);
-  const int64_t c = pos.cb * threads + tid;
-  const bool active = c < dm.C;
+  const BlockPos pos = block_pos(dm, dm.S, 0);
+  const int64_t c = pos.c;
+  const bool active = pos.active;
   for (int n = 0; n < N; ++n) {  // only this thread's column: no barrier needed
     A_col[n * threads + tid] = active ? in.a[c * N + n] : T(0);
     carry_col[n * threads + tid] = active && pos.s + 1 < dm.S ? seg_carry[seg_index(dm, pos.b, pos.s, n, c)] : T(0);
@@ -158,7 +158,7 @@ __global__ void __launch_bounds__(kMaxThreads)
   for (int64_t k = k_last; k >= k_first; --k) {
     const int64_t t0 = k * dm.chunk, row0 = (pos.b * dm.L + t0) * dm.C + c;
     const int len = static_cast<int>(dm.chunk < dm.L - t0 ? dm.chunk : dm.L - t0);
-    stage_rows<T>(in.bm, tile_b, in.cm, tile_c, (pos.b * dm.L + t0) * N, len * N);
+    stage_rows<T>(in.bm, tile_b, in.cm, tile_c, dm, pos.b, t0, pos.g, len);
     T dt[kW], xv[kW], du[kW], gz[kW], sB[kW], q[kW], u[kW], h[kW], a[kW];
     {
       T gv[kW], zv[kW];
@@ -218,13 +218,14 @@ __global__ void __launch_bounds__(kMaxThreads)
     }
     __syncthreads();  // every warp's sums are in red
     const int per_kind = len * N;
-    T* const rows_b = dB_out + pos.cb * partial_stride + (pos.b * dm.L + t0) * N;
-    T* const rows_c = dC_out + pos.cb * partial_stride + (pos.b * dm.L + t0) * N;
+    const int64_t row_step = dm.G * N;  // rows of the block's group, one per step
+    T* const rows_b = dB_out + pos.cb * partial_stride + bc_row(dm, pos.b, t0, pos.g);
+    T* const rows_c = dC_out + pos.cb * partial_stride + bc_row(dm, pos.b, t0, pos.g);
     for (int i = tid; i < 2 * per_kind; i += threads) {
       const int kind = i >= per_kind ? 1 : 0, rest = i - kind * per_kind, j = rest / N, n = rest % N;
       T sum = 0;
       for (int w = 0; w < warps; ++w) sum += red[(n * warps + w) * kRedStride + kind * kW + j];
-      (kind ? rows_c : rows_b)[rest] = sum;
+      (kind ? rows_c : rows_b)[j * row_step + n] = sum;
     }
     if (active) {
 #pragma unroll
@@ -287,14 +288,15 @@ void launch_selective_scan_backward(const ScanPlan& plan, const ScanArgs& in, co
     using T = decltype(tag);
     if constexpr (!std::is_integral_v<T>) {
       const Ptrs<T> p = ptrs_of<T>(in);
-      const int64_t rows = dm.B * dm.L * dm.N;  // elements of dBm, dCm
+      const int64_t rows = dm.B * dm.L * dm.G * dm.N;  // elements of dBm, dCm
       if (dm.C == 0 && rows > 0) {              // sums over no channels
         SIEVE_CUDA_CHECK(cudaMemsetAsync(out.dBm.data, 0, rows * sizeof(T), stream()));
         SIEVE_CUDA_CHECK(cudaMemsetAsync(out.dCm.data, 0, rows * sizeof(T), stream()));
       }
       if (dm.B * dm.L * dm.C > 0) {
-        // One channel block writes dBm, dCm itself. Several: channel block cb writes its partial
-        // rows at cb·rows of dbc_part (2, blocks, B, L, N), summed in order by scan_bc_sums.
+        // One channel block per group writes dBm, dCm itself. Several: channel block cb of each
+        // group writes its partial rows at cb·rows of dbc_part (2, blocks, B, L, G, N), summed in
+        // order by scan_bc_sums.
         const bool direct = plan.channel_blocks == 1;
         T* dB_out = direct ? mptr<T>(out.dBm) : mptr<T>(scratch.dbc_part);
         T* dC_out = direct ? mptr<T>(out.dCm) : mptr<T>(scratch.dbc_part) + plan.channel_blocks * rows;

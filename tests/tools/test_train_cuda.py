@@ -6,7 +6,8 @@ reason, and says the GPU checks were skipped. With one, the tiny end-to-end trai
 devices from the same seed and must agree: the MLP on the generated stripes (train loss per epoch,
 test accuracy, eval and infer of the CUDA checkpoint on either device, a run started on CUDA and
 resumed on the CPU), and a few steps of every other model (ViT with dropout, DD-ViT, the causal
-Transformer, Mamba, MRSS, CLIP plain, with EViT pruning and with ToMe merging) on tiny data, and the
+Transformer, Mamba, MRSS, CLIP plain, with EViT pruning and with ToMe merging, VMamba with 4 and 2
+routes, Vim) on tiny data, and the
 CUDA-trained CLIP's zero-shot eval with token reduction and infer --labels agree across devices. Models start from the same CPU initialisation and the
 kernels agree to float32 rounding, so losses agree to a relative 1e-3 over tens of steps.
 Never asserts on timing. Standard-library Python only.
@@ -38,6 +39,9 @@ TINY_RUNS = [
     ("clip", ("clip", *TINY_CLIP), IMAGE),
     ("clip with evit pruning", ("clip", *TINY_CLIP, "--reduce", "evit:0.5:fuse"), IMAGE),
     ("clip with tome merging", ("clip", *TINY_CLIP, "--reduce", "tome:6"), IMAGE),
+    ("vmamba, 4 routes", ("vmamba", "--dim", "16", "--depths", "1,1", "--d_state", "4", "--routes", "4"), IMAGE),
+    ("vmamba, 2 routes", ("vmamba", "--dim", "16", "--depths", "1,1", "--d_state", "4", "--routes", "2"), IMAGE),
+    ("vim", ("vim", "--dim", "16", "--depth", "2", "--d_state", "4"), IMAGE),
 ]
 
 
