@@ -185,6 +185,59 @@ def check_bench_vit(tmp):
     expect(code == 2 and "--batch" in err, "bench vit --batch 0 is a usage error naming --batch", err)
 
 
+def check_bench_vit_load(tmp):
+    """--load 1: the extra row and the slowdown line, and no busy process outlives the bench."""
+    path = os.path.join(tmp, "vit-load.csv")
+    code, out, err = run("bench", "vit", "--quick", "--batch", "8", "--infer-batch", "8", "--csv", path, "--load", "1",
+                         "--threads", "2", env={"SIEVE_PYTHON": "none"})
+    expect(code == 0, "bench vit --load 1 exits 0", err)
+    expect("beside 1 busy process: sieve's step" in out, "bench vit --load 1 prints sieve's slowdown", out)
+    rows = bench_csv_rows("bench vit --load 1", path, VIT_ROWS + ["vit_train_step_b8_load1"])
+    expect(len(rows) == 4 and float(rows[3][1]) > 0 and rows[3][2] == "ms", "the loaded step's row is well formed",
+           str(rows))
+    left = []  # the busy processes are forks of the bench: the same command line, with this CSV path in it
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if path.encode() in f.read():
+                    left.append(pid)
+        except OSError:
+            pass
+    expect(not left, "no busy process is left once bench vit --load has finished", str(left))
+    code, _, err = run("bench", "vit", "--load", "65")
+    expect(code == 2 and "--load" in err, "bench vit --load 65 is a usage error naming --load", err)
+
+
+def check_spin_count(tmp):
+    """A computing command runs with GOMP_SPINCOUNT=1000 unless the user chose a wait policy, and the
+    programs it starts (PyTorch in the benches) do not inherit it."""
+    def env_of_running(extra_env):
+        p = subprocess.Popen([SIEVE, "bench", "vit", "--quick", "--batch", "8", "--infer-batch", "8"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             env=dict(os.environ, SIEVE_PYTHON="none", **extra_env))
+        try:
+            p.stderr.readline()  # its first progress line: by then it is past the exec
+            with open(f"/proc/{p.pid}/environ", "rb") as f:
+                return dict(kv.split(b"=", 1) for kv in f.read().split(b"\0") if b"=" in kv)
+        finally:
+            p.kill()
+            p.wait()
+    env = env_of_running({})
+    expect(env.get(b"GOMP_SPINCOUNT") == b"1000", "sieve runs its work with GOMP_SPINCOUNT=1000", str(env.get(b"GOMP_SPINCOUNT")))
+    env = env_of_running({"OMP_WAIT_POLICY": "active"})
+    expect(b"GOMP_SPINCOUNT" not in env, "a user's OMP_WAIT_POLICY is left alone (no GOMP_SPINCOUNT added)")
+    # A stand-in for python that records the environment it was given, then fails (no reference).
+    fake = os.path.join(tmp, "fake-python")
+    seen = os.path.join(tmp, "fake-python.env")
+    with open(fake, "w") as f:
+        f.write(f"#!/bin/sh\nenv > {seen}\nexit 3\n")
+    os.chmod(fake, 0o755)
+    run("bench", "vit", "--quick", "--batch", "8", "--infer-batch", "8", env={"SIEVE_PYTHON": fake})
+    text = open(seen).read() if os.path.exists(seen) else ""
+    expect(text and "GOMP_SPINCOUNT" not in text and "SIEVE_SET_GOMP_SPINCOUNT" not in text,
+           "programs sieve starts keep their own OpenMP defaults", text[:300])
+
+
 def check_bench_loader():
     code, out, err = run("bench", "loader", "--help")
     expect(code == 0 and "--step-ms" in out, "bench loader --help exits 0 and lists --step-ms", err)
@@ -216,6 +269,8 @@ def main():
         check_ckpt_info(tmp)
         check_bench(tmp)
         check_bench_vit(tmp)
+        check_bench_vit_load(tmp)
+        check_spin_count(tmp)
         check_bench_loader()
     return report("tools")
 

@@ -2,6 +2,7 @@
 #include "tools/bench/common.h"
 
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -218,6 +219,24 @@ std::unique_ptr<TorchSession> TorchSession::start(const std::vector<std::string>
   }
   unavailable(said.empty() ? "bench_torch.py --serve failed" : said);
   return nullptr;
+}
+
+BusyProcesses::BusyProcesses(int count) {
+  for (int i = 0; i < count; ++i) {
+    const pid_t pid = ::fork();
+    SIEVE_CHECK(pid >= 0, "--load: cannot start a busy process: {}", std::strerror(errno));
+    if (pid == 0) {  // the child: system calls and a loop only (it is a fork of a threaded process)
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      volatile uint64_t spins = 0;
+      for (;;) spins = spins + 1;
+    }
+    pids_.push_back(pid);
+  }
+}
+
+BusyProcesses::~BusyProcesses() {
+  for (const int pid : pids_) ::kill(pid, SIGKILL);
+  for (const int pid : pids_) ::waitpid(pid, nullptr, 0);
 }
 
 TorchSession::~TorchSession() {

@@ -158,6 +158,20 @@ std::pair<std::optional<double>, double> median_alternating(const Settings& s, T
   return {ref.size() == ours.size() ? std::optional<double>(median(ref)) : std::nullopt, median(ours)};
 }
 
+// `count` processes that each keep a core busy with a plain loop for as long as this object lives
+// (`--load N`: a step measured beside other work, as on a shared machine). They are killed and
+// reaped when it goes, and die with this process should it be killed first.
+class BusyProcesses {
+ public:
+  explicit BusyProcesses(int count);
+  ~BusyProcesses();
+  BusyProcesses(const BusyProcesses&) = delete;
+  BusyProcesses& operator=(const BusyProcesses&) = delete;
+
+ private:
+  std::vector<int> pids_;
+};
+
 // Opened before measuring, so a bad path fails in a moment rather than after a minute.
 // "parameters: sieve N, PyTorch M" (PyTorch's from the session's header, when there is one), and
 // a warning on stderr when they differ: then the two sides are not the same model.

@@ -11,6 +11,10 @@
 //   vit_infer_bB        ms per forward at batch B (default 256), eval mode, no gradients
 //   vit_mnist_epoch_bB  s for one MNIST training epoch: 60000 / B steps (drop_last, as the trainer)
 //                       × the step time — data loading and the test evaluation not included
+//   vit_train_step_bB_loadN   with --load N: the training step again beside N busy processes
+//                       (BusyProcesses, one loop each), both sides; then each side's slowdown, its
+//                       loaded step ÷ its idle one (target: sieve ≤ 1.6× at N = 1 on 2 cores, and
+//                       no worse than PyTorch's)
 // The reference is tools/bench/bench_torch.py --mode vit --serve (the same model from torch.nn
 // primitives, same thread count); ratio = torch ÷ sieve (higher is better), and for the training
 // step also the inverse, sieve/torch, the form the target is stated in (≤ 0.35× on the CPU). Inputs
@@ -56,6 +60,7 @@ struct VitBenchOptions {
   std::string csv;
   bool quick = false;
   int64_t batch = 0, infer_batch = 256;  // batch 0: 128 on the CPU, 512 on the GPU
+  int64_t load = 0;                       // busy processes beside a second training-step measurement
   std::string device = "cpu";
 };
 
@@ -116,6 +121,15 @@ int run_vit(VitBenchOptions o) {
     apply_gradients(loss, *model, optimizer, clip);
   });
 
+  std::pair<std::optional<double>, double> loaded;  // {torch, sieve} beside o.load busy processes
+  if (o.load > 0) {
+    progress(fmt::format("training step again, beside {} busy process{}", o.load, o.load > 1 ? "es" : ""));
+    const BusyProcesses busy(static_cast<int>(o.load));
+    loaded = median_alternating(s, torch.get(), "train", [&] {
+      apply_gradients(training_loss(*model, images, labels).loss, *model, optimizer, clip);
+    });
+  }
+
   progress(fmt::format("inference, batch {}", o.infer_batch));
   model->eval();
   const auto [torch_infer, infer] = [&] {
@@ -131,12 +145,15 @@ int run_vit(VitBenchOptions o) {
   const int64_t steps_per_epoch = mnist_train_images / o.batch;
   const double epoch_steps = static_cast<double>(steps_per_epoch);
   const std::string ref = torch ? torch->reference_name() : "torch (unavailable)";
-  const std::vector<Row> rows = {
+  std::vector<Row> rows = {
       {fmt::format("vit_train_step_b{}", o.batch), step * 1e3, "ms", ref, ms(torch_step), true},
       {fmt::format("vit_infer_b{}", o.infer_batch), infer * 1e3, "ms", ref, ms(torch_infer), true},
       {fmt::format("vit_mnist_epoch_b{}", o.batch), step * epoch_steps, "s", ref,
        torch_step ? std::optional(*torch_step * epoch_steps) : std::nullopt, true},
   };
+  if (o.load > 0)
+    rows.push_back({fmt::format("vit_train_step_b{}_load{}", o.batch, o.load), loaded.second * 1e3, "ms", ref,
+                    ms(loaded.first), true});
 
   print_table(gpu ? std::string("sieve bench vit --device cuda") : fmt::format("sieve bench vit — {} threads", threads),
               rows);
@@ -144,6 +161,14 @@ int run_vit(VitBenchOptions o) {
              steps_per_epoch, o.batch);
   if (torch_step)
     fmt::print("train step: sieve/torch = {:.2f}× (target ≤ {}×)\n", step / *torch_step, gpu ? "0.7" : "0.35");
+  if (o.load > 0) {
+    const std::string theirs = torch_step && loaded.first
+                                   ? fmt::format(", PyTorch {:.2f}×", *loaded.first / *torch_step)
+                                   : std::string();
+    fmt::print("beside {} busy process{}: sieve's step {:.2f}× its idle one{} (target ≤ 1.6× at 1 on 2 cores, and "
+               "no worse than PyTorch's)\n",
+               o.load, o.load > 1 ? "es" : "", loaded.second / step, theirs);
+  }
   print_parameter_counts(params, torch.get());
   if (!o.csv.empty()) write_csv(out, o.csv, rows);
   return 0;
@@ -161,7 +186,8 @@ void add_bench_vit_command(CLI::App* bench, Runner* run) {
       "≤ 0.7× with --device cuda).\n"
       "The PyTorch side runs /usr/bin/python3 tools/bench/bench_torch.py --mode vit --serve with the same\n"
       "threads, one PyTorch step and one sieve step in turn, so other load hits both alike (override:\n"
-      "SIEVE_PYTHON=path, or SIEVE_PYTHON=none to skip). --threads may follow `vit`.");
+      "SIEVE_PYTHON=path, or SIEVE_PYTHON=none to skip). --threads may follow `vit`.\n"
+      "--load N times the training step once more beside N busy processes and prints each side's slowdown.");
   auto o = std::make_shared<VitBenchOptions>();
   vit->add_option("--csv", o->csv, "also write rows bench,figure,unit,reference,reference_figure,ratio to FILE");
   vit->add_flag("--quick", o->quick, "2 warm-up + 5 timed steps instead of 5 + 20 (smoke runs)");
@@ -171,6 +197,9 @@ void add_bench_vit_command(CLI::App* bench, Runner* run) {
       ->check(CLI::Range(int64_t{1}, int64_t{4096}));
   vit->add_option("--infer-batch", o->infer_batch, "inference batch size")->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{4096}));
+  vit->add_option("--load", o->load, "also time the training step beside N busy processes (each side's slowdown)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{64}));
   vit->callback([run, o] { *run = [o] { return run_vit(*o); }; });
 }
 
