@@ -8,7 +8,8 @@
 // the same signature) on CUDA tensors, and, while a profiler is active, charges the kernel's time,
 // FLOPs and bytes to the op (ops/profile.h). CUDA kernels are queued on a stream and return at
 // once, so only while a profiler is active does the CUDA branch wait for the GPU before and after
-// the kernel (its time is then the GPU's). A kernel cuda/kernels.h lists as missing throws
+// the kernel (its time is then the GPU's). Before a CPU kernel, the thread count may follow the
+// machine's load (ops/cpu/threads.h). A kernel cuda/kernels.h lists as missing throws
 // "<op>: no cuda:0 kernel" (no_kernel_for_device), as does every CUDA branch of a build without
 // CUDA (SIEVE_CUDA undefined; no CUDA tensor can exist there anyway).
 // Inside a kernel, dispatch_float / dispatch_all turn the runtime dtype into a C++ type:
@@ -23,6 +24,7 @@
 #include <initializer_list>
 
 #include "core/tensor.h"
+#include "ops/cpu/threads.h"  // adapt_threads(): the running thread count follows the machine's load
 #include "ops/op_list.h"
 #include "ops/profile.h"
 #include "cuda/backend.h"  // plain declarations: synchronize() for the profiler
@@ -68,10 +70,12 @@ namespace sieve {
 // The arguments are evaluated once, before the clock starts (they become the lambda's parameters).
 #define SIEVE_DISPATCH(op, device, flops, kernel, ...)                                              \
   [&](auto&&... sieve_args_) {                                                                     \
-    if ((device).is_cpu())                                                                         \
+    if ((device).is_cpu()) {                                                                       \
+      ::sieve::cpu::adapt_threads();                                                               \
       SIEVE_RUN_KERNEL_(op, flops, false, ::sieve::cpu::kernel, sieve_args_);                      \
-    else                                                                                           \
+    } else {                                                                                       \
       SIEVE_DISPATCH_CUDA_(op, device, flops, kernel, sieve_args_);                                \
+    }                                                                                              \
   }(__VA_ARGS__)
 
 template <typename F>

@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "ops/cpu/attention_rows.h"
+#include "ops/cpu/threads.h"
 #include "ops/cpu/loops.h"
 #include "ops/cpu/fastmath.h"
 #include "ops/dispatch.h"
@@ -75,6 +76,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A
           int64_t ldb, T* C, int64_t ldc) {
   const auto op = [](bool t) { return t ? CblasTrans : CblasNoTrans; };
   const auto i = [](int64_t n) { return static_cast<int>(n); };  // sizes are checked to fit in the front end
+  const SingleThreadedBlas one_thread;  // outside a region too: results must not follow the load
   if constexpr (std::is_same_v<T, float>)
     cblas_sgemm(CblasRowMajor, op(ta), op(tb), i(M), i(N), i(K), alpha, A, i(lda), B, i(ldb), 0.0f, C, i(ldc));
   else

@@ -20,26 +20,26 @@
 
 #include "ops/cpu/loops.h"
 #include "ops/cpu/softmax.h"
+#include "ops/cpu/threads.h"
 #include "ops/dispatch.h"
 
 namespace sieve::cpu {
 
 namespace {
 
-// Σ term(i) over i < n in double, split across threads in fixed slices added in slice order, so
-// the result does not depend on scheduling.
+// Σ term(i) over i < n in double, in thread_ceiling() fixed slices added in slice order, so the
+// result depends neither on scheduling nor on how many threads run now (ops/cpu/threads.h).
 template <typename Term>
 double deterministic_sum(int64_t n, Term term) {
-  const int threads = omp_get_max_threads();
-  std::vector<double> partial(threads, 0.0);
-#pragma omp parallel num_threads(threads) if (n >= kParallelGrain)
-  {
-    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+  const int pieces = n >= kParallelGrain ? thread_ceiling() : 1;
+  std::vector<double> partial(static_cast<size_t>(pieces), 0.0);
+#pragma omp parallel for schedule(static) if (pieces > 1)
+  for (int p = 0; p < pieces; ++p) {
     double s = 0.0;
-    const int64_t begin = n * t / nt, end = n * (t + 1) / nt;
+    const int64_t begin = n * p / pieces, end = n * (p + 1) / pieces;
 #pragma omp simd reduction(+ : s)
     for (int64_t i = begin; i < end; ++i) s += term(i);
-    partial[t] = s;
+    partial[static_cast<size_t>(p)] = s;
   }
   double total = 0.0;
   for (double p : partial) total += p;

@@ -10,19 +10,19 @@
 //      M and make a single big GEMM — (B·T, C)·(C, D) for a Linear on (B, T, C);
 //   3. a loop over the broadcast batch, reading each input at its own batch strides (0 where it
 //      is broadcast).
-// Threads in the loop: OpenBLAS (OpenMP build) runs single-threaded when called inside an active
-// OpenMP region, so the two levels never oversubscribe. Many or small products run one per thread
-// (no BLAS threading start-up or barrier per product); a few large ones run one at a time with
-// BLAS using every thread.
-// Threads in one product (cases 1 and 2): OpenBLAS 0.3.21's own threading hardly speeds up the
+// Threads: sieve makes every threading decision itself and calls OpenBLAS single-threaded
+// (SingleThreadedBlas, ops/cpu/threads.h): OpenBLAS's own threading gives other bits on another thread
+// count, and the thread count that runs now follows the machine's load, so results could not stay
+// the same under load. Many or small products in a batch run one per thread; a few large ones
+// one at a time, each cut by split_gemm.
+// Threads in one product (cases 1 and 2): OpenBLAS 0.3.21's own threading hardly sped up the
 // skinny products a transformer makes — a Linear's (B·T, 64)·(64, 192), its backward's (B·T, 192)·
 // (192, 64) and weight gradient (64, B·T)·(B·T, 192) ran 1.0–1.4× faster on 2 threads than on one,
-// measured on this project's 2-core machine. So split_gemm cuts such a product itself and makes one
-// single-threaded call per piece, each at a core's full speed (1.7–1.9× on 2 threads): blocks of
-// about 256 rows of C when M is long (a block of C stays in L2 between BLAS's zeroing pass and its
-// kernel), or slices of K with per-thread partial products added afterwards when K is the long
-// dim. Products with N or K over 1024 are left to BLAS's own threading, which runs those at the
-// peak (1024³ runs as fast either way), and so are small ones, where one call beats a region.
+// measured on this project's 2-core machine. split_gemm cuts a product into one single-threaded
+// call per piece, each at a core's full speed (1.7–1.9× on 2 threads): blocks of about 256 rows of
+// C when M is long (a block of C stays in L2 between BLAS's zeroing pass and its kernel), slices
+// of K with per-slice partial products added afterwards when K is the long dim and C small, else
+// blocks of columns; small products are one call, where one call beats a region.
 //
 // The optional bias (N) is written into each piece of C just before BLAS adds the product onto it
 // (beta = 1); the K slices add it with their partial sums (fill_bias below).
@@ -39,6 +39,7 @@
 #include <cstring>
 #include <vector>
 
+#include "ops/cpu/threads.h"
 #include "ops/dispatch.h"
 #include "ops/matmul_layout.h"
 
@@ -52,6 +53,7 @@ using BlasMatrix = matmul_layout::Matrix;
 // C := op(A)·op(B) + beta·C; beta is 0 (C is overwritten, its old values never read) or 1.
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
           int64_t ldb, float beta, float* C, int64_t ldc) {
+  const SingleThreadedBlas one_thread;
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(M),
               static_cast<int>(N), static_cast<int>(K), 1.0f, A, static_cast<int>(lda), B, static_cast<int>(ldb),
               beta, C, static_cast<int>(ldc));
@@ -59,6 +61,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int
 
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const double* A, int64_t lda, const double* B,
           int64_t ldb, double beta, double* C, int64_t ldc) {
+  const SingleThreadedBlas one_thread;
   cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(M),
               static_cast<int>(N), static_cast<int>(K), 1.0, A, static_cast<int>(lda), B, static_cast<int>(ldb), beta,
               C, static_cast<int>(ldc));
@@ -87,20 +90,23 @@ void gemm_bias(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, in
 // a row of op(X)ᵀ: row_offset(!t, ...).
 inline int64_t row_offset(bool t, int64_t row, int64_t ld) { return t ? row : row * ld; }
 
-constexpr double kSmallProduct = 128.0 * 128.0 * 128.0;  // M·N·K below which BLAS threading does not pay
-constexpr int64_t kSplitMaxSide = 1024;  // N and K of a product cut into row blocks (else BLAS threads)
+constexpr double kSmallProduct = 128.0 * 128.0 * 128.0;  // M·N·K below which one call beats a region
 constexpr int64_t kBlockRows = 256;      // rows of C per single-threaded call
-constexpr int64_t kMinSliceK = 1024;     // K per thread before slicing K pays for the partial sums
+constexpr int64_t kMinSliceK = 1024;     // K per slice before slicing K pays for the partial sums
+constexpr int64_t kSliceMaxC = 1024 * 1024 / 4;  // elements of C up to which K slices are worth their adds
+constexpr int64_t kMinBlockColumns = 16;  // columns of C per call, at least (one AVX-512 vector)
 
-// C (M, N) := op(A)·op(B) (+ bias) over the OpenMP threads (see the file comment): row blocks, K
-// slices, or one BLAS call that threads itself. The pieces are fixed by the thread count alone, so
-// a result is the same from run to run on the same number of threads.
+// C (M, N) := op(A)·op(B) (+ bias), cut into single-threaded BLAS calls over the OpenMP threads
+// (see the file comment): row blocks when M is long, K slices when K is long and C small, column
+// blocks otherwise, one call when the product is small. The pieces are fixed by the thread
+// ceiling alone (ops/cpu/threads.h), never by how many threads run now, so a result is the same
+// from run to run and under any load for the same --threads.
 template <typename T>
 void split_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* B,
                 int64_t ldb, const T* bias, T* C, int64_t ldc) {
   const double work = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
-  const int64_t threads = omp_in_parallel() || work < kSmallProduct ? 1 : omp_get_max_threads();
-  if (threads > 1 && M >= threads * kBlockRows && N <= kSplitMaxSide && K <= kSplitMaxSide) {
+  const int64_t threads = omp_in_parallel() || work < kSmallProduct ? 1 : thread_ceiling();
+  if (threads > 1 && M >= threads * kBlockRows) {
     // Row blocks, a multiple of the thread count so the static schedule gives each thread as many.
     const int64_t blocks = threads * ((M + threads * kBlockRows - 1) / (threads * kBlockRows));
     const int64_t rows = (M + blocks - 1) / blocks;
@@ -111,17 +117,20 @@ void split_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, i
     }
     return;
   }
-  if (threads > 1 && K >= threads * kMinSliceK && M * N <= kSplitMaxSide * kSplitMaxSide / 4) {
-    // K slices: thread 0 writes C, the others a partial product each; then C += Σ partials (+ bias).
-    std::vector<T> partials(static_cast<size_t>((threads - 1) * M * N));
-#pragma omp parallel num_threads(static_cast<int>(threads))
+  if (threads > 1 && K >= threads * kMinSliceK && M * N <= kSliceMaxC) {
+    // K slices, one per thread of the ceiling: slice 0 writes C, the others a partial product
+    // each; then C += Σ partials in slice order (+ bias).
+    const int64_t n = threads;
+    std::vector<T> partials(static_cast<size_t>((n - 1) * M * N));
+#pragma omp parallel
     {
-      const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
-      const int64_t k0 = K * t / n, k1 = K * (t + 1) / n;
-      T* out = t == 0 ? C : partials.data() + (t - 1) * M * N;
-      gemm(ta, tb, M, N, k1 - k0, A + row_offset(!ta, k0, lda), lda, B + row_offset(tb, k0, ldb), ldb, T(0), out,
-           t == 0 ? ldc : N);
-#pragma omp barrier
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < n; ++t) {
+        const int64_t k0 = K * t / n, k1 = K * (t + 1) / n;
+        T* out = t == 0 ? C : partials.data() + (t - 1) * M * N;
+        gemm(ta, tb, M, N, k1 - k0, A + row_offset(!ta, k0, lda), lda, B + row_offset(tb, k0, ldb), ldb, T(0), out,
+             t == 0 ? ldc : N);
+      }  // the loop's barrier: every slice is done
 #pragma omp for schedule(static)
       for (int64_t i = 0; i < M; ++i) {
         for (int64_t u = 1; u < n; ++u) {
@@ -137,10 +146,18 @@ void split_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* A, i
     }
     return;
   }
-  if (bias && threads > 1) {  // BLAS threads this product: fill the bias rows in parallel too
+  if (threads > 1 && N >= threads * kMinBlockColumns) {
+    // Column blocks: C[:, j0:j1] = op(A)·op(B)[:, j0:j1], one per thread of the ceiling, their
+    // widths multiples of kMinBlockColumns. A column of op(B) is a row of op(B)ᵀ.
+    const int64_t vectors = (N + kMinBlockColumns - 1) / kMinBlockColumns;
+    const int64_t width = (vectors + threads - 1) / threads * kMinBlockColumns;
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < M; ++i) fill_bias(bias, 1, N, C + i * ldc, ldc);
-    gemm(ta, tb, M, N, K, A, lda, B, ldb, T(1), C, ldc);
+    for (int64_t t = 0; t < threads; ++t) {
+      const int64_t j0 = t * width, n = std::min(width, N - j0);
+      if (n > 0)
+        gemm_bias(ta, tb, M, n, K, A, lda, B + row_offset(!tb, j0, ldb), ldb, bias ? bias + j0 : nullptr, C + j0,
+                  ldc);
+    }
     return;
   }
   gemm_bias(ta, tb, M, N, K, A, lda, B, ldb, bias, C, ldc);
@@ -187,11 +204,19 @@ void matmul_typed(Tensor a, Tensor b, const Tensor& bias_tensor, const Tensor& o
     return;
   }
 
-  // 3. One product per batch entry.
+  // 3. One product per batch entry: many or small ones one per thread, a few large ones one at a
+  // time, each cut by split_gemm.
   const double work = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
-  const int threads = omp_get_max_threads();
+  const int threads = thread_ceiling();
   const bool over_batch = threads > 1 && (work < kSmallProduct || count >= 4 * threads);
-#pragma omp parallel for schedule(static) if (over_batch)
+  if (!over_batch) {
+    for (int64_t i = 0; i < count; ++i) {
+      const auto [oa, ob] = matmul_layout::entry_offsets(i, batch, sa, sb);
+      split_gemm(la.trans, lb.trans, M, N, K, pa + oa, la.ld, pb + ob, lb.ld, bias, c + i * M * N, N);
+    }
+    return;
+  }
+#pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < count; ++i) {
     const auto [oa, ob] = matmul_layout::entry_offsets(i, batch, sa, sb);
     gemm_bias(la.trans, lb.trans, M, N, K, pa + oa, la.ld, pb + ob, lb.ld, bias, c + i * M * N, N);

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "ops/cpu/loops.h"
+#include "ops/cpu/threads.h"
 #include "ops/dispatch.h"
 
 namespace sieve::cpu {
@@ -86,18 +87,18 @@ const T* or_constant(const Tensor& t, std::vector<T>& fallback, int64_t c, T val
 template <typename T, bool kCenter, bool kParams>
 void backward_rows(const T* x, const T* w, const T* mean, const T* rstd, const T* g, T* dx, int64_t rows, int64_t c,
                    T* dweight, T* dbias) {
-  // Each thread owns a slice of rows and, for dw/db, a T buffer that takes kFlush rows at a time
+  // The rows are cut into thread_ceiling() slices (fixed, whatever number of threads runs them:
+  // ops/cpu/threads.h). Each slice has, for dw/db, a T buffer that takes kFlush rows at a time
   // (cheap vector adds) and a double buffer the T buffer is emptied into (so precision does not
-  // depend on how many rows a thread has). The double buffers are summed in thread order.
+  // depend on how many rows a slice has). The double buffers are summed in slice order.
   constexpr int64_t kFlush = 32;
-  const int threads = omp_get_max_threads();
-  std::vector<double> total(kParams ? static_cast<size_t>(threads) * 2 * c : 0, 0.0);
-  std::vector<T> recent_rows(kParams ? static_cast<size_t>(threads) * 2 * c : 0, T(0));  // allocated outside the region
   const bool big = rows * c >= kParallelGrain && rows > 1;
-#pragma omp parallel num_threads(threads) if (big)
-  {
-    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-    const int64_t begin = rows * t / nt, end = rows * (t + 1) / nt;
+  const int pieces = big ? thread_ceiling() : 1;
+  std::vector<double> total(kParams ? static_cast<size_t>(pieces) * 2 * c : 0, 0.0);
+  std::vector<T> recent_rows(kParams ? static_cast<size_t>(pieces) * 2 * c : 0, T(0));  // allocated outside the region
+#pragma omp parallel for schedule(static) if (pieces > 1)
+  for (int t = 0; t < pieces; ++t) {
+    const int64_t begin = rows * t / pieces, end = rows * (t + 1) / pieces;
     T* recent = kParams ? recent_rows.data() + static_cast<size_t>(t) * 2 * c : nullptr;
     T* dw = recent;
     T* db = kParams ? recent + c : nullptr;
@@ -119,7 +120,7 @@ void backward_rows(const T* x, const T* w, const T* mean, const T* rstd, const T
   if constexpr (kParams) {
     for (int64_t i = 0; i < c; ++i) {
       double sw = 0, sb = 0;
-      for (int t = 0; t < threads; ++t) {
+      for (int t = 0; t < pieces; ++t) {
         sw += total[static_cast<size_t>(t) * 2 * c + i];
         sb += total[static_cast<size_t>(t) * 2 * c + c + i];
       }

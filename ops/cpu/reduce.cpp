@@ -25,6 +25,7 @@
 #include <limits>
 
 #include "ops/cpu/loops.h"
+#include "ops/cpu/threads.h"
 #include "ops/dispatch.h"
 
 namespace sieve::cpu {
@@ -237,7 +238,7 @@ void reduce_columns(const Plan& plan, const T* x, T* out, double scale) {
   const int64_t width = plan.outer.back().size;
   const std::vector<Dim> blocks_dims(plan.outer.begin(), plan.outer.end() - 1);
   const int64_t blocks = plan.outputs / width;
-  const int threads = omp_get_max_threads();
+  const int threads = thread_ceiling();
   // Split the columns so every thread has work, but keep at least 16 (a cache line of floats).
   const int64_t chunk = std::clamp<int64_t>((width + threads - 1) / threads, 16, kBlock);
   const int64_t chunks = (width + chunk - 1) / chunk;
@@ -272,20 +273,20 @@ void run_reduce(const Plan& plan, const T* x, T* out, double scale) {
   using Acc = typename P::Acc;
   const int64_t outputs = plan.outputs, count = plan.count;
   if (outputs == 0) return;
-  const int threads = omp_get_max_threads();
+  // thread_ceiling(), not the threads running now: the slices below, and so the bits of the
+  // result, must not change with the machine's load (ops/cpu/threads.h).
+  const int threads = thread_ceiling();
   const bool big = outputs * count >= kParallelGrain;
 
   if (big && outputs < threads) {
-    // Few outputs, long reductions: every thread folds a slice, partials merge in thread order.
+    // Few outputs, long reductions: `threads` slices folded in parallel, partials merged in order.
     std::vector<Acc> partial(threads);
     for (int64_t o = 0; o < outputs; ++o) {
       const T* base = x + outer_offset(plan.outer, o);
       std::fill(partial.begin(), partial.end(), P::identity());
-#pragma omp parallel num_threads(threads)
-      {
-        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-        partial[t] = reduce_range<P>(base, plan.inner, count * t / nt, count * (t + 1) / nt);
-      }
+#pragma omp parallel for schedule(static)
+      for (int t = 0; t < threads; ++t)
+        partial[t] = reduce_range<P>(base, plan.inner, count * t / threads, count * (t + 1) / threads);
       Acc acc = P::identity();
       for (const Acc& p : partial) acc = P::merge(acc, p);
       out[o] = P::finish(acc, scale);

@@ -48,6 +48,7 @@
 #include "ops/cpu/fastmath.h"
 #include "ops/cpu/lanes.h"
 #include "ops/cpu/loops.h"
+#include "ops/cpu/threads.h"
 #include "ops/dispatch.h"
 
 namespace sieve::cpu {
@@ -400,19 +401,19 @@ void fast_backward(const Inputs<T>& in, const T* states, const T* g, int64_t chu
   constexpr int W = kLanes<T>;
   const int64_t L = in.L, C = in.C, N = in.N, GN = in.G * N;
   const int64_t blocks = C > 0 ? blocks_per_batch<T, W>(in) : 1, tasks = C > 0 ? in.B * blocks : 0;
-  const int max_threads = worth_threads(in, tasks) ? omp_get_max_threads() : 1;
+  // thread_ceiling() slices of the tasks, each with its own partial sums, whichever threads run
+  // them: the partition (and so the bits of dA, dD, dB, dC) must not change with the machine's
+  // load (ops/cpu/threads.h).
+  const int max_threads = worth_threads(in, tasks) ? thread_ceiling() : 1;
   std::vector<BackwardThread<T>> threads(static_cast<size_t>(max_threads));
-  int used = 1;
-  ThreadErrors errors;  // the per-thread buffers may fail to allocate (core/thread_errors.h)
-#pragma omp parallel num_threads(max_threads) if (max_threads > 1)
-  {
-    const int id = omp_get_thread_num(), nt = omp_get_num_threads();
-#pragma omp single
-    used = nt;
+  const int used = max_threads;
+  ThreadErrors errors;  // the per-slice buffers may fail to allocate (core/thread_errors.h)
+#pragma omp parallel for schedule(static) if (max_threads > 1)
+  for (int id = 0; id < used; ++id) {
     errors.guard([&] {
-      // A fixed contiguous range of tasks per thread (not omp for: the partition must be known to
-      // size the buffers and to reduce them in a fixed order).
-      const int64_t first = tasks * id / nt, last = tasks * (id + 1) / nt;
+      // A fixed contiguous range of tasks per slice (the partition sizes the buffers and fixes the
+      // order they are reduced in).
+      const int64_t first = tasks * id / used, last = tasks * (id + 1) / used;
       BackwardThread<T>& acc = threads[static_cast<size_t>(id)];
       if (first < last) {
         acc.b_first = first / blocks;
@@ -430,7 +431,7 @@ void fast_backward(const Inputs<T>& in, const T* states, const T* g, int64_t chu
     });
   }
   errors.rethrow();
-  // Sum the threads' partials in thread order.
+  // Sum the slices' partials in slice order.
   const int64_t rows = in.B * L;
 #pragma omp parallel for schedule(static) if (max_threads > 1 && rows * GN >= kParallelGrain)
   for (int64_t r = 0; r < rows; ++r) {

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "ops/cpu/threads.h"
 #include "tests/helpers.h"
 
 using namespace sieve;
@@ -19,10 +20,10 @@ TEST_CASE("philox4x32-10 matches the published known-answer vector") {
 TEST_CASE("the same seed gives the same numbers, whatever the thread count or dtype") {
   Generator g1(42), g2(42), g3(43);
   const auto a = rand({100000}, {}, &g1).to_vector<float>();
-  const int threads = omp_get_max_threads();
-  omp_set_num_threads(1);
+  const int threads = cpu::thread_ceiling();
+  cpu::set_thread_ceiling(1);
   const auto b = rand({100000}, {}, &g2).to_vector<float>();
-  omp_set_num_threads(threads);
+  cpu::set_thread_ceiling(threads);
   CHECK(a == b);
   CHECK(a != rand({100000}, {}, &g3).to_vector<float>());
   // float64 draws the same 24-bit uniforms.

@@ -12,6 +12,7 @@
 #include <limits>
 #include <string>
 
+#include "ops/cpu/threads.h"
 #include "ops/index.h"
 #include "tests/golden/golden.h"
 #include "tests/helpers.h"
@@ -151,8 +152,8 @@ TEST_CASE("cpu kernel: few long rows on many threads: topk, argsort and scatter_
   // A row of 40,000 elements is longer than what for_each_row cuts into segments for elementwise
   // kernels. Sorting a segment, or two threads adding into one row's destinations, would be wrong
   // (the second only with more threads than rows: 8 here, whatever the machine has).
-  const int before = omp_get_max_threads();
-  omp_set_num_threads(8);
+  const int before = cpu::thread_ceiling();
+  cpu::set_thread_ceiling(8);
   const int64_t N = 40000;
   Generator gen(21);
   const Tensor x = randn({N}, {.dtype = DType::f64}, &gen);
@@ -176,7 +177,7 @@ TEST_CASE("cpu kernel: few long rows on many threads: topk, argsort and scatter_
   for (int64_t r = 0; r < 2; ++r)
     for (int64_t n = 0; n < N; ++n) expected[r * 3 + iv[r * N + n]] += sv[r * N + n];
   CHECK_CLOSE(out, from_vector<double>(expected, {2, 3}), 0.0, 0.0);
-  omp_set_num_threads(before);
+  cpu::set_thread_ceiling(before);
 }
 
 TEST_CASE("parity: topk, short rows in shared memory and long rows by radix sort, CUDA against CPU") {

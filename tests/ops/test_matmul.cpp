@@ -134,7 +134,7 @@ TEST_CASE("matmul: every layout path of the kernel agrees with naive loops") {
         Tensor bt = randn_f32({7, 1, 2, 5}, 21, dev).transpose(-1, -2);
         CHECK_CLOSE(matmul(a, bt), naive_matmul(a, bt));
       }
-      SUBCASE("a few large products (BLAS threads each one)") {
+      SUBCASE("a few large products (each cut by split_gemm in turn)") {
         Tensor a = randn_f32({2, 150, 140}, 22, dev), b = randn_f32({2, 140, 130}, 23, dev);
         CHECK_CLOSE(matmul(a, b), naive_matmul(a, b), 1e-4, 1e-4);
       }
@@ -212,8 +212,11 @@ TEST_CASE("matmul: a fused bias equals matmul + add on every layout path") {
         check_bias(a.t().narrow(0, 5, 40), g, bias_k, 1e-3, 1e-4);
         check_bias(randn_f32({64, 4300}, 81, dev), randn_f32({96, 4300}, 82, dev).t(), bias_k, 1e-3, 1e-4);
       }
-      SUBCASE("a product BLAS threads itself (N over the split limit)") {
+      SUBCASE("few rows and many columns (column blocks, the bias cut with them)") {
         check_bias(randn_f32({300, 40}, 83, dev), randn_f32({40, 1100}, 84, dev), randn_f32({1100}, 85, dev), 1e-4,
+                   1e-4);
+        // 130 columns: blocks of whole 16-column vectors, the last one short
+        check_bias(randn_f32({200, 100}, 89, dev), randn_f32({100, 130}, 90, dev), randn_f32({130}, 91, dev), 1e-4,
                    1e-4);
       }
       SUBCASE("float64") {

@@ -44,6 +44,7 @@
 #include "ops/norm.h"
 #include "ops/scan.h"
 #include "ops/softmax.h"
+#include "ops/cpu/threads.h"
 #include "tools/bench/common.h"
 #include "tools/cli/commands.h"
 
@@ -71,9 +72,11 @@ Row matmul_row(const std::string& label, const Tensor& a, const Tensor& b, const
   const auto [ref, ours] = median_interleaved(
       s,
       [&] {
-        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(M),
-                    static_cast<int>(N), static_cast<int>(K), 1.0f, pa, lda, pb, ldb, 0.0f, c.data(),
-                    static_cast<int>(N));
+        cpu::with_blas_threads([&] {  // raw OpenBLAS, threading itself (sieve calls it single-threaded)
+          cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                      static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), 1.0f, pa, lda, pb, ldb, 0.0f,
+                      c.data(), static_cast<int>(N));
+        });
       },
       [&] { Tensor out = matmul(a, b); });
   return {"matmul_" + label, flops / ours * 1e-9, "GFLOP/s", "cblas_sgemm", flops / ref * 1e-9};

@@ -43,6 +43,7 @@
 #include "core/random.h"
 #include "models/registry.h"
 #include "nn/optim.h"
+#include "ops/cpu/threads.h"
 #include "tools/bench/common.h"
 #include "tools/cli/commands.h"
 #include "tools/train/trainer.h"
@@ -122,12 +123,16 @@ int run_vit(VitBenchOptions o) {
   });
 
   std::pair<std::optional<double>, double> loaded;  // {torch, sieve} beside o.load busy processes
+  cpu::ThreadCounts load_checks;                     // what sieve's thread count did meanwhile
   if (o.load > 0) {
     progress(fmt::format("training step again, beside {} busy process{}", o.load, o.load > 1 ? "es" : ""));
+    const cpu::ThreadCounts before = cpu::thread_counts();
     const BusyProcesses busy(static_cast<int>(o.load));
     loaded = median_alternating(s, torch.get(), "train", [&] {
       apply_gradients(training_loss(*model, images, labels).loss, *model, optimizer, clip);
     });
+    const cpu::ThreadCounts after = cpu::thread_counts();
+    load_checks = {after.checks - before.checks, after.lowered - before.lowered};
   }
 
   progress(fmt::format("inference, batch {}", o.infer_batch));
@@ -168,6 +173,9 @@ int run_vit(VitBenchOptions o) {
     fmt::print("beside {} busy process{}: sieve's step {:.2f}× its idle one{} (target ≤ 1.6× at 1 on 2 cores, and "
                "no worse than PyTorch's)\n",
                o.load, o.load > 1 ? "es" : "", loaded.second / step, theirs);
+    fmt::print("sieve's threads meanwhile: {} load checks, {} of them lowered the count{}\n", load_checks.checks,
+               load_checks.lowered,
+               cpu::is_adaptive() ? "" : " (SIEVE_ADAPTIVE_THREADS=0: adapting is off)");
   }
   print_parameter_counts(params, torch.get());
   if (!o.csv.empty()) write_csv(out, o.csv, rows);

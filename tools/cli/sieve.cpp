@@ -23,6 +23,7 @@
 
 #include "core/error.h"
 #include "cuda/backend.h"
+#include "ops/cpu/threads.h"
 #include "tools/cli/commands.h"
 #include "tools/train/trainer.h"
 
@@ -66,12 +67,9 @@ void exec_with_short_spin(char** argv) {
 
 namespace sieve::tools {
 
-void set_threads(int threads) {
-  omp_set_num_threads(threads);
-  openblas_set_num_threads(threads);
-}
+void set_threads(int threads) { cpu::set_thread_ceiling(threads); }
 
-int current_threads() { return omp_get_max_threads(); }
+int current_threads() { return cpu::thread_ceiling(); }
 
 Device parse_device(const std::string& device) {
   if (device == "cpu") return kCPU;
