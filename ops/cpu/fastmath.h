@@ -20,24 +20,41 @@
 
 namespace sieve::cpu {
 
-inline float exp_fast(float x) {
-  // Below −104 the result is under half the smallest denormal; above 89 it is +inf either way.
-  x = x < -104.0f ? -104.0f : (x > 89.0f ? 89.0f : x);  // ternaries vectorise; fmin/fmax do not
-  const float n = std::floor(x * 1.44269504088896341f + 0.5f);  // x = n·ln2 + r, |r| ≤ ln2/2
-  const float r = x - n * 0.693359375f - n * -2.12194440e-4f;   // ln2 split in two for exactness
-  float p = 1.9875691500e-4f;                                   // Cephes expf minimax polynomial
+// The core both exps below share: x = n·ln2 + r with |r| ≤ ln2/2; returns e^r, n through `n`.
+inline float exp_reduced(float x, float& n) {
+  n = std::floor(x * 1.44269504088896341f + 0.5f);
+  const float r = x - n * 0.693359375f - n * -2.12194440e-4f;  // ln2 split in two for exactness
+  float p = 1.9875691500e-4f;                                  // Cephes expf minimax polynomial
   p = p * r + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
+  return p * r * r + r + 1.0f;
+}
+
+inline float exp_fast(float x) {
+  // Below −104 the result is under half the smallest denormal; above 89 it is +inf either way.
+  x = x < -104.0f ? -104.0f : (x > 89.0f ? 89.0f : x);  // ternaries vectorise; fmin/fmax do not
+  float n;
+  const float p = exp_reduced(x, n);
   // 2^n as two factors 2^(n/2)·2^(n − n/2), each a normal float, so results near the ends of the
   // range (denormals, values just under FLT_MAX) come out right instead of flushing or overflowing.
   const int32_t half = static_cast<int32_t>(n) >> 1;
   const float scale_a = std::bit_cast<float>((half + 127) << 23);
   const float scale_b = std::bit_cast<float>((static_cast<int32_t>(n) - half + 127) << 23);
   return p * scale_a * scale_b;
+}
+
+// exp(x) for x ≤ 0 — a softmax's x − max — with one scale factor: within 2 ulp while the result
+// is a normal float (x ≥ −87.3); below, a denormal or 0 (x ≤ −88 gives 0: a softmax divides by a
+// sum ≥ 1, where such terms cannot count). −∞ gives 0 and NaN stays NaN. Used by attention's
+// column softmax (ops/cpu/attention_rows.cpp), where it is a quarter of the forward's time.
+inline float exp_nonpositive(float x) {
+  x = x < -88.0f ? -88.0f : x;  // NaN passes through: every comparison with it is false
+  float n;                       // ≥ −127
+  const float p = exp_reduced(x, n);
+  return p * std::bit_cast<float>((static_cast<int32_t>(n) + 127) << 23);  // n = −127: 0
 }
 
 // Φ(−a), the standard normal tail, as u(a)^8 with u a degree-8 polynomial: the eighth root of the

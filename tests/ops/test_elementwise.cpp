@@ -168,6 +168,18 @@ TEST_CASE("cpu kernel: fast float32 exp, normal CDF and GELU stay within their d
   CHECK(cpu::exp_fast(-100.0f) == doctest::Approx(std::exp(-100.0)).epsilon(1e-3));  // a denormal
   CHECK(cpu::exp_fast(88.7f) == doctest::Approx(std::exp(double(88.7f))).epsilon(1e-6));      // just under FLT_MAX
   CHECK(std::isinf(cpu::exp_fast(1000.0f)));
+  double worst_nonpositive = 0;  // the softmax's exp, for x ≤ 0
+  for (double v = -87.3; v <= 0.0; v += 0.0013) {
+    const float x = static_cast<float>(v);
+    const double e = std::exp(static_cast<double>(x));
+    worst_nonpositive = std::max(worst_nonpositive, std::abs(static_cast<double>(cpu::exp_nonpositive(x)) - e) / e);
+  }
+  CHECK(worst_nonpositive < 2.5e-7);
+  CHECK(cpu::exp_nonpositive(0.0f) == 1.0f);
+  CHECK(cpu::exp_nonpositive(-88.5f) < 1e-38f);
+  CHECK(cpu::exp_nonpositive(-1000.0f) == 0.0f);
+  CHECK(cpu::exp_nonpositive(-INFINITY) == 0.0f);
+  CHECK(std::isnan(cpu::exp_nonpositive(NAN)));
 
   // The bounds documented in fastmath.h; a check of every float in [−10, 10] measured 3.4e-7,
   // 8.7e-8·(1 + |x|) and 2.8e-5. The grid runs into the tails, where the kernel selects 0.

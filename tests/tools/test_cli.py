@@ -134,6 +134,8 @@ EXPECTED_ROWS = [
     "add_16M_f32", "gelu_16M_f32",
     "softmax_fwd_bwd_6400x64", "softmax_fwd_bwd_4096x1024",
     "layer_norm_fwd_bwd_6400x64", "layer_norm_fwd_bwd_4096x1024",
+    "attention_fwd_128x4x50x16", "attention_fwd_bwd_128x4x50x16",
+    "attention_fwd_64x4x197x16", "attention_fwd_bwd_64x4x197x16",
 ]
 
 

@@ -65,7 +65,27 @@ def layer_norm_case(rows, cols):
     return step
 
 
+def attention_case(b, h, l, d, backward):
+    """softmax(q·kᵀ/√d)·v written out, as models of PyTorch 1.13 do (it has no fused attention)."""
+    q, k, v = (torch.randn(b, h, l, d, requires_grad=backward) for _ in range(3))
+    g = torch.randn(b, h, l, d)
+    scale = 1.0 / math.sqrt(d)
+
+    def step():
+        if backward:
+            q.grad = k.grad = v.grad = None
+        with torch.set_grad_enabled(backward):
+            out = torch.softmax(q @ k.transpose(-1, -2) * scale, dim=-1) @ v
+            if backward:
+                out.backward(g)
+    return step
+
+
 CASES = {
+    "attention_fwd_128x4x50x16": lambda: attention_case(128, 4, 50, 16, False),
+    "attention_fwd_bwd_128x4x50x16": lambda: attention_case(128, 4, 50, 16, True),
+    "attention_fwd_64x4x197x16": lambda: attention_case(64, 4, 197, 16, False),
+    "attention_fwd_bwd_64x4x197x16": lambda: attention_case(64, 4, 197, 16, True),
     "softmax_6400x64": lambda: softmax_case(6400, 64),
     "softmax_4096x1024": lambda: softmax_case(4096, 1024),
     "layer_norm_6400x64": lambda: layer_norm_case(6400, 64),

@@ -9,6 +9,9 @@
 //               threads, counted the same way; ratio = sieve GB/s ÷ memcpy GB/s (target ≥ 0.6)
 //   softmax,    ms per forward + backward, vs PyTorch (tools/bench/bench_torch.py, same shapes and
 //   layer_norm  threads); ratio = torch ms ÷ sieve ms                       (target > 1)
+//   attention   GFLOP/s forward, and forward + backward, at ViT-tiny's heads (128×4×50×16) and
+//               CLIP's 197 tokens (64×4×197×16), vs PyTorch's written-out softmax(q·kᵀ)·v (1.13
+//               has no fused attention)                                     (target ≥ 100 GFLOP/s)
 // Figures are medians of several repetitions after warm-up, timed with std::chrono::steady_clock;
 // sieve and its BLAS/memcpy reference are timed in alternation, so drift and load hit both alike.
 // --device cuda: the same rows on the GPU, sizes that fill it, the references a raw cublasSgemm on
@@ -39,6 +42,7 @@
 #include "cuda/backend.h"
 #include "core/random.h"
 #include "datasets/loader.h"
+#include "ops/attention.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
 #include "ops/norm.h"
@@ -223,6 +227,40 @@ std::vector<Row> fused_rows(const Settings& s, const TorchTimes& torch) {
   return rows;
 }
 
+// ---- attention forward, and forward + backward, vs PyTorch's written-out attention ----
+
+// GFLOP/s over the attention FLOPs (ops/README.md): 4·B·H·L²·D forward (q·kᵀ and P·v), three times
+// that forward + backward (dP, dq, dk, dv: four more products). ViT-tiny's heads at 50 tokens and
+// CLIP's image tower's at 197 (the two sizes).
+std::vector<Row> attention_rows(const Settings& s, const TorchTimes& torch) {
+  std::vector<Row> rows;
+  for (const auto& [B, L] : {std::pair<int64_t, int64_t>{128, 50}, {64, 197}}) {
+    const int64_t H = 4, D = 16;
+    const std::string shape = fmt::format("{}x{}x{}x{}", B, H, L, D);
+    progress("attention " + shape + " (B x H x L x D), forward and forward+backward");
+    Tensor q = randn_f32({B, H, L, D}, 7).requires_grad_(), k = randn_f32({B, H, L, D}, 8).requires_grad_();
+    Tensor v = randn_f32({B, H, L, D}, 9).requires_grad_();
+    const Tensor g = randn_f32({B, H, L, D}, 10);
+    const double fwd_flops = 4.0 * static_cast<double>(B * H * L * L * D);
+    const double fwd = [&] {
+      NoGradGuard no_grad;
+      return median_seconds(s, [&] { Tensor out = attention(q, k, v).out; });
+    }();
+    const double both = median_seconds(s, [&] {
+      q.zero_grad(), k.zero_grad(), v.zero_grad();
+      attention(q, k, v).out.backward(g);
+    });
+    const auto rate = [](double flops, std::optional<double> ms) {
+      return ms ? std::optional<double>(flops / (*ms * 1e-3) * 1e-9) : std::nullopt;
+    };
+    rows.push_back({"attention_fwd_" + shape, fwd_flops / fwd * 1e-9, "GFLOP/s", torch.reference_name(),
+                    rate(fwd_flops, torch.ms("attention_fwd_" + shape))});
+    rows.push_back({"attention_fwd_bwd_" + shape, 3 * fwd_flops / both * 1e-9, "GFLOP/s", torch.reference_name(),
+                    rate(3 * fwd_flops, torch.ms("attention_fwd_bwd_" + shape))});
+  }
+  return rows;
+}
+
 int run_ops(const std::string& csv, bool quick) {
   std::ofstream out = open_csv(csv);
   Settings s;
@@ -243,6 +281,7 @@ int run_ops(const std::string& csv, bool quick) {
   rows.push_back(matmul_row("64x6400x192_At", x.t(), g, s));
   for (Row& r : bandwidth_rows(s)) rows.push_back(r);
   for (Row& r : fused_rows(s, torch)) rows.push_back(r);
+  for (Row& r : attention_rows(s, torch)) rows.push_back(r);
 
   print_table(fmt::format("sieve bench ops — {} threads", threads), rows);
   if (!csv.empty()) write_csv(out, csv, rows);
