@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <omp.h>
 #include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -50,6 +51,14 @@ int usable_cpus() {
     return std::max(1, omp_get_num_procs());
   }();
   return cpus;
+}
+
+// Whether /proc/loadavg describes the CPUs we run on: it counts the whole machine's runnable
+// threads, so where we may use only some of its CPUs (a container's cpuset, taskset) the others'
+// threads may all be elsewhere, and the count says nothing about ours. There we do not adapt.
+bool load_describes_our_cpus() {
+  static const bool whole = usable_cpus() >= sysconf(_SC_NPROCESSORS_ONLN);
+  return whole;
 }
 
 void run_on(int threads) {
@@ -147,7 +156,7 @@ int threads_the_load_leaves(int top) {
 // Returns when to sample next.
 int64_t sample(int64_t now, bool confirm_at_once) {
   const int top = thread_ceiling();
-  if (!is_adaptive() || omp_in_parallel() || top <= 1) return now + kCheckEveryNs;
+  if (!is_adaptive() || omp_in_parallel() || top <= 1 || !load_describes_our_cpus()) return now + kCheckEveryNs;
   const int want = threads_the_load_leaves(top);
   if (want < 0) return now + kCheckEveryNs;  // no /proc: stay as we are
   checks.fetch_add(1, std::memory_order_relaxed);
@@ -180,6 +189,8 @@ void adapt_threads() {
 }
 
 void check_load_now() { next_check_ns.store(sample(now_ns(), true), std::memory_order_relaxed); }
+
+bool load_is_readable() { return load_describes_our_cpus() && runnable_of_loadavg(read_small_file("/proc/loadavg")) >= 0; }
 
 ThreadCounts thread_counts() { return {checks.load(), lowered.load()}; }
 

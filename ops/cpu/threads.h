@@ -23,6 +23,8 @@
 // (SingleThreadedBlas; ops/cpu/matmul.cpp cuts products itself). So a run under load gives the
 // bits of the same run on an idle machine (tests/ops/test_threads.cpp).
 //
+// Where the process may use only some of the machine's CPUs (a container's cpuset, taskset), the
+// machine-wide count says nothing about those CPUs, and the count stays at the ceiling.
 // SIEVE_ADAPTIVE_THREADS=0 in the environment keeps the ceiling always (a machine of one's own,
 // or timing a fixed count). Only the thread that calls the ops adapts (OpenMP's count is per
 // calling thread); a program calling ops from several threads of its own keeps their counts.
@@ -73,6 +75,9 @@ void check_load_now();
 // Adapting on or off (initially on unless SIEVE_ADAPTIVE_THREADS=0); off runs on the ceiling.
 void set_adaptive(bool on);
 bool is_adaptive();
+// Whether the load can be read for the CPUs we use (we may use every CPU of the machine, and
+// /proc is there); where not, adapt_threads keeps the ceiling.
+bool load_is_readable();
 
 // How many checks adapt_threads made and in how many it ran fewer threads than the ceiling.
 struct ThreadCounts {
