@@ -65,7 +65,7 @@ void pack_transposed(HeadRows b, int64_t Lk, int64_t D, int64_t Lkp, float* bt) 
 // FMAs, and the loop ran load-bound at 2.7× the time of P·v's equal FLOPs, measured with perf.)
 template <int D, int R>
 void rows_block_times_packed(const float* const (&ai)[R], const float* bt, int64_t Lkp, int64_t j, float alpha,
-                             float* const (&si)[R], float* colmax) {
+                             const float (&add)[R], float* const (&si)[R], float* colmax) {
   Vec c[R][kBlock] = {};
   for (int d = 0; d < D; ++d) {
     Vec b[kBlock];
@@ -82,7 +82,7 @@ void rows_block_times_packed(const float* const (&ai)[R], const float* bt, int64
   for (int r = 0; r < R; ++r)
     #pragma GCC unroll 16
     for (int u = 0; u < kBlock; ++u) {
-      c[r][u] = alpha * c[r][u];
+      c[r][u] = alpha * c[r][u] + add[r];
       store(si[r] + j + u * kLanes, c[r][u]);
     }
   if (colmax == nullptr) return;
@@ -97,12 +97,12 @@ void rows_block_times_packed(const float* const (&ai)[R], const float* bt, int64
 
 // The last 1-3 vectors of a row of s (and of colmax).
 template <int D>
-void row_tail_times_packed(const float* ai, const float* bt, int64_t Lkp, int64_t j, float alpha, float* si,
+void row_tail_times_packed(const float* ai, const float* bt, int64_t Lkp, int64_t j, float alpha, float add, float* si,
                            float* colmax) {
   for (; j < Lkp; j += kLanes) {
     Vec c = {};
     for (int d = 0; d < D; ++d) c += ai[d] * load(bt + d * Lkp + j);
-    c = alpha * c;
+    c = alpha * c + add;
     store(si + j, c);
     if (colmax != nullptr) {
       const Vec mx = load(colmax + j);
@@ -112,24 +112,30 @@ void row_tail_times_packed(const float* ai, const float* bt, int64_t Lkp, int64_
 }
 
 // colmax, when not null: Lkp values, on return the largest of each column of s and what they held.
+// row_add, when not null: Lq values, row_add[i] added to every value of row i after alpha (the
+// scores of key i: attention's key bias, ToMe's log sizes).
 template <int D>
 void rows_times_packed(HeadRows a, int64_t Lq, const float* bt, int64_t Lkp, float alpha, float* s,
-                       float* colmax = nullptr) {
+                       float* colmax = nullptr, const float* row_add = nullptr) {
+  const auto add_of = [row_add](int64_t i) { return row_add ? row_add[i] : 0.0f; };
   int64_t i = 0;
   for (; i + kBlock <= Lq; i += kBlock) {
     const float* const ai[kBlock] = {a.p + i * a.ld, a.p + (i + 1) * a.ld, a.p + (i + 2) * a.ld, a.p + (i + 3) * a.ld};
     float* const si[kBlock] = {s + i * Lkp, s + (i + 1) * Lkp, s + (i + 2) * Lkp, s + (i + 3) * Lkp};
+    const float add[kBlock] = {add_of(i), add_of(i + 1), add_of(i + 2), add_of(i + 3)};
     int64_t j = 0;
     for (; j + kBlock * kLanes <= Lkp; j += kBlock * kLanes)
-      rows_block_times_packed<D, kBlock>(ai, bt, Lkp, j, alpha, si, colmax);
-    for (int r = 0; r < kBlock; ++r) row_tail_times_packed<D>(ai[r], bt, Lkp, j, alpha, si[r], colmax);
+      rows_block_times_packed<D, kBlock>(ai, bt, Lkp, j, alpha, add, si, colmax);
+    for (int r = 0; r < kBlock; ++r) row_tail_times_packed<D>(ai[r], bt, Lkp, j, alpha, add[r], si[r], colmax);
   }
   for (; i < Lq; ++i) {  // the last 1-3 rows
     const float* const ai[1] = {a.p + i * a.ld};
     float* const si[1] = {s + i * Lkp};
+    const float add[1] = {add_of(i)};
     int64_t j = 0;
-    for (; j + kBlock * kLanes <= Lkp; j += kBlock * kLanes) rows_block_times_packed<D, 1>(ai, bt, Lkp, j, alpha, si, colmax);
-    row_tail_times_packed<D>(ai[0], bt, Lkp, j, alpha, si[0], colmax);
+    for (; j + kBlock * kLanes <= Lkp; j += kBlock * kLanes)
+      rows_block_times_packed<D, 1>(ai, bt, Lkp, j, alpha, add, si, colmax);
+    row_tail_times_packed<D>(ai[0], bt, Lkp, j, alpha, add[0], si[0], colmax);
   }
 }
 
@@ -174,7 +180,7 @@ void weighted_rows(int64_t n, int64_t T, const float* w, int64_t wr, int64_t wt,
   }
 }
 
-// Without masks or bias: e = exp(s − m) down each column of Sᵀ over all Lkp columns (the padding
+// Without masks: e = exp(s − m) down each column of Sᵀ over all Lkp columns (the padding
 // columns are computed and never read: whole vectors, no tail), inv := 1 / Σ_j e per column. The
 // columns' max m came with the scores (rows_times_packed's colmax); the division by the sum is
 // left to whoever reads e (the P·v rows, the saved probabilities), one multiply per value there
@@ -205,7 +211,7 @@ void forward_head(HeadRows q, HeadRows k, HeadRows v, HeadRowsOut out, int64_t L
   scratch.inv.resize(static_cast<size_t>(Lqp));
   float* st = scratch.scores.data();
   pack_transposed(q, Lq, D, Lqp, scratch.packed.data());
-  if (causal || padded != nullptr || bias != nullptr) {  // the masks: the shared column softmax
+  if (causal || padded != nullptr) {  // the masks: the shared column softmax
     rows_times_packed<D>(k, Lk, scratch.packed.data(), Lqp, scale, st);  // Sᵀ = scale·k·qᵀ
     softmax_columns(st, Lqp, Lq, Lk, causal, padded, bias, scratch.m.data(), scratch.inv.data());  // Pᵀ
     if (probs_t != nullptr)
@@ -215,14 +221,15 @@ void forward_head(HeadRows q, HeadRows k, HeadRows v, HeadRowsOut out, int64_t L
     weighted_rows<D>(Lq, Lk, st, 1, Lqp, v, out);  // out_i = Σ_j Pᵀ_ji v_j
     return;
   }
-  // No masks: the columns' max taken with the scores, exp in one pass (exp_nonpositive), and
-  // P = e·inv applied where P is read. Measured on this project's 2-core machine (perf, and
-  // `sieve bench ops`' attention rows): the three-pass softmax had been 30% of the forward's time;
-  // the forward went 69-75 → 88 GFLOP/s at ViT-tiny's 128×4×50×16 and 88 → 110-125 at 64×4×197×16.
+  // No masks (a key bias is added to its row of Sᵀ with the scores): the columns' max taken with
+  // the scores, exp in one pass (exp_nonpositive), and P = e·inv applied where P is read.
+  // Measured on this project's 2-core machine (perf, and `sieve bench ops`' attention rows): the
+  // three-pass softmax had been 30% of the forward's time; the forward went 69-75 → 88 GFLOP/s at
+  // ViT-tiny's 128×4×50×16 and 88 → 110-125 at 64×4×197×16.
   float* m = scratch.m.data();
   float* inv = scratch.inv.data();
   std::fill(m, m + Lqp, -std::numeric_limits<float>::infinity());
-  rows_times_packed<D>(k, Lk, scratch.packed.data(), Lqp, scale, st, m);  // Sᵀ and each column's max
+  rows_times_packed<D>(k, Lk, scratch.packed.data(), Lqp, scale, st, m, bias);  // Sᵀ (+ key bias), column maxima
   exp_columns(st, Lqp, Lk, m, inv);
   if (probs_t != nullptr)
     for (int64_t j = 0; j < Lk; ++j)
