@@ -35,12 +35,23 @@ std::vector<int64_t> ss2d_routes(int64_t K, int64_t H, int64_t W) {
 
 namespace {
 
-// The index that turns the routes' outputs (B, K·L, C), route k's step i at k·L + i, back to the
-// grid: entry k·L + p is where route k visited position p. (index_select by it, then sum over k.)
+// The routes side by side, step-major: entry i·K + k is the position route k visits at step i, so
+// gathering the map's rows by it lays the routes out as (B, L, K·C) — route k's channels at k·C of
+// every step, the layout the one scan reads — with no copy after the gather.
+std::vector<int64_t> ss2d_step_major(const std::vector<int64_t>& routes, int64_t K, int64_t L) {
+  std::vector<int64_t> out(routes.size());
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t i = 0; i < L; ++i) out[i * K + k] = routes[k * L + i];
+  return out;
+}
+
+// The way back: entry k·L + p is where, in the step-major (L·K) rows of the scan's output, route k
+// wrote position p (i·K + k for the step i at which it visited p). Gathering by it and summing
+// over k turns the routes back to the grid.
 std::vector<int64_t> ss2d_merge(const std::vector<int64_t>& routes, int64_t K, int64_t L) {
   std::vector<int64_t> back(routes.size());
   for (int64_t k = 0; k < K; ++k)
-    for (int64_t i = 0; i < L; ++i) back[k * L + routes[k * L + i]] = k * L + i;
+    for (int64_t i = 0; i < L; ++i) back[k * L + routes[k * L + i]] = i * K + k;
   return back;
 }
 
@@ -183,29 +194,27 @@ Tensor SS2D::scan_routes(const Tensor& x) const {  // (B, H, W, Ci) → (B, H, W
   const int64_t B = x.size(0), H = x.size(1), W = x.size(2), C = channels, K = routes, L = H * W;
   const int64_t R = dt_rank, N = d_state;
   const std::vector<int64_t> order = ss2d_routes(K, H, W);
-  const Tensor route_index = from_vector<int64_t>(order, {K * L}, x.device());
+  const Tensor gather_index = from_vector<int64_t>(ss2d_step_major(order, K, L), {L * K}, x.device());
   const Tensor merge_index = from_vector<int64_t>(ss2d_merge(order, K, L), {K * L}, x.device());
 
-  // The routes, route-major: (K, B·L, C), so every route's projections are one batched matmul over
-  // k with no broadcast over the batch (whose backward would sum B weight gradients).
-  const Tensor xs = index_select(x.reshape({B, L, C}), 1, route_index)  // (B, K·L, C)
-                        .view({B, K, L, C})
-                        .permute({1, 0, 2, 3})
-                        .reshape({K, B * L, C});
-  const Tensor dbc = matmul(xs, x_proj_weight.transpose(1, 2));  // (K, B·L, R + 2N)
+  // The routes, step-major: (B, L, K·C), the scan's own layout.
+  const Tensor xs = index_select(x.reshape({B, L, C}), 1, gather_index).view({B, L, K * C});
+  // Every route's projections as one product batched over k, reading xs in place: the (K, B·L, C)
+  // view's rows are K·C apart, which BLAS takes as a leading dimension (no copy, and a batch of K
+  // products, not a product broadcast over the batch, whose backward would sum B weight gradients).
+  const Tensor x_routes = xs.view({B * L, K, C}).transpose(0, 1);  // (K, B·L, C)
+  const Tensor dbc = matmul(x_routes, x_proj_weight.transpose(1, 2));  // (K, B·L, R + 2N)
   const Tensor dts = matmul(dbc.narrow(2, 0, R), dt_projs_weight.transpose(1, 2)) + dt_projs_bias.view({K, 1, C});
   // One scan over K·C channels, route k's channels reading its own B and C (group k).
   auto channels_last = [&](const Tensor& t) {  // (K, B·L, W) → (B, L, K, W)
     return t.view({K, B, L, t.size(2)}).permute({1, 2, 0, 3});
   };
-  const Tensor y = selective_scan(channels_last(xs).reshape({B, L, K * C}),
-                                  channels_last(softplus(dts)).reshape({B, L, K * C}), -exp(A_logs),
+  const Tensor y = selective_scan(xs, channels_last(softplus(dts)).reshape({B, L, K * C}), -exp(A_logs),
                                   channels_last(dbc.narrow(2, R, N)).contiguous(),      // (B, L, K, N)
                                   channels_last(dbc.narrow(2, R + N, N)).contiguous(),  // (B, L, K, N)
                                   Ds);                                                  // (B, L, K·C)
   // Back to the grid: each route's outputs in row-major order, summed over the routes.
-  const Tensor by_route = y.view({B, L, K, C}).permute({0, 2, 1, 3}).reshape({B, K * L, C});
-  return sum(index_select(by_route, 1, merge_index).view({B, K, L, C}), {1}).view({B, H, W, C});
+  return sum(index_select(y.view({B, L * K, C}), 1, merge_index).view({B, K, L, C}), {1}).view({B, H, W, C});
 }
 
 // ---- VMamba ----

@@ -246,6 +246,29 @@ TEST_CASE("scatter_add: many collisions on a large tensor match a serial sum exa
   }
 }
 
+TEST_CASE("cpu kernel: index_select's backward (whole rows added along dim) equals the element walk exactly") {
+  // The same index for every position outside dim takes scatter_add's row path: blocks of the
+  // inner dims added in order along dim. Expanded to a full tensor (a copy), the same sums take
+  // the element-by-element walk; both add in dim order, so the results agree to the bit.
+  for (DType dtype : {DType::f32, DType::f64}) {
+    for (int dim : {0, 1, 2}) {
+      INFO(dtype_name(dtype), " dim ", dim);
+      const Shape shape{3, 700, 40};  // 700: collisions along dim 1; 40·3: blocks across dims
+      Generator gen(30 + dim);
+      const Tensor index = randint(0, shape[dim] / 2, {shape[dim] + 9}, {.dtype = DType::i64}, &gen);
+      Shape src_shape = shape;
+      src_shape[dim] = index.numel();
+      const Tensor src = test::randn_leaf(src_shape, 31, false, dtype);
+      Shape view_strides(3, 0);
+      view_strides[dim] = 1;
+      const Tensor broadcast = make_view(index, src_shape, view_strides, 0);  // the row path
+      const Tensor full = broadcast.contiguous();                              // the element walk
+      const Tensor x = zeros(shape, {.dtype = dtype});
+      CHECK_CLOSE(scatter_add(x, dim, broadcast, src), scatter_add(x, dim, full, src), 0.0, 0.0);
+    }
+  }
+}
+
 TEST_CASE("gather and scatter_add: errors") {
   for (Device dev : test::test_devices()) {
     SUBCASE(dev.str().c_str()) {
