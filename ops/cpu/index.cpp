@@ -7,7 +7,9 @@
 //   scatter-like (writes scattered): the same walk with `dim` moved to the innermost loop. Two
 //     positions that differ outside `dim` write to different destinations, so rows (everything
 //     but dim) run in parallel and the accumulation along dim stays in one thread: no races and
-//     the same sum order for any thread count.
+//     the same sum order for any thread count. When the index is one vector broadcast over the
+//     other dims (index_select's backward), whole contiguous blocks are added along dim instead
+//     (scatter_rows): the same sums in the same order, a block at a time rather than an element.
 // embedding's backward is a scatter too, but with a huge dim (the vocabulary) and few rows; it
 // buckets positions by vocabulary row first and gives each thread whole rows.
 //
