@@ -211,32 +211,33 @@ void forward_head(HeadRows q, HeadRows k, HeadRows v, HeadRowsOut out, int64_t L
   scratch.inv.resize(static_cast<size_t>(Lqp));
   float* st = scratch.scores.data();
   pack_transposed(q, Lq, D, Lqp, scratch.packed.data());
-  if (causal || padded != nullptr) {  // the masks: the shared column softmax
+  // P = e·row_scale, e in st: with masks, the shared column softmax leaves P itself (no scale);
+  // without, the one-pass path leaves e and 1/sum, applied where P is read.
+  const float* row_scale = nullptr;
+  if (causal || padded != nullptr) {
     rows_times_packed<D>(k, Lk, scratch.packed.data(), Lqp, scale, st);  // Sᵀ = scale·k·qᵀ
     softmax_columns(st, Lqp, Lq, Lk, causal, padded, bias, scratch.m.data(), scratch.inv.data());  // Pᵀ
-    if (probs_t != nullptr)
-      for (int64_t j = 0; j < Lk; ++j) std::copy(st + j * Lqp, st + j * Lqp + Lq, probs_t + j * Lq);
-    if (cls_row != nullptr)
-      for (int64_t j = 0; j < Lk; ++j) cls_row[j] = st[j * Lqp];
-    weighted_rows<D>(Lq, Lk, st, 1, Lqp, v, out);  // out_i = Σ_j Pᵀ_ji v_j
-    return;
+  } else {
+    // No masks (a key bias is added to its row of Sᵀ with the scores): the columns' max taken
+    // with the scores, exp in one pass (exp_nonpositive). Measured on this project's 2-core
+    // machine (perf, and `sieve bench ops`' attention rows): the three-pass softmax had been 30%
+    // of the forward's time; the forward went 69-75 → 88 GFLOP/s at ViT-tiny's 128×4×50×16 and
+    // 88 → 110-125 at 64×4×197×16.
+    float* m = scratch.m.data();
+    std::fill(m, m + Lqp, -std::numeric_limits<float>::infinity());
+    rows_times_packed<D>(k, Lk, scratch.packed.data(), Lqp, scale, st, m, bias);  // Sᵀ (+ key bias), column maxima
+    exp_columns(st, Lqp, Lk, m, scratch.inv.data());
+    row_scale = scratch.inv.data();
   }
-  // No masks (a key bias is added to its row of Sᵀ with the scores): the columns' max taken with
-  // the scores, exp in one pass (exp_nonpositive), and P = e·inv applied where P is read.
-  // Measured on this project's 2-core machine (perf, and `sieve bench ops`' attention rows): the
-  // three-pass softmax had been 30% of the forward's time; the forward went 69-75 → 88 GFLOP/s at
-  // ViT-tiny's 128×4×50×16 and 88 → 110-125 at 64×4×197×16.
-  float* m = scratch.m.data();
-  float* inv = scratch.inv.data();
-  std::fill(m, m + Lqp, -std::numeric_limits<float>::infinity());
-  rows_times_packed<D>(k, Lk, scratch.packed.data(), Lqp, scale, st, m, bias);  // Sᵀ (+ key bias), column maxima
-  exp_columns(st, Lqp, Lk, m, inv);
+  const auto p_at = [&](int64_t j, int64_t i) {
+    return row_scale ? st[j * Lqp + i] * row_scale[i] : st[j * Lqp + i];
+  };
   if (probs_t != nullptr)
     for (int64_t j = 0; j < Lk; ++j)
-      for (int64_t i = 0; i < Lq; ++i) probs_t[j * Lq + i] = st[j * Lqp + i] * inv[i];
+      for (int64_t i = 0; i < Lq; ++i) probs_t[j * Lq + i] = p_at(j, i);
   if (cls_row != nullptr)
-    for (int64_t j = 0; j < Lk; ++j) cls_row[j] = st[j * Lqp] * inv[0];
-  weighted_rows<D>(Lq, Lk, st, 1, Lqp, v, out, inv);  // out_i = inv_i · Σ_j e_ji v_j
+    for (int64_t j = 0; j < Lk; ++j) cls_row[j] = p_at(j, 0);
+  weighted_rows<D>(Lq, Lk, st, 1, Lqp, v, out, row_scale);  // out_i = row_scale_i · Σ_j Pᵀ_ji v_j
 }
 
 template <int D>

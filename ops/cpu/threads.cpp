@@ -101,9 +101,9 @@ int thread_ceiling() {
   return c;
 }
 
-void with_blas_threads(void (*f)(void*), void* context) {
+void with_blas_threads(const std::function<void()>& f) {
   omp_set_num_threads(thread_ceiling());  // what OpenBLAS's OpenMP build threads over
-  f(context);
+  f();
   omp_set_num_threads(running.load(std::memory_order_relaxed));
 }
 

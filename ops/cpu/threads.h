@@ -32,6 +32,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string_view>
 
 namespace sieve::cpu {
@@ -58,11 +59,7 @@ class SingleThreadedBlas {
 
 // Runs f with OpenBLAS threading itself over the ceiling: for raw BLAS references (`sieve bench
 // ops`, the machine's sgemm peak), not for sieve's kernels.
-void with_blas_threads(void (*f)(void*), void* context);
-template <typename F>
-void with_blas_threads(F&& f) {
-  with_blas_threads([](void* c) { (*static_cast<F*>(c))(); }, &f);
-}
+void with_blas_threads(const std::function<void()>& f);
 
 // Runs the kernels on `threads` now (1 ≤ threads ≤ the ceiling); adapt_threads may change it again.
 void set_threads_now(int threads);

@@ -116,11 +116,12 @@ int run_vit(VitBenchOptions o) {
 
   progress(fmt::format("training step, batch {}{}", o.batch, torch ? ", sieve and PyTorch in turn" : ""));
   model->train();
-  const auto [torch_step, step] = median_alternating(s, torch.get(), "train", [&] {
+  const auto train_step = [&] {
     const Tensor loss = training_loss(*model, images, labels).loss;
     // Reads the loss, as the trainer does every step, and stops on a non-finite one.
     apply_gradients(loss, *model, optimizer, clip);
-  });
+  };
+  const auto [torch_step, step] = median_alternating(s, torch.get(), "train", train_step);
 
   std::pair<std::optional<double>, double> loaded;  // {torch, sieve} beside o.load busy processes
   cpu::ThreadCounts load_checks;                     // what sieve's thread count did meanwhile
@@ -128,9 +129,7 @@ int run_vit(VitBenchOptions o) {
     progress(fmt::format("training step again, beside {} busy process{}", o.load, o.load > 1 ? "es" : ""));
     const cpu::ThreadCounts before = cpu::thread_counts();
     const BusyProcesses busy(static_cast<int>(o.load));
-    loaded = median_alternating(s, torch.get(), "train", [&] {
-      apply_gradients(training_loss(*model, images, labels).loss, *model, optimizer, clip);
-    });
+    loaded = median_alternating(s, torch.get(), "train", train_step);
     const cpu::ThreadCounts after = cpu::thread_counts();
     load_checks = {after.checks - before.checks, after.lowered - before.lowered};
   }
