@@ -214,34 +214,37 @@ Tensor keep_top_tokens(const Tensor& x, const std::vector<double>& scores, int64
 }
 
 Merged tome_merge(const Tensor& x, const Tensor& key_mean, const Tensor& sizes, int64_t r) {
-  const int64_t B = x.size(0), T = x.size(1);
+  const int64_t B = x.size(0), T = x.size(1), C = x.size(2);
   SIEVE_CHECK(key_mean.ndim() == 3 && key_mean.size(0) == B && key_mean.size(1) == T,
               "tome_merge: keys {} do not match tokens {}", shape_str(key_mean.shape()), shape_str(x.shape()));
   SIEVE_CHECK(r >= 0 && r <= mergeable(T), "tome_merge: cannot merge {} of {} tokens (at most {})", r, T,
               mergeable(T));
-  const Tensor size = sizes.defined() ? sizes : ones({B, T}, {.dtype = x.dtype(), .device = x.device()});
-  if (r == 0) return {x, size};
+  if (r == 0) return {x, sizes.defined() ? sizes : ones({B, T}, {.dtype = x.dtype(), .device = x.device()})};
   const int64_t Na = (T + 1) / 2, Nb = T / 2;  // A: even positions (CLS is A's 0), B: odd
 
-  // Each A token's most similar B token: cosine similarity of the head-averaged keys.
+  // Each A token's most similar B token: cosine similarity of the head-averaged keys. A and B are
+  // every other row of the normalised keys, read in place (rows 2·Dh apart) by the product.
   std::vector<double> best;
   std::vector<int64_t> partner;
   {
     NoGradGuard no_grad;
-    const Tensor metric = l2_normalize(key_mean);
-    const Tensor even = arange(0, static_cast<double>(T), 2, {.dtype = DType::i64, .device = x.device()});
-    const Tensor odd = arange(1, static_cast<double>(T), 2, {.dtype = DType::i64, .device = x.device()});
-    const Tensor similarity =
-        matmul(index_select(metric, 1, even), index_select(metric, 1, odd).transpose(1, 2));  // (B, Na, Nb)
-    const Tensor indices = argmax(similarity, -1, /*keepdim=*/true);  // (B, Na, 1): first maximum on ties
-    best = host_scores(gather(similarity, -1, indices).reshape({B, Na}));
-    partner = indices.reshape({B, Na}).to_vector<int64_t>();
+    const Tensor metric = l2_normalize(key_mean).contiguous();
+    const int64_t Dh = metric.size(2);
+    const Tensor even = make_view(metric, {B, Na, Dh}, {T * Dh, 2 * Dh, 1}, metric.offset());
+    const Tensor odd = make_view(metric, {B, Nb, Dh}, {T * Dh, 2 * Dh, 1}, metric.offset() + Dh);
+    const Tensor similarity = matmul(even, odd.transpose(1, 2));  // (B, Na, Nb)
+    best = host_scores(max(similarity, {-1}));                     // (B, Na)
+    partner = argmax(similarity, -1).to_vector<int64_t>();         // first maximum on ties
   }
 
-  // Per sample: the r A tokens (never CLS) with the most similar partners merge into them.
+  // Per sample: the r A tokens (never CLS) with the most similar partners merge into them. The
+  // sizes carry no gradient and are counts, so they are kept on the host, where the choice is.
+  const std::vector<double> size_in =
+      sizes.defined() ? sizes.detach().to(DType::f64).to_vector<double>() : std::vector<double>(B * T, 1.0);
   const int64_t T2 = T - r, unmerged = Na - r;
   std::vector<std::vector<int64_t>> rows(static_cast<size_t>(B));
-  std::vector<int64_t> src, dst;  // flat rows of x, and of the output, that src adds into
+  std::vector<double> size_out(static_cast<size_t>(B * T2));
+  std::vector<int64_t> moved, into;  // flat rows of x: merged A tokens, then their partners; rows of the output
   std::vector<int64_t> order(static_cast<size_t>(Na - 1));
   for (int64_t b = 0; b < B; ++b) {
     const double* s = best.data() + b * Na;
@@ -253,31 +256,30 @@ Merged tome_merge(const Tensor& x, const Tensor& key_mean, const Tensor& sizes, 
     std::vector<int64_t>& out = rows[static_cast<size_t>(b)];
     for (int64_t a : stay) out.push_back(2 * a);
     for (int64_t j = 0; j < Nb; ++j) out.push_back(2 * j + 1);
+    for (int64_t t = 0; t < T2; ++t) size_out[static_cast<size_t>(b * T2 + t)] = size_in[static_cast<size_t>(b * T + out[t])];
     for (int64_t i = 0; i < r; ++i) {
-      const int64_t a = order[static_cast<size_t>(i)];
-      src.push_back(b * T + 2 * a);
-      dst.push_back(b * T2 + unmerged + partner[static_cast<size_t>(b * Na + a)]);
+      const int64_t a = order[static_cast<size_t>(i)], j = partner[static_cast<size_t>(b * Na + a)];
+      moved.push_back(b * T + 2 * a);
+      into.push_back(b * T2 + unmerged + j);
+      size_out[static_cast<size_t>(b * T2 + unmerged + j)] += size_in[static_cast<size_t>(b * T + 2 * a)];
     }
   }
+  for (int64_t b = 0; b < B; ++b)  // the partners' rows in x, after the merged tokens' rows
+    for (int64_t i = 0; i < r; ++i) moved.push_back(b * T + 1 + 2 * (into[static_cast<size_t>(b * r + i)] - b * T2 - unmerged));
 
-  // Size-weighted sums: x·size and size move together, then the sum is divided by the new size.
-  // Before the first merge every size is 1 and x is its own weighted sum.
-  const Tensor weighted = sizes.defined() ? x * size.unsqueeze(-1) : x;
-  const Tensor size3 = size.unsqueeze(-1);  // (B, T, 1)
-  const Tensor src_index = from_vector<int64_t>(src, {B * r}, x.device());
-  const Tensor dst_index = from_vector<int64_t>(dst, {B * r, 1}, x.device());
-  auto merge = [&](const Tensor& t) {  // t (B, T, C) → (B, T2, C), the src rows added into dst
-    const int64_t C = t.size(2);
-    const Tensor kept = pick_rows(t, rows).reshape({B * T2, C});
-    const Tensor moved = index_select(t.reshape({B * T, C}), 0, src_index);  // (B·r, C)
-    return scatter_add(kept, 0, dst_index.expand({B * r, C}), moved).view({B, T2, C});
-  };
-  Tensor merged_size;
-  {
-    NoGradGuard no_grad;
-    merged_size = merge(size3.detach());
-  }
-  return {merge(weighted) / merged_size, merged_size.squeeze(-1)};
+  // The size-weighted average of a B token d and the A tokens i merged into it, written as a
+  // correction of d: (s_d·x_d + Σ s_i·x_i) / S = x_d + Σ (s_i / S)·(x_i − x_d), S = s_d + Σ s_i.
+  // So the T − r surviving rows are copied once and only the r merged rows are weighed, instead
+  // of weighing, summing and dividing all T rows.
+  std::vector<double> weight(static_cast<size_t>(B * r));
+  for (size_t k = 0; k < weight.size(); ++k)
+    weight[k] = size_in[static_cast<size_t>(moved[k])] / size_out[static_cast<size_t>(into[k])];
+  const Tensor pairs = index_select(x.reshape({B * T, C}), 0, from_vector<int64_t>(moved, {2 * B * r}, x.device()));
+  const Tensor w = from_vector<double>(weight, {B * r, 1}).to(x.dtype()).to(x.device());
+  const Tensor correction = (pairs.narrow(0, 0, B * r) - pairs.narrow(0, B * r, B * r)) * w;  // (B·r, C)
+  const Tensor into_index = from_vector<int64_t>(into, {B * r, 1}, x.device()).expand({B * r, C});
+  const Tensor merged = scatter_add(pick_rows(x, rows).reshape({B * T2, C}), 0, into_index, correction);
+  return {merged.view({B, T2, C}), from_vector<double>(size_out, {B, T2}).to(x.dtype()).to(x.device())};
 }
 
 // ---------------------------------------------------------------- the blocks

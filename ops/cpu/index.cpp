@@ -7,9 +7,10 @@
 //   scatter-like (writes scattered): the same walk with `dim` moved to the innermost loop. Two
 //     positions that differ outside `dim` write to different destinations, so rows (everything
 //     but dim) run in parallel and the accumulation along dim stays in one thread: no races and
-//     the same sum order for any thread count. When the index is one vector broadcast over the
-//     other dims (index_select's backward), whole contiguous blocks are added along dim instead
-//     (scatter_rows): the same sums in the same order, a block at a time rather than an element.
+//     the same sum order for any thread count.
+// When the index is one vector broadcast over the other dims (index_select and its backward),
+// both take the row path instead: whole contiguous blocks copied (gather_rows) or added along dim
+// (scatter_rows), the same values and sums in the same order, a block at a time, not an element.
 // embedding's backward is a scatter too, but with a huge dim (the vocabulary) and few rows; it
 // buckets positions by vocabulary row first and gives each thread whole rows.
 //
@@ -20,6 +21,7 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <optional>
 #include <type_traits>
 #include <vector>
 
@@ -48,12 +50,19 @@ bool less_nan_last(T a, T b) {
 }  // namespace
 
 BadIndex find_bad_index(const Tensor& index, int64_t size) {
-  const int64_t n = index.numel();
-  if (n == 0) return {};
+  if (index.numel() == 0) return {};
   const int64_t* p = index.data<int64_t>();
-  const Shape& shape = index.shape();
-  const Shape& strides = index.strides();
-  const int nd = index.ndim();
+  // Dims of stride 0 (an expanded index) repeat the same entries: only the others are walked, so
+  // checking an index broadcast over C channels costs its distinct entries, not C times them.
+  Shape shape, strides;
+  for (int d = 0; d < index.ndim(); ++d) {
+    if (index.stride(d) == 0 || index.size(d) == 1) continue;
+    shape.push_back(index.size(d));
+    strides.push_back(index.stride(d));
+  }
+  const int nd = static_cast<int>(shape.size());
+  int64_t n = 1;
+  for (int64_t s : shape) n *= s;
   // Serial on purpose: it is one cheap pass, and the serial order names the first bad index.
   std::vector<int64_t> pos(nd, 0);
   int64_t off = 0;
@@ -130,8 +139,108 @@ void embedding_backward(const Tensor& g, const Tensor& ids, const Tensor& grad_w
 
 // ---- gather / scatter_add ----
 
+namespace {
+
+// Whether the dims after `dim` are laid out row-major and contiguous in t (one block per position).
+bool inner_contiguous(const Tensor& t, int dim) {
+  int64_t expected = 1;
+  for (int d = t.ndim() - 1; d > dim; --d) {
+    if (t.size(d) != 1 && t.stride(d) != expected) return false;
+    expected *= t.size(d);
+  }
+  return true;
+}
+
+// The row path of gather and scatter_add: one index per position along dim, the same for every
+// other position (stride 0 outside dim, as index_select's index and its backward have), `dense`
+// (gather's out, scatter_add's src) of the index's shape, `indexed` (gather's x, scatter_add's out)
+// of its shape outside dim, both contiguous after dim, their dims before dim collapsible into one
+// stride. Then position (o, i) moves one contiguous block of `inner` elements between dense's
+// block (o, i) and indexed's block (o, index[i]), where the element walk would step along dim with
+// the inner size as its stride (a cache line per element: 1 GFLOP/s).
+struct RowPath {
+  int64_t outer = 1, n = 0, inner = 1;  // positions before dim, along dim, after dim
+  int64_t dense_outer = 0, dense_dim = 0, indexed_outer = 0, indexed_dim = 0, index_dim = 0;  // strides
+};
+
+std::optional<RowPath> row_path(const Tensor& indexed, const Tensor& dense, int dim, const Tensor& index) {
+  if (index.shape() != dense.shape()) return std::nullopt;
+  for (int d = 0; d < index.ndim(); ++d) {
+    if (d == dim) continue;
+    if ((index.size(d) != 1 && index.stride(d) != 0) || indexed.size(d) != index.size(d)) return std::nullopt;
+  }
+  if (!inner_contiguous(indexed, dim) || !inner_contiguous(dense, dim)) return std::nullopt;
+  RowPath p;
+  for (int d = 0; d < dim; ++d) p.outer *= dense.size(d);
+  for (int d = dim + 1; d < dense.ndim(); ++d) p.inner *= dense.size(d);
+  p.n = dense.size(dim);
+  if (p.outer > 1 && dim > 0) {  // the outer dims must collapse into one stride
+    for (int d = 0; d + 1 < dim; ++d)
+      if (indexed.stride(d) != indexed.stride(d + 1) * indexed.size(d + 1) ||
+          dense.stride(d) != dense.stride(d + 1) * dense.size(d + 1))
+        return std::nullopt;
+  }
+  p.dense_outer = dim > 0 ? dense.stride(dim - 1) : 0;
+  p.indexed_outer = dim > 0 ? indexed.stride(dim - 1) : 0;
+  p.dense_dim = dense.stride(dim);
+  p.indexed_dim = indexed.stride(dim);
+  p.index_dim = index.stride(dim);
+  return p;
+}
+
+// index_select forward: each (outer, i) block copied from x's block index[i]. Rows never collide,
+// so every (outer, i) is a task.
+template <typename T>
+bool gather_rows(const Tensor& x, int dim, const Tensor& index, const Tensor& out) {
+  const std::optional<RowPath> path = row_path(x, out, dim, index);
+  if (!path) return false;
+  const RowPath p = *path;
+  const T* xp = x.data<T>();
+  T* op = out.data<T>();
+  const int64_t* ip = index.data<int64_t>();
+#pragma omp parallel for schedule(static) if (p.outer * p.n * p.inner >= kParallelGrain && p.outer * p.n > 1)
+  for (int64_t task = 0; task < p.outer * p.n; ++task) {
+    const int64_t o = task / p.n, i = task % p.n;
+    std::memcpy(op + o * p.dense_outer + i * p.dense_dim, xp + o * p.indexed_outer + ip[i * p.index_dim] * p.indexed_dim,
+                static_cast<size_t>(p.inner) * sizeof(T));
+  }
+  return true;
+}
+
+// index_select's backward: each (outer, i) block of src added into out's block index[i] — the
+// same sums in the same order as the element walk (a quarter of a VMamba step's backward when it
+// took that walk). Positions along dim may share a destination, so tasks are (outer position,
+// block of the inner elements), each adding along dim in order.
+template <typename T>
+bool scatter_rows(const Tensor& out, int dim, const Tensor& index, const Tensor& src) {
+  const std::optional<RowPath> path = row_path(out, src, dim, index);
+  if (!path) return false;
+  const RowPath p = *path;
+  T* op = out.data<T>();
+  const T* sp = src.data<T>();
+  const int64_t* ip = index.data<int64_t>();
+  constexpr int64_t kBlock = 512;  // inner elements per task: a few KB, so even one outer position splits
+  const int64_t blocks = (p.inner + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static) if (p.outer * p.n * p.inner >= kParallelGrain && p.outer * blocks > 1)
+  for (int64_t task = 0; task < p.outer * blocks; ++task) {
+    const int64_t o = task / blocks, j0 = (task % blocks) * kBlock, m = std::min(kBlock, p.inner - j0);
+    T* dst = op + o * p.indexed_outer + j0;
+    const T* from = sp + o * p.dense_outer + j0;
+    for (int64_t i = 0; i < p.n; ++i) {
+      T* __restrict d = dst + ip[i * p.index_dim] * p.indexed_dim;
+      const T* __restrict s = from + i * p.dense_dim;
+#pragma omp simd
+      for (int64_t j = 0; j < m; ++j) d[j] += s[j];
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 void gather(const Tensor& x, int dim, const Tensor& index, const Tensor& out) {
   dispatch_all(x.dtype(), Op::gather, [&]<typename T>() {
+    if (gather_rows<T>(x, dim, index, out)) return;
     Shape xs = x.strides();
     const int64_t dim_stride = xs[dim];
     xs[dim] = 0;  // the position along dim comes from the index
@@ -147,65 +256,6 @@ void gather(const Tensor& x, int dim, const Tensor& index, const Tensor& out) {
                     });
   });
 }
-
-namespace {
-
-// Whether the dims after `dim` are laid out row-major and contiguous in t (one block per position).
-bool inner_contiguous(const Tensor& t, int dim) {
-  int64_t expected = 1;
-  for (int d = t.ndim() - 1; d > dim; --d) {
-    if (t.size(d) != 1 && t.stride(d) != expected) return false;
-    expected *= t.size(d);
-  }
-  return true;
-}
-
-// index_select's backward: one index per position along dim, the same for every other position
-// (stride 0 outside dim), and out and src contiguous after dim. Then every (outer, i) adds a whole
-// contiguous block of src into out's block at index[i] — the same sums in the same order as the
-// general walk below, which for each element steps along dim with the inner size as its stride
-// (a cache line per addition: 1 GFLOP/s, a quarter of a VMamba step's backward). Tasks are
-// (outer position, block of the inner elements), each adding along dim in order.
-template <typename T>
-bool scatter_rows(const Tensor& out, int dim, const Tensor& index, const Tensor& src) {
-  if (index.shape() != src.shape()) return false;
-  for (int d = 0; d < index.ndim(); ++d) {
-    if (d == dim) continue;
-    if ((index.size(d) != 1 && index.stride(d) != 0) || out.size(d) != index.size(d)) return false;
-  }
-  if (!inner_contiguous(out, dim) || !inner_contiguous(src, dim)) return false;
-  int64_t outer = 1, inner = 1;
-  for (int d = 0; d < dim; ++d) outer *= src.size(d);
-  for (int d = dim + 1; d < src.ndim(); ++d) inner *= src.size(d);
-  const int64_t n = src.size(dim);
-  if (outer > 1 && dim > 0) {  // the outer dims must collapse into one stride
-    for (int d = 0; d + 1 < dim; ++d)
-      if (out.stride(d) != out.stride(d + 1) * out.size(d + 1) || src.stride(d) != src.stride(d + 1) * src.size(d + 1))
-        return false;
-  }
-  const int64_t out_outer = dim > 0 ? out.stride(dim - 1) : 0, src_outer = dim > 0 ? src.stride(dim - 1) : 0;
-  const int64_t out_dim = out.stride(dim), src_dim = src.stride(dim), index_dim = index.stride(dim);
-  T* op = out.data<T>();
-  const T* sp = src.data<T>();
-  const int64_t* ip = index.data<int64_t>();
-  constexpr int64_t kBlock = 512;  // inner elements per task: a few KB, so even one outer position splits
-  const int64_t blocks = (inner + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) if (outer * n * inner >= kParallelGrain && outer * blocks > 1)
-  for (int64_t task = 0; task < outer * blocks; ++task) {
-    const int64_t o = task / blocks, j0 = (task % blocks) * kBlock, m = std::min(kBlock, inner - j0);
-    T* dst = op + o * out_outer + j0;
-    const T* from = sp + o * src_outer + j0;
-    for (int64_t i = 0; i < n; ++i) {
-      T* __restrict d = dst + ip[i * index_dim] * out_dim;
-      const T* __restrict s = from + i * src_dim;
-#pragma omp simd
-      for (int64_t j = 0; j < m; ++j) d[j] += s[j];
-    }
-  }
-  return true;
-}
-
-}  // namespace
 
 void scatter_add(const Tensor& out, int dim, const Tensor& index, const Tensor& src) {
   dispatch_all(out.dtype(), Op::scatter_add, [&]<typename T>() {

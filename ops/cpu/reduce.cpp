@@ -326,6 +326,31 @@ void var(const Tensor& x, const std::vector<bool>& dims, int64_t correction, con
   });
 }
 
+namespace {
+
+// The index of the first maximum of a contiguous row (the first NaN if it has one), as the
+// one-pass scan below finds it, in two passes the compiler vectorises: a running maximum and NaN
+// flag, then the first element equal to the result.
+template <typename T>
+int64_t first_maximum(const T* p, int64_t n) {
+  T best = p[0];
+  bool nan = false;
+#pragma omp simd reduction(max : best) reduction(|| : nan)
+  for (int64_t j = 0; j < n; ++j) {
+    best = p[j] > best ? p[j] : best;
+    nan = nan || p[j] != p[j];
+  }
+  int64_t j = 0;
+  if (nan) {
+    while (p[j] == p[j]) ++j;
+  } else {
+    while (p[j] != best) ++j;
+  }
+  return j;
+}
+
+}  // namespace
+
 void argmax(const Tensor& x, int dim, const Tensor& out) {
   std::vector<bool> flags(x.ndim(), false);
   if (x.ndim() > 0) flags[dim] = true;
@@ -342,6 +367,10 @@ void argmax(const Tensor& x, int dim, const Tensor& out) {
 #pragma omp parallel for schedule(static) if (outputs * n >= kParallelGrain)
     for (int64_t i = 0; i < outputs; ++i) {
       const T* p = xp + outer_offset(outer, i);
+      if (stride == 1) {  // two branch-free passes that vectorise: the maximum, then its first place
+        o[i] = first_maximum(p, n);
+        continue;
+      }
       T best = p[0];
       int64_t at = 0;
       for (int64_t j = 1; j < n && best == best; ++j) {  // a NaN is the maximum: stop at the first

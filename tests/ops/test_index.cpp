@@ -246,10 +246,11 @@ TEST_CASE("scatter_add: many collisions on a large tensor match a serial sum exa
   }
 }
 
-TEST_CASE("cpu kernel: index_select's backward (whole rows added along dim) equals the element walk exactly") {
-  // The same index for every position outside dim takes scatter_add's row path: blocks of the
-  // inner dims added in order along dim. Expanded to a full tensor (a copy), the same sums take
-  // the element-by-element walk; both add in dim order, so the results agree to the bit.
+TEST_CASE("cpu kernel: index_select and its backward (whole rows moved along dim) equal the element walk exactly") {
+  // The same index for every position outside dim takes gather's and scatter_add's row path:
+  // blocks of the inner dims copied, or added in order along dim. Expanded to a full tensor (a
+  // copy), the same work takes the element-by-element walk; both add in dim order, so the results
+  // agree to the bit.
   for (DType dtype : {DType::f32, DType::f64}) {
     for (int dim : {0, 1, 2}) {
       INFO(dtype_name(dtype), " dim ", dim);
@@ -265,6 +266,13 @@ TEST_CASE("cpu kernel: index_select's backward (whole rows added along dim) equa
       const Tensor full = broadcast.contiguous();                              // the element walk
       const Tensor x = zeros(shape, {.dtype = dtype});
       CHECK_CLOSE(scatter_add(x, dim, broadcast, src), scatter_add(x, dim, full, src), 0.0, 0.0);
+      const Tensor source = test::randn_leaf(shape, 32, false, dtype);
+      const Tensor picked = gather(source, dim, broadcast);
+      CHECK_CLOSE(picked, gather(source, dim, full), 0.0, 0.0);
+      CHECK_CLOSE(picked, index_select(source, dim, index), 0.0, 0.0);
+      // A strided source (a transposed view) is not contiguous after dim: the element walk, same values.
+      const Tensor strided = source.transpose(0, 2).contiguous().transpose(0, 2);
+      CHECK_CLOSE(gather(strided, dim, broadcast), picked, 0.0, 0.0);
     }
   }
 }
@@ -287,6 +295,12 @@ TEST_CASE("gather and scatter_add: errors") {
       CHECK(contains(msg, "size 3"));
       CHECK(contains(error_of([&] { scatter_add(x, 0, ids_of({0, 1}, {1, 2}, dev), zeros({1, 1}, {.device = dev})); }),
                      "src"));
+      // An expanded index (stride 0 over the channels) is checked by its distinct entries, and
+      // the first bad one in order is named.
+      const Tensor rows = ids_of({1, 3, 5, 2}, {4, 1}, dev).expand({4, 4});
+      msg = error_of([&] { scatter_add(zeros({4, 4}, {.device = dev}), 0, rows, zeros({4, 4}, {.device = dev})); });
+      CHECK(contains(msg, "index 5"));
+      CHECK(gather(zeros({4, 4}, {.device = dev}), 0, rows.narrow(0, 0, 2)).shape() == Shape({2, 4}));
       const Tensor src64 = zeros({1, 1}, {.dtype = DType::f64, .device = dev});
       CHECK(contains(error_of([&] { scatter_add(x, 0, ids_of({0}, {1, 1}, dev), src64); }), "float64"));
     }

@@ -170,6 +170,26 @@ TEST_CASE("max and min propagate NaN; max/min split the gradient evenly among ti
   }
 }
 
+TEST_CASE("cpu kernel: argmax over contiguous rows (two vectorised passes) equals the strided scan") {
+  // Rows of small integers (many ties), some with NaNs, -inf and -0.0 beside 0.0: the contiguous
+  // path must name the same first maximum as the one-pass scan that strided rows take.
+  for (DType dtype : {DType::f32, DType::f64}) {
+    Generator gen(5);
+    const int64_t rows = 64, n = 301;
+    std::vector<double> v = randint(-3, 4, {rows, n}, {.dtype = DType::f64}, &gen).to_vector<double>();
+    for (int64_t r = 0; r < rows; r += 5) v[static_cast<size_t>(r * n + (r * 37) % n)] = NAN;
+    for (int64_t r = 1; r < rows; r += 7) std::fill_n(v.begin() + r * n, n, -INFINITY);
+    for (int64_t r = 2; r < rows; r += 9) {
+      std::fill_n(v.begin() + r * n, n, -1.0);
+      v[static_cast<size_t>(r * n + 10)] = -0.0;
+      v[static_cast<size_t>(r * n + 20)] = 0.0;
+    }
+    const Tensor x = from_vector<double>(v, {rows, n}).to(dtype);
+    const Tensor columns = x.t().contiguous();  // the same rows as columns: stride n, the scan
+    CHECK(argmax(x, 1).to_vector<int64_t>() == argmax(columns, 0).to_vector<int64_t>());
+  }
+}
+
 TEST_CASE("argmax: first maximum, any dim, keepdim, int64 without gradient") {
   for (Device dev : test::test_devices()) {
     SUBCASE(dev.str().c_str()) {
