@@ -34,16 +34,39 @@ CausalTransformer::CausalTransformer(const TransformerConfig& c, Generator* gen)
   head = register_module("head", std::make_shared<SequenceHead>(c.io, c.dim, /*rms_norm=*/false, 1e-5, gen));
 }
 
+Tensor CausalTransformer::positions(int64_t start, int64_t length, Device device) {
+  if (!positions_.defined() || positions_.size(0) < start + length || positions_.device() != device)
+    positions_ = sinusoidal_positions(start + length, config.dim, device);
+  return positions_.narrow(0, start, length);
+}
+
 Tensor CausalTransformer::forward(const Tensor& inputs) {
   const nn::ModuleScope scope(this);
-  Tensor x = embed->forward(inputs);  // (B, L, D)
-  const int64_t length = x.size(1);
-  if (!positions_.defined() || positions_.size(0) != length || positions_.device() != x.device())
-    positions_ = sinusoidal_positions(length, config.dim, x.device());
-  x = x + positions_;
+  return forward_embeddings(embed->forward(inputs));  // (B, L, D) → logits
+}
+
+Tensor CausalTransformer::forward_embeddings(const Tensor& embedded) {
+  const nn::ModuleScope scope(this);
+  SIEVE_CHECK(embedded.ndim() == 3 && embedded.size(2) == config.dim, "transformer: input {} is not (B, L, {})",
+              embedded.describe(), config.dim);
+  Tensor x = embedded + positions(0, embedded.size(1), embedded.device());
   AttentionOptions options;
   options.causal = true;
   for (size_t i = 0; i < blocks->size(); ++i) x = blocks->at<nn::TransformerBlock>(i)->forward(x, options);
+  return head->forward(x);
+}
+
+Tensor CausalTransformer::decode(const Tensor& embedded, std::vector<nn::KVCache>& caches) {
+  const nn::ModuleScope scope(this);
+  SIEVE_CHECK(embedded.ndim() == 3 && embedded.size(2) == config.dim, "transformer: input {} is not (B, L, {})",
+              embedded.describe(), config.dim);
+  SIEVE_CHECK(config.io.per_token && config.depth > 0,
+              "transformer: decode needs per-token logits (per_token = true) and a block (its cache counts positions)");
+  if (caches.empty()) caches.resize(blocks->size());
+  SIEVE_CHECK(caches.size() == blocks->size(), "transformer: {} caches for {} blocks", caches.size(), blocks->size());
+  const int64_t start = caches.empty() ? 0 : caches[0].length;
+  Tensor x = embedded + positions(start, embedded.size(1), embedded.device());
+  for (size_t i = 0; i < blocks->size(); ++i) x = blocks->at<nn::TransformerBlock>(i)->forward_cached(x, caches[i]);
   return head->forward(x);
 }
 

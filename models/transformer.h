@@ -13,9 +13,14 @@
 // Memory: attention saves (B, heads, L, L) probabilities per block — the reason long-length
 // evaluation of this model needs small batches, and the point of the comparison with the SSMs.
 //
-// What it is not: a KV-cached generator (the trainer and eval run whole sequences).
-// Extend: rotary or ALiBi positions would replace add_positions(); keep the block names.
+// Generation (the VLM's language model, models/vlm.h): forward_embeddings runs positions that are
+// already vectors (a projector's image tokens beside embedded text), and decode runs the same
+// computation position by position with a key/value cache per block (nn/attention.h KVCache), so
+// a new token costs one position, not the whole prefix; a test checks both give the same logits.
+// Extend: rotary or ALiBi positions would replace the sinusoids (positions()); keep the block names.
 #pragma once
+
+#include <vector>
 
 #include "models/sequence.h"
 #include "nn/attention.h"
@@ -35,6 +40,11 @@ class CausalTransformer : public nn::Module {
  public:
   explicit CausalTransformer(const TransformerConfig& config, Generator* gen = nullptr);
   Tensor forward(const Tensor& inputs) override;  // (B, L) or (B, L, C) → (B, L, K) or (B, K)
+  // x (B, L, D), the stem's output or any other D-vectors → the head's logits; positions 0..L−1.
+  Tensor forward_embeddings(const Tensor& x);
+  // Under NoGradGuard: x (B, L, D) at positions caches[0].length.. → logits (B, L, K) per token.
+  // caches: one per block, empty at the start of a sequence (resized here when it has none).
+  Tensor decode(const Tensor& x, std::vector<nn::KVCache>& caches);
 
   TransformerConfig config;
   std::shared_ptr<SequenceStem> embed;
@@ -42,7 +52,8 @@ class CausalTransformer : public nn::Module {
   std::shared_ptr<SequenceHead> head;
 
  private:
-  Tensor positions_;  // the last (L, D) table made, reused while L and the device stay the same
+  Tensor positions(int64_t start, int64_t length, Device device);  // (length, D) rows start.. of the table
+  Tensor positions_;  // the longest (L, D) table made so far, on the device last asked for
 };
 
 }  // namespace sieve::models

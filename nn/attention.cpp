@@ -5,11 +5,13 @@
 // it) and composes ops in forward.
 #include "nn/attention.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "autograd/grad_mode.h"
 #include "nn/init.h"
 #include "ops/conv.h"
+#include "ops/copy.h"
 #include "ops/matmul.h"
 #include "ops/reduce.h"
 
@@ -84,6 +86,49 @@ Tensor MultiHeadAttention::forward(const Tensor& x, const AttentionOptions& opti
   return proj_drop->forward(proj->forward(a.out.transpose(1, 2).reshape({B, L, dim})));
 }
 
+namespace {
+
+// cache's k and v with room for `needed` positions: new buffers of twice the capacity (or what is
+// needed) holding the filled prefix, when the old ones are too small.
+void reserve(KVCache& cache, const Tensor& like, int64_t needed) {
+  const int64_t capacity = cache.k.defined() ? cache.k.size(2) : 0;
+  if (needed <= capacity) return;
+  const int64_t grown = std::max(needed, 2 * capacity);
+  const Shape shape{like.size(0), like.size(1), grown, like.size(3)};
+  Tensor k = empty(shape, {.dtype = like.dtype(), .device = like.device()});
+  Tensor v = empty(shape, {.dtype = like.dtype(), .device = like.device()});
+  if (cache.length > 0) {
+    copy_(k.narrow(2, 0, cache.length), cache.k.narrow(2, 0, cache.length));
+    copy_(v.narrow(2, 0, cache.length), cache.v.narrow(2, 0, cache.length));
+  }
+  cache.k = k;
+  cache.v = v;
+}
+
+}  // namespace
+
+Tensor MultiHeadAttention::forward_cached(const Tensor& x, KVCache& cache) {
+  SIEVE_CHECK(!grad_enabled(), "MultiHeadAttention::forward_cached is for inference: call it under NoGradGuard");
+  SIEVE_CHECK(x.ndim() == 3 && x.size(2) == dim, "MultiHeadAttention(dim {}, heads {}): input {} is not (B, L, {})",
+              dim, heads, x.describe(), dim);
+  SIEVE_CHECK(!cache.k.defined() || cache.k.size(0) == x.size(0),
+              "MultiHeadAttention: the cache holds {} sequences, the input {}", cache.k.defined() ? cache.k.size(0) : 0,
+              x.size(0));
+  const ModuleScope scope(this);
+  const int64_t B = x.size(0), L = x.size(1), total = cache.length + L;
+  const Tensor k = project(x, 1);  // (B, h, L, Dh)
+  reserve(cache, k, total);
+  copy_(cache.k.narrow(2, cache.length, L), k);
+  copy_(cache.v.narrow(2, cache.length, L), project(x, 2));
+  cache.length = total;
+  // Causal masks align bottom-right (ops/attention.h): query i of the L new ones sees the cached
+  // positions and the new ones up to itself.
+  AttentionOptions options;
+  options.causal = true;
+  AttentionOutput a = attention(project(x, 0), cache.k.narrow(2, 0, total), cache.v.narrow(2, 0, total), options);
+  return proj_drop->forward(proj->forward(a.out.transpose(1, 2).reshape({B, L, dim})));
+}
+
 TransformerBlock::TransformerBlock(int64_t dim, int64_t heads, int64_t mlp_hidden, double dropout, double norm_eps,
                                    Generator* gen)
     : Module("TransformerBlock") {
@@ -99,6 +144,12 @@ Tensor TransformerBlock::forward(const Tensor& x) { return forward(x, {}); }
 Tensor TransformerBlock::forward(const Tensor& x, const AttentionOptions& options) {
   const ModuleScope scope(this);
   Tensor h = x + attn->forward(norm1->forward(x), options);
+  return h + mlp_drop->forward(mlp->forward(norm2->forward(h)));
+}
+
+Tensor TransformerBlock::forward_cached(const Tensor& x, KVCache& cache) {
+  const ModuleScope scope(this);
+  Tensor h = x + attn->forward_cached(norm1->forward(x), cache);
   return h + mlp_drop->forward(mlp->forward(norm2->forward(h)));
 }
 

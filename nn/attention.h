@@ -42,6 +42,15 @@ class PatchEmbed : public Module {
   std::shared_ptr<PatchConv2d> proj;
 };
 
+// The keys and values a decoder has computed, for one attention layer: k and v are
+// (B, h, capacity, Dh) buffers whose first `length` positions are filled; capacity grows by
+// doubling, so appending a position costs its own keys and values, not a copy of the prefix.
+// Inference only (the buffers are written in place, outside autograd).
+struct KVCache {
+  Tensor k, v;
+  int64_t length = 0;
+};
+
 // Multi-head self-attention, x: (B, L, D) → (B, L, D):
 //   q, k, v = split(qkv(x)) as (B, h, L, Dh);  y = attention(q, k, v);  out = proj_drop(proj(y))
 // qkv.weight is (3D, D) with rows [q; k; v] and heads contiguous inside each, as timm's. The three
@@ -58,6 +67,10 @@ class MultiHeadAttention : public Module {
   // key_mean, when not null, receives the keys averaged over heads, (B, L, Dh), without gradient:
   // ToMe's similarity metric (models/token_reduction.h).
   Tensor forward(const Tensor& x, const AttentionOptions& options, Tensor* key_mean = nullptr);
+  // Causal decoding with a cache, under NoGradGuard: x (B, L, D) holds the next L positions; they
+  // attend to the cache's positions and causally to each other, and their keys and values are
+  // appended. The first call (empty cache) is the prompt's prefill, each later one usually L = 1.
+  Tensor forward_cached(const Tensor& x, KVCache& cache);
   std::string constants() const override;
   std::shared_ptr<Linear> qkv, proj;
   std::shared_ptr<Dropout> proj_drop;
@@ -80,6 +93,7 @@ class TransformerBlock : public Module {
                    Generator* gen = nullptr);
   Tensor forward(const Tensor& x) override;
   Tensor forward(const Tensor& x, const AttentionOptions& options);  // attention masks, CLS probs
+  Tensor forward_cached(const Tensor& x, KVCache& cache);            // causal decoding (see above)
   std::shared_ptr<LayerNorm> norm1, norm2;
   std::shared_ptr<MultiHeadAttention> attn;  // attn->last_cls_probs after a forward that asked
   std::shared_ptr<MLP> mlp;

@@ -18,6 +18,7 @@
 #include "models/transformer.h"
 #include "nn/checkpoint.h"
 #include "ops/loss.h"
+#include "ops/shape.h"
 #include "tests/helpers.h"
 #include "tests/models/sgd.h"
 
@@ -131,6 +132,48 @@ TEST_CASE("transformer: sinusoidal positions for any length, and the model runs 
   const Tensor longer = tokens(2, 20, 9);
   CHECK(test::compare(m->forward(longer).narrow(1, 0, 6), m->forward(longer.narrow(1, 0, 6).contiguous()), 1e-5,
                       1e-5) == "");
+}
+
+TEST_CASE("transformer: decoding with a key/value cache gives the whole sequence's logits and greedy tokens") {
+  for (Device dev : test::test_devices()) {
+    SUBCASE(dev.str().c_str()) {
+      auto model = tiny_model(true, 8, 7);
+      model->to(dev);
+      model->eval();
+      NoGradGuard no_grad;
+      const Tensor ids = tokens(2, 13, 9).to(dev);
+      const Tensor whole = model->forward(ids);  // (2, 13, 5)
+      // A 6-position prefill, then one position at a time (the cache grows past its first size).
+      std::vector<nn::KVCache> caches;
+      std::vector<Tensor> parts = {model->decode(model->embed->forward(ids.narrow(1, 0, 6)), caches)};
+      for (int64_t t = 6; t < 13; ++t) parts.push_back(model->decode(model->embed->forward(ids.narrow(1, t, 1)), caches));
+      CHECK(caches[0].length == 13);
+      CHECK_CLOSE(cat(parts, 1), whole, 1e-5, 1e-5);
+      // Greedy generation both ways: recomputing the whole prefix for every new token, and the
+      // cache. Token t + 1 is the argmax of the logits at t (classes double as tokens: K ≤ V).
+      const int64_t steps = 10;
+      Tensor seq = ids.narrow(1, 0, 3);
+      for (int64_t s = 0; s < steps; ++s) {
+        const Tensor next = argmax(model->forward(seq).narrow(1, seq.size(1) - 1, 1), -1);  // (2, 1)
+        seq = cat({seq, next}, 1);
+      }
+      std::vector<nn::KVCache> fresh;
+      Tensor logits = model->decode(model->embed->forward(ids.narrow(1, 0, 3)), fresh);
+      Tensor cached = ids.narrow(1, 0, 3);
+      for (int64_t s = 0; s < steps; ++s) {
+        const Tensor next = argmax(logits.narrow(1, logits.size(1) - 1, 1), -1);
+        cached = cat({cached, next}, 1);
+        logits = model->decode(model->embed->forward(next), fresh);
+      }
+      CHECK(cached.to_vector<int64_t>() == seq.to_vector<int64_t>());
+      CHECK(test::contains(test::error_of([&] {
+                             NoGradGuard inner;
+                             set_grad_enabled(true);
+                             model->decode(model->embed->forward(ids.narrow(1, 0, 1)), fresh);
+                           }),
+                           "under NoGradGuard"));
+    }
+  }
 }
 
 TEST_CASE("transformer: a checkpoint rebuilds the same model through the registry") {
