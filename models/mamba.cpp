@@ -8,7 +8,9 @@
 #include "core/error.h"
 #include "nn/init.h"
 #include "ops/conv.h"
+#include "ops/reduce.h"
 #include "ops/scan.h"
+#include "ops/shape.h"
 
 namespace sieve::models {
 
@@ -104,6 +106,41 @@ Tensor MambaMixer::forward(const Tensor& u) {
   return out_proj->forward(scan(x, z));  // (B, L, D)
 }
 
+Tensor MambaMixer::forward_cached(const Tensor& u, MambaCache& cache) {
+  SIEVE_CHECK(!grad_enabled(), "MambaMixer::forward_cached is for inference: call it under NoGradGuard");
+  const nn::ModuleScope scope(this);
+  const int64_t B = u.size(0), L = u.size(1), C = channels, K = conv1d->weight.size(2);
+  const Tensor xz = in_proj->forward(u);  // (B, L, 2C)
+  const Tensor x_in = xz.narrow(2, 0, C), z = xz.narrow(2, C, C);
+  const Tensor A_now = A();  // (C, N)
+  if (!cache.ssm.defined()) {
+    // The prompt: the fused path for its outputs, then the state it leaves, in closed form.
+    const Tensor x = silu(conv1d->forward(x_in));
+    const Tensor y = scan(x, z);
+    const Tensor padded = cat({zeros({B, K - 1, C}, {.dtype = u.dtype(), .device = u.device()}), x_in}, 1);
+    cache.conv = padded.narrow(1, L, K - 1).contiguous();  // the last K − 1 inputs
+    const Selection s = select_inputs(x);
+    const Tensor S = cumsum(s.delta, 1);                    // (B, L, C)
+    const Tensor to_end = S.narrow(1, L - 1, 1) - S;        // Σ of Δ after each position, ≥ 0
+    const Tensor decay = exp(to_end.unsqueeze(-1) * A_now);  // (B, L, C, N), each ≤ 1
+    cache.ssm = sum(decay * (s.delta * x).unsqueeze(-1) * s.Bm.unsqueeze(2), {1});  // (B, C, N)
+    return out_proj->forward(y);
+  }
+  // Later positions: one recurrence step each, the conv over its K-long window.
+  std::vector<Tensor> outputs;
+  for (int64_t t = 0; t < L; ++t) {
+    const Tensor window = cat({cache.conv, x_in.narrow(1, t, 1)}, 1);  // (B, K, C)
+    const Tensor x = silu(conv1d->forward(window)).narrow(1, K - 1, 1);  // (B, 1, C)
+    cache.conv = window.narrow(1, 1, K - 1).contiguous();
+    const Selection s = select_inputs(x);  // Δ (B, 1, C), B and C (B, 1, N)
+    const Tensor delta = s.delta.squeeze(1).unsqueeze(-1);  // (B, C, 1)
+    cache.ssm = exp(delta * A_now) * cache.ssm + delta * x.squeeze(1).unsqueeze(-1) * s.Bm;
+    Tensor y = sum(cache.ssm * s.Cm, {-1}) + D * x.squeeze(1);  // (B, C)
+    outputs.push_back((y * silu(z.narrow(1, t, 1).squeeze(1))).unsqueeze(1));
+  }
+  return out_proj->forward(cat(outputs, 1));
+}
+
 // ---- ResidualBlock ----
 
 ResidualBlock::ResidualBlock(int64_t dim, std::shared_ptr<nn::Module> m) : Module("ResidualBlock") {
@@ -114,6 +151,13 @@ ResidualBlock::ResidualBlock(int64_t dim, std::shared_ptr<nn::Module> m) : Modul
 Tensor ResidualBlock::forward(const Tensor& x) {
   const nn::ModuleScope scope(this);
   return x + mixer->forward(norm->forward(x));
+}
+
+Tensor ResidualBlock::forward_cached(const Tensor& x, MambaCache& cache) {
+  const nn::ModuleScope scope(this);
+  auto* mamba = dynamic_cast<MambaMixer*>(mixer.get());
+  SIEVE_CHECK(mamba != nullptr, "decode: a {} mixer has no decoding cache (Mamba's has)", mixer->type_name());
+  return x + mamba->forward_cached(norm->forward(x), cache);
 }
 
 // ---- MambaModel ----
@@ -136,8 +180,23 @@ MambaModel::MambaModel(std::string type_name, const MambaConfig& c, Generator* g
 
 Tensor MambaModel::forward(const Tensor& inputs) {
   const nn::ModuleScope scope(this);
-  Tensor x = embed->forward(inputs);  // (B, L, D)
+  return forward_embeddings(embed->forward(inputs));  // (B, L, D) → logits
+}
+
+Tensor MambaModel::forward_embeddings(const Tensor& embedded) {
+  const nn::ModuleScope scope(this);
+  Tensor x = embedded;
   for (size_t i = 0; i < layers->size(); ++i) x = layers->at<ResidualBlock>(i)->forward(x);
+  return head->forward(x);
+}
+
+Tensor MambaModel::decode(const Tensor& embedded, std::vector<MambaCache>& caches) {
+  const nn::ModuleScope scope(this);
+  SIEVE_CHECK(config.io.per_token, "mamba: decode needs per-token logits (per_token = true)");
+  if (caches.empty()) caches.resize(layers->size());
+  SIEVE_CHECK(caches.size() == layers->size(), "mamba: {} caches for {} layers", caches.size(), layers->size());
+  Tensor x = embedded;
+  for (size_t i = 0; i < layers->size(); ++i) x = layers->at<ResidualBlock>(i)->forward_cached(x, caches[i]);
   return head->forward(x);
 }
 

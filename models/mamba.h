@@ -29,11 +29,18 @@
 // State updates (h_t = …, one per (b, t, c, n)) per forward: depth · B · L · C · N; the backward
 // recomputes them once more. MambaModel::state_updates(B, L) returns the forward count.
 //
-// What it is not: a recurrent step-by-step generator (no inference cache), or the scan kernel
-// (ops/scan.h). Extend: a variant mixer either derives from SelectiveSSM for the
+// Generation (the VLM's language model in the Mamba slot): decode runs positions with a cache per
+// layer (MambaCache: the last K − 1 inputs of the conv and the scan's state h, (B, C, N)), so a new
+// position costs the same whatever came before — Mamba's constant-time step. The first call (the
+// prompt) runs the fused scan and reads the final state in closed form,
+//   h_L = Σ_t exp(A·(S_L − S_t)) ⊙ Δ_t·x_t·B_t,   S_t = Δ_1 + … + Δ_t,
+// each later position is one recurrence step; a test checks decode against the whole sequence.
+// What it is not: the scan kernel (ops/scan.h). Extend: a variant mixer either derives from SelectiveSSM for the
 // x_proj/dt_proj/A_log/D part and keeps these names (a bidirectional one), or composes whole
 // MambaMixers of its own channel count (MRSS: a fast and a slow one).
 #pragma once
+
+#include <vector>
 
 #include "models/sequence.h"
 #include "nn/layers.h"
@@ -79,6 +86,12 @@ class SelectiveSSM : public nn::Module {
   SelectiveSSM(std::string type_name, int64_t channels, int64_t d_state, int64_t dt_rank, Generator* gen);
 };
 
+// What a mixer carries from one decoded position to the next (inference only).
+struct MambaCache {
+  Tensor conv;  // (B, K − 1, C): the conv's inputs at the last K − 1 positions (zeros before the start)
+  Tensor ssm;   // (B, C, N): the scan's state h after the last position; undefined before the first call
+};
+
 // u (B, L, D) → (B, L, D): the Mamba block without its norm and residual (see the legend above).
 // The second constructor sets C directly instead of E·D (MRSS's branches: C_f and C_s channels).
 class MambaMixer : public SelectiveSSM {
@@ -86,6 +99,8 @@ class MambaMixer : public SelectiveSSM {
   MambaMixer(const MambaConfig& config, Generator* gen = nullptr);
   MambaMixer(const MambaConfig& config, int64_t channels, Generator* gen = nullptr);
   Tensor forward(const Tensor& u) override;
+  // Under NoGradGuard: u (B, L, D) continues the sequence `cache` holds (empty: a new one).
+  Tensor forward_cached(const Tensor& u, MambaCache& cache);
   std::shared_ptr<nn::Linear> in_proj, out_proj;
   std::shared_ptr<CausalConv1d> conv1d;
 };
@@ -95,6 +110,7 @@ class ResidualBlock : public nn::Module {
  public:
   ResidualBlock(int64_t dim, std::shared_ptr<nn::Module> mixer);
   Tensor forward(const Tensor& x) override;
+  Tensor forward_cached(const Tensor& x, MambaCache& cache);  // a MambaMixer's only (MRSS has no cache)
   std::shared_ptr<nn::Module> mixer;
   std::shared_ptr<nn::RMSNorm> norm;
 };
@@ -103,6 +119,11 @@ class MambaModel : public nn::Module {
  public:
   explicit MambaModel(const MambaConfig& config, Generator* gen = nullptr);
   Tensor forward(const Tensor& inputs) override;  // (B, L) or (B, L, C_in) → (B, L, K) or (B, K)
+  // x (B, L, D), the stem's output or any other D-vectors → the head's logits.
+  Tensor forward_embeddings(const Tensor& x);
+  // Under NoGradGuard: x (B, L, D) continuing the sequences in caches (one per layer; resized here
+  // when empty) → logits (B, L, K) per token.
+  Tensor decode(const Tensor& x, std::vector<MambaCache>& caches);
   virtual int64_t state_updates(int64_t batch, int64_t length) const;  // depth · B · L · C · N
 
   MambaConfig config;

@@ -14,8 +14,10 @@
 #include "models/mamba.h"
 #include "models/registry.h"
 #include "nn/checkpoint.h"
+#include "ops/copy.h"
 #include "ops/loss.h"
 #include "ops/reduce.h"
+#include "ops/shape.h"
 #include "tests/helpers.h"
 #include "tests/models/sgd.h"
 
@@ -222,6 +224,58 @@ TEST_CASE("mamba: the mixer is the paper's equations, checked against a by-hand 
     }
   }
   CHECK_CLOSE(out, mixer.out_proj->forward(from_vector(y, {1, L, C})), 1e-5, 1e-4);
+}
+
+TEST_CASE("mamba: decoding with a cache (closed-form prompt state, then one step a position) gives the whole sequence's logits") {
+  for (Device dev : test::test_devices()) {
+    SUBCASE(dev.str().c_str()) {
+      auto m = tiny_model(true, 13);
+      // Δ near 1 instead of the init's 1e-3…1e-1: the state then carries real weight to later
+      // positions, so an error in it shows in the logits.
+      NoGradGuard no_grad;
+      for (size_t i = 0; i < m->layers->size(); ++i)
+        fill_(dynamic_cast<models::MambaMixer&>(*m->layers->at<models::ResidualBlock>(i)->mixer).dt_proj->bias, 0.5);
+      m->to(dev);
+      m->eval();
+      const Tensor ids = tokens(2, 14, 4).to(dev);
+      const Tensor whole = m->forward(ids);  // (2, 14, classes)
+      // Prompts shorter than the conv's window (1, 2) and longer (6), then one position at a time;
+      // and a continuation of 3 positions in one call.
+      for (int64_t prompt : {1, 2, 6}) {
+        INFO("prompt ", prompt);
+        std::vector<models::MambaCache> caches;
+        std::vector<Tensor> parts = {m->decode(m->embed->forward(ids.narrow(1, 0, prompt)), caches)};
+        int64_t t = prompt;
+        if (prompt == 6) {
+          parts.push_back(m->decode(m->embed->forward(ids.narrow(1, t, 3)), caches));
+          t += 3;
+        }
+        for (; t < 14; ++t) parts.push_back(m->decode(m->embed->forward(ids.narrow(1, t, 1)), caches));
+        CHECK_CLOSE(cat(parts, 1), whole, 1e-5, 1e-4);
+      }
+      // The closed-form state of a 6-position prompt is the state six recurrence steps reach.
+      std::vector<models::MambaCache> closed, stepped;
+      m->decode(m->embed->forward(ids.narrow(1, 0, 6)), closed);
+      m->decode(m->embed->forward(ids.narrow(1, 0, 1)), stepped);
+      for (int64_t t = 1; t < 6; ++t) m->decode(m->embed->forward(ids.narrow(1, t, 1)), stepped);
+      for (size_t i = 0; i < closed.size(); ++i) {
+        CHECK(test::max_abs(closed[i].ssm) > 0.03);  // a state worth checking
+        CHECK_CLOSE(closed[i].ssm, stepped[i].ssm, 1e-6, 1e-5);
+        CHECK_CLOSE(closed[i].conv, stepped[i].conv, 1e-6, 1e-6);  // in_proj of 6 rows or 1: BLAS rounding
+      }
+      CHECK(test::contains(test::error_of([&] {
+                             set_grad_enabled(true);
+                             std::vector<models::MambaCache> fresh;
+                             try {
+                               m->decode(m->embed->forward(ids.narrow(1, 0, 2)), fresh);
+                             } catch (...) {
+                               set_grad_enabled(false);
+                               throw;
+                             }
+                           }),
+                           "under NoGradGuard"));
+    }
+  }
 }
 
 TEST_CASE("mamba: causal — changing token t never changes the outputs before t") {
