@@ -14,6 +14,7 @@
 #include "models/transformer.h"
 #include "models/vim.h"
 #include "models/vit.h"
+#include "models/vlm.h"
 #include "models/vmamba.h"
 
 namespace sieve::models {
@@ -257,6 +258,48 @@ const std::vector<ModelSpec>& model_specs() {
                                                        (config.vision.image_size / config.vision.patch),
                                  config.vision.depth);  // an r or block the encoder cannot take: now
                 return std::make_shared<ClipModel>(config, gen);
+              },
+      },
+      {
+          .name = "vlm",
+          .summary = "a small LLaVA: a frozen CLIP image tower → a projector → a byte-level causal transformer "
+                     "that answers questions about images (two stages; sieve train vlm --vision CLIP_CKPT)",
+          .options = {
+              {"vision", "", "the CLIP checkpoint (sieve train clip --dataset mnist+fashion-mnist) whose image tower "
+                             "is used, frozen; its keys below are taken from it"},
+              {"projector", "mlp", "linear, lowrank, mlp (LLaVA-1.5's mlp2x_gelu), gated or lora (models/projectors.h)"},
+              {"rank", 8, "rank of the lowrank and lora projectors", 1, kMaxWidth},
+              {"visual_tokens", "shuffle", "visual tokens per cell: all (196) or shuffle (2×2 pixel shuffle: 49)"},
+              {"dim", 128, "language model: token width", 1, kMaxWidth},
+              {"depth", 4, "language model: causal transformer blocks", 1, kMaxDepth},
+              {"heads", 4, "language model: attention heads (dim must be a multiple)", 1, kMaxWidth},
+              {"mlp_hidden", 512, "language model: hidden width of each block's MLP", 1, kMaxHidden},
+              {"stage1_steps", 300, "stage 1: steps training the projector alone on captions", 0, 1e7},
+              {"train_examples", 24000, "stage 2: question-answer examples per epoch (fresh each epoch)", 1, 1e9},
+              {"test_examples", 200, "evaluation: held-out questions per kind", 1, 1e6},
+              {"in_channels", 1, "tower (from --vision): image channels", 1, 4},
+              {"image_size", 28, "tower (from --vision): image side", 1, 4096},
+              {"vision_patch", 2, "tower (from --vision): patch side", 1, 4096},
+              {"vision_dim", 64, "tower (from --vision): token width", 1, kMaxWidth},
+              {"vision_depth", 4, "tower (from --vision): blocks", 1, kMaxDepth},
+              {"vision_heads", 4, "tower (from --vision): attention heads", 1, kMaxWidth},
+              {"vision_mlp_hidden", 128, "tower (from --vision): MLP width", 1, kMaxHidden},
+              {"vision_embed", 64, "tower (from --vision): its head's width (CLIP's embedding)", 1, kMaxWidth},
+          },
+          .head_prefix = "language_model.head.",
+          .build =
+              [](const ModelConfig& c, Generator* gen) -> ModelPtr {
+                VlmConfig config;
+                config.vision = {.in_channels = c.get_int("in_channels"), .image_size = c.get_int("image_size"),
+                                 .patch = c.get_int("vision_patch"), .dim = c.get_int("vision_dim"),
+                                 .depth = c.get_int("vision_depth"), .heads = c.get_int("vision_heads"),
+                                 .mlp_hidden = c.get_int("vision_mlp_hidden"), .num_classes = c.get_int("vision_embed")};
+                config.projector = c.get_string("projector");
+                config.rank = c.get_int("rank");
+                config.visual_tokens = c.get_string("visual_tokens");
+                config.dim = c.get_int("dim"), config.depth = c.get_int("depth");
+                config.heads = c.get_int("heads"), config.mlp_hidden = c.get_int("mlp_hidden");
+                return std::make_shared<VisionLanguageModel>(config, gen);
               },
       },
       {

@@ -50,7 +50,8 @@ VisionLanguageModel::VisionLanguageModel(const VlmConfig& c, Generator* gen) : M
   vision_tower->requires_grad_(false);
   const int64_t side = c.vision.image_size / c.vision.patch;
   SIEVE_CHECK(c.visual_tokens == "all" || side % 2 == 0,
-              "vlm: pixel shuffle needs an even grid of patches, the tower has {}×{}", side, side);
+              "--visual_tokens shuffle: 2×2 pixel shuffle needs an even grid of patches, the tower has {}×{} "
+              "(use --visual_tokens all)", side, side);
   const int64_t feature = c.visual_tokens == "shuffle" ? 4 * c.vision.dim : c.vision.dim;
   mm_projector = register_module(
       "mm_projector", make_projector({.kind = c.projector, .in_dim = feature, .out_dim = c.dim, .rank = c.rank}, gen));
@@ -79,7 +80,7 @@ Tensor VisionLanguageModel::vision_features(const Tensor& cells) {
 }
 
 Tensor VisionLanguageModel::loss(const Tensor& cells, const std::vector<int64_t>& cells_per_example,
-                                 const std::vector<VlmText>& texts) {
+                                 const std::vector<VlmText>& texts, double* answer_accuracy) {
   const nn::ModuleScope scope(this);
   const int64_t B = std::ssize(texts);
   SIEVE_CHECK(B > 0 && std::ssize(cells_per_example) == B, "vlm: {} texts for {} examples", B,
@@ -124,9 +125,15 @@ Tensor VisionLanguageModel::loss(const Tensor& cells, const std::vector<int64_t>
   }
   const Tensor x = index_select(table, 0, from_vector<int64_t>(rows, {B * longest}, visual.device()))
                        .view({B, longest, D});
-  const Tensor logits = language_model->forward_embeddings(x);  // (B, longest, V)
-  return cross_entropy(logits.reshape({B * longest, kTextVocab}),
-                       from_vector<int64_t>(targets, {B * longest}, visual.device()));
+  const Tensor logits = language_model->forward_embeddings(x).reshape({B * longest, kTextVocab});
+  if (answer_accuracy != nullptr) {
+    const std::vector<int64_t> guess = argmax(logits.detach(), -1).to_vector<int64_t>();
+    int64_t right = 0, counted = 0;
+    for (size_t i = 0; i < targets.size(); ++i)
+      if (targets[i] != -100) right += guess[i] == targets[i], ++counted;
+    *answer_accuracy = static_cast<double>(right) / static_cast<double>(std::max<int64_t>(counted, 1));
+  }
+  return cross_entropy(logits, from_vector<int64_t>(targets, {B * longest}, visual.device()));
 }
 
 std::string VisionLanguageModel::generate(const Tensor& cells, const std::string& question, int64_t max_new,

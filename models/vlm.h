@@ -73,7 +73,10 @@ class VisionLanguageModel : public nn::Module {
 
   // Mean cross-entropy over the answers' tokens. cells: every example's cells, example by example
   // (cells_per_example[b] of them for example b); texts: one per example.
-  Tensor loss(const Tensor& cells, const std::vector<int64_t>& cells_per_example, const std::vector<VlmText>& texts);
+  // answer_accuracy, when given, receives the share of answer tokens whose logits' argmax is right
+  // (teacher-forced, so a guide, not the exact-match accuracy of generated answers).
+  Tensor loss(const Tensor& cells, const std::vector<int64_t>& cells_per_example, const std::vector<VlmText>& texts,
+              double* answer_accuracy = nullptr);
 
   // The greedy answer to `question` about one scene's cells (n, C, H, W), at most max_new bytes;
   // on_byte, when given, sees each byte as it is decided (streaming). Stops at the end token.

@@ -41,7 +41,7 @@ LEAKS = ("unexpected error", "terminate called", "what():", "json.exception", "[
          "filesystem error", "std::", "stoi", "stoll", "AddressSanitizer", "LeakSanitizer", "runtime error:",
          "Segmentation", "core dumped")
 KINDS = ("crash", "hang", "memory", "leak", "message", "silent")
-COMMANDS = {"train", "eval", "infer", "ckpt", "bench", "profile", "experiment"}
+COMMANDS = {"train", "eval", "infer", "chat", "ckpt", "bench", "profile", "experiment"}
 
 
 def internal_names():

@@ -63,6 +63,8 @@ void add_train_command(CLI::App& app, Runner* run);
 void add_eval_command(CLI::App& app, Runner* run);
 // `sieve infer CKPT INPUT [--out FILE]`
 void add_infer_command(CLI::App& app, Runner* run);
+// `sieve chat CKPT --image FILE [QUESTION]`
+void add_chat_command(CLI::App& app, Runner* run);
 // `sieve ckpt info FILE`, `sieve ckpt strip-head FILE`
 void add_ckpt_command(CLI::App& app, Runner* run);
 // `sieve bench ops [--csv FILE] [--quick]`, `sieve bench loader [--step-ms MS] [--batches N]`;

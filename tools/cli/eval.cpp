@@ -15,6 +15,10 @@
 // samples (default: the run's). The batch is at most 2^18 / L sequences (trainer.h), so long
 // lengths fit in memory; attention's time still grows as L².
 //
+//   sieve eval runs/vlm/checkpoint.safetensors                   exact match per question kind
+// A VLM's checkpoint (tools/train/vlm.h) is asked --test-size (default: its run's test_examples)
+// held-out questions of each kind about the split's images, and answers greedily.
+//
 //   sieve eval runs/clip/checkpoint.safetensors --dataset mnist --probe
 // --probe (models with image features: clip) also trains a linear classifier on the frozen
 // features of the train split and reports its test accuracy beside the zero-shot one
@@ -25,10 +29,12 @@
 #include <memory>
 
 #include "core/error.h"
+#include "models/vlm.h"
 #include "nn/checkpoint.h"
 #include "tools/cli/commands.h"
 #include "tools/train/probe.h"
 #include "tools/train/trainer.h"
+#include "tools/train/vlm.h"
 
 namespace sieve::tools {
 
@@ -63,11 +69,34 @@ int run_sequence_eval(const EvalFlags& f, const nn::Checkpoint& checkpoint, nn::
   return 0;
 }
 
+// A VLM's checkpoint: exact match per question kind on held-out questions about the split's images.
+int run_vlm_eval(const EvalFlags& f, const nn::Checkpoint& checkpoint, models::VisionLanguageModel& model) {
+  for (CLI::Option* flag : {f.dataset_flag, f.seq_len_flag})
+    SIEVE_CHECK(flag->count() == 0, "{}: {} is a vlm checkpoint; it is asked questions about mnist+fashion-mnist",
+                flag->get_name(), f.checkpoint);
+  SIEVE_CHECK(!f.probe, "--probe: {} is a vlm checkpoint (a probe is for image features: clip)", f.checkpoint);
+  const DatasetInfo data = DatasetInfo::from_json(checkpoint.data, f.checkpoint);
+  const ImageSet set = load_split(data, f.data_dir, f.split == "train");
+  const int64_t per_kind = f.test_size > 0 ? f.test_size : checkpoint.config.value("test_examples", int64_t{200});
+  const VlmEvalResult r = evaluate_vlm(model, normalised(set.images, data).to(model.device()), set.labels, per_kind,
+                                       /*seed=*/1, f.run.quiet);
+  std::printf("%s %s, held-out wordings: exact match %.2f%%  answer loss %.4f  (%lld questions, %.1f s)\n",
+              data.name.c_str(), f.split.c_str(), 100.0 * r.accuracy(), r.loss,
+              static_cast<long long>(per_kind * std::ssize(vlm_question_kinds())), r.seconds);
+  for (const std::string& kind : vlm_question_kinds()) {
+    const auto [right, asked] = r.per_kind.at(kind);
+    std::printf("  %-7s %6.2f%%  (%lld of %lld)\n", kind.c_str(), 100.0 * static_cast<double>(right) / static_cast<double>(asked),
+                static_cast<long long>(right), static_cast<long long>(asked));
+  }
+  return 0;
+}
+
 int run_eval(const EvalFlags& f) {
   const Device device = parse_device(f.run.device);
   const nn::Checkpoint checkpoint = nn::load_checkpoint(f.checkpoint);
   models::ModelPtr model = model_from_checkpoint(checkpoint, f.checkpoint, f.run.model_overrides());
   model->to(device);
+  if (auto* vlm = dynamic_cast<models::VisionLanguageModel*>(model.get())) return run_vlm_eval(f, checkpoint, *vlm);
   if (SequenceTask::describes_task(checkpoint.data)) return run_sequence_eval(f, checkpoint, *model);
   for (CLI::Option* flag : {f.seq_len_flag, f.test_size_flag})
     SIEVE_CHECK(flag->count() == 0, "{}: {} is an image classifier's checkpoint; {} is for sequence models",
@@ -117,7 +146,8 @@ void add_eval_command(CLI::App& app, Runner* run) {
   f->seq_len_flag = cmd->add_option("--seq-len", f->seq_len, "sequence models: test length (default: the training one)")
                         ->check(kPositive);
   f->test_size_flag = cmd->add_option("--test-size", f->test_size,
-                                      "sequence models: sequences to draw (default: the run's test size)")
+                                      "sequence models: sequences to draw (default: the run's test size); vlm: "
+                                      "questions per kind (default: the run's test_examples)")
                           ->check(kPositive);
   cmd->add_option("--data-dir", f->data_dir, "where datasets live")->capture_default_str();
   cmd->add_option("--split", f->split, "test or train")->capture_default_str()->check(CLI::IsMember({"test", "train"}));

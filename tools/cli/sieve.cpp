@@ -256,6 +256,7 @@ int main(int argc, char** argv) {
   add_train_command(app, &run);
   add_eval_command(app, &run);
   add_infer_command(app, &run);
+  add_chat_command(app, &run);
   add_ckpt_command(app, &run);
   add_bench_command(app, &run);
   add_profile_command(app, &run);

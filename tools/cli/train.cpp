@@ -28,6 +28,7 @@
 #include "tools/cli/commands.h"
 #include "tools/cli/model_flags.h"
 #include "tools/train/trainer.h"
+#include "tools/train/vlm.h"
 
 namespace sieve::tools {
 
@@ -115,6 +116,15 @@ int run_train(const models::ModelSpec& spec, TrainFlags& flags, const ModelFlagT
   json given = parse_model_flags(spec, model_flags);
   SIEVE_CHECK(flags.resume.empty() || flags.init.empty(), "--resume and --init exclude each other");
 
+  if (spec.name == "vlm") {  // its own two-stage loop (tools/train/vlm.h)
+    SIEVE_CHECK(flags.resume.empty() && flags.init.empty(), "--{}: vlm runs start afresh (stage 1, then stage 2); "
+                "they do not resume yet", flags.resume.empty() ? "init" : "resume");
+    for (CLI::Option* flag : flags.image_flags)
+      SIEVE_CHECK(flag->count() == 0, "{}: vlm's scenes are mnist+fashion-mnist images, the tower's data (--vision)",
+                  flag->get_name());
+    settle_data(spec, flags, options);
+    options.dataset = "mnist+fashion-mnist";
+  }
   std::unique_ptr<nn::Checkpoint> resume, init;
   if (!flags.resume.empty()) {
     resume = std::make_unique<nn::Checkpoint>(nn::load_checkpoint(flags.resume));
@@ -169,6 +179,15 @@ int run_train(const models::ModelSpec& spec, TrainFlags& flags, const ModelFlagT
   if (resume && !flags.overwrite) refuse_to_replace_a_later_checkpoint(flags, *resume);
 
   models::ModelConfig config = models::complete_config(spec, given);
+  if (spec.name == "vlm") {
+    const TrainResult r = train_vlm(spec, config, options, flags.out, flags.quiet, device);
+    if (r.test.samples > 0)
+      std::printf("test exact match: %.2f%% (%lld held-out questions) after epoch %lld\n", 100.0 * r.test.accuracy,
+                  static_cast<long long>(r.test.samples), static_cast<long long>(r.test_epoch));
+    std::printf("%lld step%s in all\ncheckpoint: %s\n", static_cast<long long>(r.steps), r.steps == 1 ? "" : "s",
+                r.checkpoint.c_str());
+    return 0;
+  }
   const TrainResult r = train(spec, config, options, flags.out, resume.get(), init.get(), flags.quiet, device);
   if (r.test.samples > 0)
     std::printf("test accuracy: %.2f%% (loss %.4f, %lld %s) after epoch %lld\n", 100.0 * r.test.accuracy,

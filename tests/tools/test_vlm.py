@@ -1,0 +1,116 @@
+"""tests/tools/test_vlm.py — `sieve train vlm`, `sieve eval` of its checkpoints and `sieve chat`, run as
+a user would.
+
+Usage (meson does this as the test 'vlm'):  python3 tests/tools/test_vlm.py PATH/TO/sieve
+On the tiny mnist and fashion-mnist of test_clip.py (row and column bands), trains a tiny CLIP for a
+few steps (the tower only has to exist), then a tiny VLM on it through both stages, and checks: the
+run's lines, metrics.csv and answers.csv (exact match per question kind), the tower's keys taken from
+the CLIP checkpoint, `sieve eval` answering every kind, `sieve chat` answering one question and
+questions read from standard input about a 28×28 image and a 56×56 grid; and one-line errors for a
+missing or wrong --vision, a tower key that contradicts it, an unknown projector, pixel shuffle on
+an odd grid, --resume and --dataset, and chat's wrong image size, empty or overlong question and
+non-VLM checkpoint. Learning itself is tested in tests/models/test_vlm.cpp (a tiny model answers
+4/4). Standard-library Python only; timings are never asserted.
+"""
+import csv
+import json
+import os
+import sys
+import tempfile
+
+import test_cli
+import test_clip
+import test_train
+from test_cli import expect, run
+from test_train import one_line_error
+
+TINY_VLM = ["--dim", "16", "--depth", "1", "--heads", "2", "--mlp_hidden", "32", "--stage1_steps", "5",
+            "--train_examples", "64", "--test_examples", "3", "--visual_tokens", "all"]
+
+
+def train_clip(tmp, data, dataset="mnist+fashion-mnist", name="clip"):
+    out = os.path.join(tmp, name)
+    code, _, err = run("--threads", "2", "train", "clip", "--dataset", dataset, "--data-dir", data, "--out", out,
+                       *test_clip.TINY_CLIP, "--max-steps", "4", "--batch-size", "32", "--quiet")
+    expect(code == 0, f"a tiny clip on {dataset} trains", err)
+    return os.path.join(out, "checkpoint.safetensors")
+
+
+def check_train(tmp, data, clip):
+    out = os.path.join(tmp, "vlm")
+    code, text, err = run("--threads", "2", "train", "vlm", "--vision", clip, "--data-dir", data, "--out", out,
+                          *TINY_VLM, "--epochs", "2", "--batch-size", "16", "--warmup-steps", "2")
+    expect(code == 0, "sieve train vlm exits 0", err)
+    expect("stage 1: 5 steps" in text and "epoch 2:" in text and "test exact match:" in text,
+           "the run reports stage 1, each epoch and the final exact match", text)
+    with open(os.path.join(out, "metrics.csv")) as f:
+        expect(len(list(csv.DictReader(f))) == 2, "metrics.csv has a row per epoch")
+    with open(os.path.join(out, "answers.csv")) as f:
+        rows = list(csv.reader(f))
+    expect(rows and rows[0] == ["epoch", "what", "even", "corner", "count", "sum", "bag", "all"] and len(rows) == 3,
+           "answers.csv: exact match per question kind, a row per epoch", str(rows))
+    ckpt = os.path.join(out, "checkpoint.safetensors")
+    meta = test_train.metadata_of(ckpt)
+    config = json.loads(meta.get("config", "{}"))
+    expect(meta.get("model") == "vlm" and config.get("vision_dim") == 16 and config.get("vision_patch") == 4,
+           "the checkpoint is a vlm whose tower keys come from the clip checkpoint", str(config))
+    return ckpt
+
+
+def check_eval_and_chat(tmp, data, ckpt):
+    code, text, err = run("--threads", "2", "eval", ckpt, "--data-dir", data, "--quiet")
+    kinds = ("what", "even", "corner", "count", "sum", "bag")
+    expect(code == 0 and "exact match" in text and all(f"  {k} " in text for k in kinds) and text.count("of 3)") == 6,
+           "eval asks every kind its run's test_examples questions", text + err)
+    image = os.path.join(tmp, "three.bmp")  # 28×28: scale 1
+    test_train.write_bmp(image, [[200 if 10 <= r < 13 and 4 <= c < 24 else 10 for c in range(28)] for r in range(28)],
+                         scale=1)
+    code, text, err = run("chat", ckpt, "--image", image, "what is this?")
+    expect(code == 0 and len(text.splitlines()) == 1, "chat answers one question on one line", text + err)
+    grid = os.path.join(tmp, "grid.bmp")  # 56×56: four cells
+    test_train.write_bmp(grid, [[(r * 7 + c * 3) % 256 for c in range(28)] for r in range(28)], scale=2)
+    p = test_cli.subprocess.run([test_cli.SIEVE, "chat", ckpt, "--image", grid], input="what is this?\n\nis there a bag?\n",
+                                capture_output=True, text=True, timeout=120)
+    expect(p.returncode == 0 and len(p.stdout.splitlines()) == 2,
+           "chat reads questions from standard input, one answer line each (blank lines skipped)", p.stdout + p.stderr)
+    return image
+
+
+def check_errors(tmp, data, clip, ckpt, image):
+    base = ["train", "vlm", "--data-dir", data, *TINY_VLM, "--epochs", "1", "--batch-size", "16"]
+    one_line_error([*base, "--out", os.path.join(tmp, "e1")], ["--vision", "CLIP checkpoint"], "no --vision")
+    one_line_error([*base, "--vision", ckpt, "--out", os.path.join(tmp, "e2")], ["--vision", "clip checkpoint is needed"],
+                   "a vlm checkpoint as --vision")
+    mnist_clip = train_clip(tmp, data, dataset="mnist", name="clip-mnist")
+    one_line_error([*base, "--vision", mnist_clip, "--out", os.path.join(tmp, "e3")], ["--vision", "mnist+fashion-mnist"],
+                   "a clip trained on mnist alone")
+    one_line_error([*base, "--vision", clip, "--vision_dim", "32", "--out", os.path.join(tmp, "e4")],
+                   ["--vision_dim 32", "from --vision"], "a tower key contradicting the clip checkpoint")
+    one_line_error([*base, "--vision", clip, "--projector", "conv", "--out", os.path.join(tmp, "e5")],
+                   ["--projector", "conv", "linear, lowrank, mlp, gated, lora"], "an unknown projector")
+    one_line_error(["train", "vlm", "--data-dir", data, "--vision", clip, "--visual_tokens", "shuffle", "--out",
+                    os.path.join(tmp, "e6")], ["--visual_tokens shuffle", "7×7"], "pixel shuffle on a 7×7 grid")
+    one_line_error([*base, "--vision", clip, "--resume", ckpt], ["--resume", "do not resume"], "--resume")
+    one_line_error([*base, "--vision", clip, "--dataset", "mnist"], ["--dataset", "mnist+fashion-mnist"], "--dataset")
+    small = os.path.join(tmp, "small.bmp")
+    test_train.write_bmp(small, [[0] * 15 for _ in range(15)], scale=2)
+    one_line_error(["chat", ckpt, "--image", small, "what?"], ["--image", "30×30", "56×56"], "chat on a 30×30 image")
+    one_line_error(["chat", ckpt, "--image", image, ""], ["QUESTION", "empty"], "an empty question")
+    one_line_error(["chat", ckpt, "--image", image, "x" * 300], ["QUESTION", "300 bytes"], "an overlong question")
+    one_line_error(["chat", clip, "--image", image, "what?"], ["'clip' checkpoint", "sieve train vlm"],
+                   "chat with a clip checkpoint")
+
+
+def main():
+    test_cli.SIEVE = os.path.abspath(sys.argv[1])
+    with tempfile.TemporaryDirectory() as tmp:
+        data = test_clip.make_data(tmp)
+        clip = train_clip(tmp, data)
+        ckpt = check_train(tmp, data, clip)
+        image = check_eval_and_chat(tmp, data, ckpt)
+        check_errors(tmp, data, clip, ckpt, image)
+    return test_cli.report("vlm")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+// tools/train/vlm.h — `sieve train vlm` and `sieve eval` of its checkpoints: the small LLaVA
+// (models/vlm.h) trained in LLaVA's two stages on generated questions (datasets/vqa.h), and its
+// exact-match accuracy per question kind.
+//
+//   stage 1  the projector alone (language model and tower frozen) learns to caption scenes:
+//            `stage1_steps` steps of --batch-size captions, lr --lr (LLaVA: 1e-3)
+//   stage 2  projector and language model on the six question kinds in turn, --epochs epochs of
+//            `train_examples` fresh examples each (the tower stays frozen throughout)
+// Both stages: AdamW (no decay on biases and norms), --warmup-steps then cosine decay, clipping
+// to --clip, a loss that is not finite stopping the run before the weights change
+// (apply_gradients). Scenes come from the training split of mnist+fashion-mnist with training
+// wordings; evaluation asks `test_examples` questions of each kind about test-split images with
+// held-out wordings only, answered greedily (generate) and counted right when the answer equals
+// the expected one exactly.
+// The tower and the images' normalisation come from the CLIP checkpoint named by the model
+// option `vision`; its tower's keys (vision_dim, ...) are filled from that file (a different value
+// given on the command line is refused). After every stage-2 epoch: metrics.csv (test_acc: exact
+// match over all kinds; test_loss: the answers' cross-entropy), answers.csv (exact match per kind),
+// curves.png, and checkpoint.safetensors (weights, config and the data's normalisation).
+//
+// What it is not: resumable yet (a vlm run is short; --resume is refused in one line), or batched
+// generation. Extend: a new question kind is datasets/vqa.h's; a new stage is a call of run_stage.
+#pragma once
+
+#include <map>
+#include <string>
+#include <utility>
+
+#include "models/registry.h"
+#include "models/vlm.h"
+#include "tools/train/data.h"
+#include "tools/train/trainer.h"
+
+namespace sieve::tools {
+
+TrainResult train_vlm(const models::ModelSpec& spec, models::ModelConfig config, const RunOptions& options,
+                      const std::string& out_dir, bool quiet, Device device);
+
+struct VlmEvalResult {
+  std::map<std::string, std::pair<int64_t, int64_t>> per_kind;  // kind → (right, asked)
+  double loss = 0;                                               // the answers' mean cross-entropy
+  double seconds = 0;
+  double accuracy() const;  // right / asked over all kinds
+};
+
+// `per_kind` held-out questions of each kind (datasets/vqa.h, kinds but caption) about `images`
+// (normalised (N, C, H, W)) with their labels (0–19), drawn from `seed`; answered greedily.
+VlmEvalResult evaluate_vlm(models::VisionLanguageModel& model, const Tensor& images, const Tensor& labels,
+                           int64_t per_kind, uint64_t seed, bool quiet);
+
+// The question kinds stage 2 trains on and evaluation asks (datasets/vqa.h's, caption excepted).
+const std::vector<std::string>& vlm_question_kinds();
+
+}  // namespace sieve::tools
