@@ -8,8 +8,8 @@ run's lines, metrics.csv and answers.csv (exact match per question kind), the to
 the CLIP checkpoint, `sieve eval` answering every kind, `sieve chat` answering one question and
 questions read from standard input about a 28×28 image and a 56×56 grid; and one-line errors for a
 missing or wrong --vision, a tower key that contradicts it, an unknown projector, pixel shuffle on
-an odd grid, --resume and --dataset, and chat's wrong image size, empty or overlong question and
-non-VLM checkpoint. Learning itself is tested in tests/models/test_vlm.cpp (a tiny model answers
+an odd grid, --resume and --dataset, chat's wrong image size, empty or overlong question and
+non-VLM checkpoint, and infer and profile, which a VLM does not take. Learning itself is tested in tests/models/test_vlm.cpp (a tiny model answers
 4/4). Standard-library Python only; timings are never asserted.
 """
 import csv
@@ -99,6 +99,9 @@ def check_errors(tmp, data, clip, ckpt, image):
     one_line_error(["chat", ckpt, "--image", image, "x" * 300], ["QUESTION", "300 bytes"], "an overlong question")
     one_line_error(["chat", clip, "--image", image, "what?"], ["'clip' checkpoint", "sieve train vlm"],
                    "chat with a clip checkpoint")
+    one_line_error(["infer", ckpt, image], ["vlm answers questions", "sieve chat"], "infer with a vlm checkpoint")
+    one_line_error(["profile", "vlm"], ["profile", "vlm"], "profile vlm")
+    one_line_error(["profile", "--checkpoint", ckpt], ["profile", "vlm"], "profile of a vlm checkpoint")
 
 
 def main():

@@ -240,6 +240,8 @@ int run_infer(const InferFlags& f) {
     SIEVE_CHECK(f.out.empty() || !same_file(f.out, input), "--out {}: that is the input {}; write the predictions "
                 "somewhere else (the input is kept)", f.out, input);
   const nn::Checkpoint checkpoint = nn::load_checkpoint(f.checkpoint);
+  SIEVE_CHECK(checkpoint.model != "vlm", "{}: a vlm answers questions; ask them with sieve chat {} --image FILE "
+              "\"what is this?\"", f.checkpoint, f.checkpoint);
   models::ModelPtr model = model_from_checkpoint(checkpoint, f.checkpoint, f.run.model_overrides());
   model->to(device);
   if (SequenceTask::describes_task(checkpoint.data)) {

@@ -211,6 +211,8 @@ Target load_target(const models::ModelSpec* spec, const ProfileFlags& f, const M
     return t;
   }
   t.name = spec->name;
+  SIEVE_CHECK(t.name != "vlm", "profile: a vlm's step reads scenes and questions, not one input tensor; "
+              "sieve train vlm times its stages (profiling it here is to come)");
   check_kind(f, t.name, spec->is_sequence());
   t.config = models::complete_config(*spec, parse_model_flags(*spec, texts));
   if (spec->is_sequence()) {
@@ -297,6 +299,8 @@ void write_profile_csv(std::ofstream& out, const std::vector<Row>& ops, const st
 int run_profile(const models::ModelSpec* spec, const ProfileFlags& f, const ModelFlagTexts& texts) {
   SIEVE_CHECK(f.mode == "train" || f.mode == "infer", "--mode: expected train or infer, got '{}'", f.mode);
   Target t = load_target(spec, f, texts);
+  SIEVE_CHECK(t.name != "vlm", "profile: a vlm's step reads scenes and questions, not one input tensor; "
+              "sieve train vlm times its stages (profiling it here is to come)");
   const std::string csv = f.csv.empty() ? "runs/profile-" + t.name + ".csv" : f.csv;
   std::ofstream out = open_csv(csv);
 
