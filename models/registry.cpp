@@ -270,10 +270,13 @@ const std::vector<ModelSpec>& model_specs() {
               {"projector", "mlp", "linear, lowrank, mlp (LLaVA-1.5's mlp2x_gelu), gated or lora (models/projectors.h)"},
               {"rank", 8, "rank of the lowrank and lora projectors", 1, kMaxWidth},
               {"visual_tokens", "shuffle", "visual tokens per cell: all (196) or shuffle (2×2 pixel shuffle: 49)"},
+              {"lm", "transformer", "language model: transformer (causal, key/value-cached decoding) or mamba "
+                                    "(constant-time decoding)"},
               {"dim", 128, "language model: token width", 1, kMaxWidth},
-              {"depth", 4, "language model: causal transformer blocks", 1, kMaxDepth},
-              {"heads", 4, "language model: attention heads (dim must be a multiple)", 1, kMaxWidth},
-              {"mlp_hidden", 512, "language model: hidden width of each block's MLP", 1, kMaxHidden},
+              {"depth", 4, "language model: blocks", 1, kMaxDepth},
+              {"heads", 4, "language model (transformer): attention heads (dim must be a multiple)", 1, kMaxWidth},
+              {"mlp_hidden", 512, "language model (transformer): hidden width of each block's MLP", 1, kMaxHidden},
+              {"d_state", 16, "language model (mamba): SSM state size per channel", 1, 4096},
               {"stage1_steps", 300, "stage 1: steps training the projector alone on captions", 0, 1e7},
               {"train_examples", 24000, "stage 2: question-answer examples per epoch (fresh each epoch)", 1, 1e9},
               {"test_examples", 200, "evaluation: held-out questions per kind", 1, 1e6},
@@ -297,6 +300,8 @@ const std::vector<ModelSpec>& model_specs() {
                 config.projector = c.get_string("projector");
                 config.rank = c.get_int("rank");
                 config.visual_tokens = c.get_string("visual_tokens");
+                config.lm = c.get_string("lm");
+                config.d_state = c.get_int("d_state");
                 config.dim = c.get_int("dim"), config.depth = c.get_int("depth");
                 config.heads = c.get_int("heads"), config.mlp_hidden = c.get_int("mlp_hidden");
                 return std::make_shared<VisionLanguageModel>(config, gen);

@@ -55,9 +55,25 @@ VisionLanguageModel::VisionLanguageModel(const VlmConfig& c, Generator* gen) : M
   const int64_t feature = c.visual_tokens == "shuffle" ? 4 * c.vision.dim : c.vision.dim;
   mm_projector = register_module(
       "mm_projector", make_projector({.kind = c.projector, .in_dim = feature, .out_dim = c.dim, .rank = c.rank}, gen));
-  const TransformerConfig lm{.io = {.vocab = kTextVocab, .in_channels = 1, .num_classes = kTextVocab, .per_token = true},
-                             .dim = c.dim, .depth = c.depth, .heads = c.heads, .mlp_hidden = c.mlp_hidden};
-  language_model = register_module("language_model", std::make_shared<CausalTransformer>(lm, gen));
+  SIEVE_CHECK(c.lm == "transformer" || c.lm == "mamba", "--lm '{}': want transformer or mamba", c.lm);
+  const SequenceIO bytes{.vocab = kTextVocab, .in_channels = 1, .num_classes = kTextVocab, .per_token = true};
+  if (c.lm == "transformer") {
+    transformer_ = std::make_shared<CausalTransformer>(
+        TransformerConfig{.io = bytes, .dim = c.dim, .depth = c.depth, .heads = c.heads, .mlp_hidden = c.mlp_hidden}, gen);
+    language_model = register_module("language_model", std::shared_ptr<nn::Module>(transformer_));
+  } else {
+    mamba_ = std::make_shared<MambaModel>(MambaConfig{.io = bytes, .dim = c.dim, .depth = c.depth, .d_state = c.d_state},
+                                          gen);
+    language_model = register_module("language_model", std::shared_ptr<nn::Module>(mamba_));
+  }
+}
+
+Tensor VisionLanguageModel::embed_text(const Tensor& ids) {
+  return transformer_ ? transformer_->embed->forward(ids) : mamba_->embed->forward(ids);
+}
+
+Tensor VisionLanguageModel::language_logits(const Tensor& embedded) {
+  return transformer_ ? transformer_->forward_embeddings(embedded) : mamba_->forward_embeddings(embedded);
 }
 
 int64_t VisionLanguageModel::visual_tokens_per_cell() const {
@@ -100,8 +116,7 @@ Tensor VisionLanguageModel::loss(const Tensor& cells, const std::vector<int64_t>
     all_ids.insert(all_ids.end(), tokens.back().ids.begin(), tokens.back().ids.end());
     longest = std::max(longest, cells_per_example[static_cast<size_t>(b)] * Tv + std::ssize(tokens.back().ids));
   }
-  const Tensor text = language_model->embed->forward(
-      from_vector<int64_t>(all_ids, {1, std::ssize(all_ids)}, visual.device()));  // (1, ΣLt, D)
+  const Tensor text = embed_text(from_vector<int64_t>(all_ids, {1, std::ssize(all_ids)}, visual.device()));  // (1, ΣLt, D)
 
   // The sequences gathered from one table of rows — visual tokens, text tokens, a zero row for the
   // padding — by one index_select, so backward is one scatter into the projector's output.
@@ -125,7 +140,7 @@ Tensor VisionLanguageModel::loss(const Tensor& cells, const std::vector<int64_t>
   }
   const Tensor x = index_select(table, 0, from_vector<int64_t>(rows, {B * longest}, visual.device()))
                        .view({B, longest, D});
-  const Tensor logits = language_model->forward_embeddings(x).reshape({B * longest, kTextVocab});
+  const Tensor logits = language_logits(x).reshape({B * longest, kTextVocab});
   if (answer_accuracy != nullptr) {
     const std::vector<int64_t> guess = argmax(logits.detach(), -1).to_vector<int64_t>();
     int64_t right = 0, counted = 0;
@@ -143,9 +158,11 @@ std::string VisionLanguageModel::generate(const Tensor& cells, const std::string
   const Tensor visual = mm_projector->forward(vision_features(cells));  // (n, Tv, D)
   const std::vector<int64_t> prompt = vlm_prompt(question);
   const Tensor prompt_ids = from_vector<int64_t>(prompt, {1, std::ssize(prompt)}, visual.device());
-  const Tensor start = cat({visual.reshape({1, -1, config.dim}), language_model->embed->forward(prompt_ids)}, 1);
-  std::vector<nn::KVCache> caches;
-  Tensor logits = language_model->decode(start, caches);  // one prefill of the image and the question
+  const Tensor start = cat({visual.reshape({1, -1, config.dim}), embed_text(prompt_ids)}, 1);
+  std::vector<nn::KVCache> kv;       // the Transformer's
+  std::vector<MambaCache> states;    // or Mamba's
+  const auto decode = [&](const Tensor& x) { return transformer_ ? transformer_->decode(x, kv) : mamba_->decode(x, states); };
+  Tensor logits = decode(start);  // one prefill of the image and the question
   std::string answer;
   for (int64_t i = 0; i < max_new; ++i) {
     const Tensor next = argmax(logits.select(1, logits.size(1) - 1), -1);  // (1,)
@@ -153,7 +170,7 @@ std::string VisionLanguageModel::generate(const Tensor& cells, const std::string
     if (token >= 256) break;  // the end token (or another special: nothing more to say)
     answer.push_back(static_cast<char>(token));
     if (on_byte) on_byte(static_cast<char>(token));
-    logits = language_model->decode(language_model->embed->forward(next.view({1, 1})), caches);
+    logits = decode(embed_text(next.view({1, 1})));
   }
   return answer;
 }

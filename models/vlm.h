@@ -9,8 +9,8 @@
 //     CLS dropped (LLaVA's choice) → (n, 196, Dv); "shuffle": 2×2 pixel-shuffle (nanoVLM) →
 //     (n, 49, 4·Dv), a quarter of the tokens for the language model to read
 //   → mm_projector (models/projectors.h) → (n, Tv, D), the cells' tokens in reading order
-//   → language_model, a CausalTransformer over [visual tokens][start, question bytes, '\n',
-//     answer bytes, end] → next-token logits (L, V)
+//   → language_model, a CausalTransformer (or a Mamba: `lm`) over [visual tokens][start, question
+//     bytes, '\n', answer bytes, end] → next-token logits (L, V)
 // The loss is the cross-entropy of the answer's bytes and end token only (the image and the
 // question are context, never targets). A batch's sequences are right-padded to the longest: with
 // causal attention nothing real ever reads a pad, so no mask is needed and each sequence's
@@ -19,14 +19,16 @@
 // Each cell goes through the tower alone, as the tower was trained on single 28×28 images. The
 // tower is frozen: it runs under NoGradGuard and its parameters do not require gradients, so
 // no optimizer touches them (a test checks they stay bit for bit).
-// generate() answers greedily with the language model's key/value cache (models/transformer.h
-// decode): the prompt is one prefill, each new byte one position.
+// generate() answers greedily with the language model's cache (the Transformer's keys and values,
+// models/transformer.h; Mamba's constant-size state, models/mamba.h): the prompt is one prefill,
+// each new byte one position.
 // Names as LLaVA's: vision_tower.*, mm_projector.*, language_model.*.
 //
 // What it is not: the training loop or its data (datasets/vqa.h makes the examples), a tokenizer
 // (bytes), or batched generation. Extend: another visual-token reduction is a value of
-// visual_tokens and a branch in vision_features; another language model needs forward_embeddings
-// and decode as CausalTransformer's.
+// visual_tokens and a branch in vision_features; another language model needs an embed stem,
+// forward_embeddings and decode as CausalTransformer's and MambaModel's, and a branch in the three
+// language-model helpers of vlm.cpp.
 #pragma once
 
 #include <functional>
@@ -34,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "models/mamba.h"
 #include "models/projectors.h"
 #include "models/transformer.h"
 #include "models/vit.h"
@@ -45,7 +48,9 @@ struct VlmConfig {
   std::string projector = "mlp";         // models/projectors.h kProjectorNames
   int64_t rank = 8;                      // lowrank and lora
   std::string visual_tokens = "shuffle";  // all (196 per cell) or shuffle (49 per cell)
-  int64_t dim = 128, depth = 4, heads = 4, mlp_hidden = 512;  // the language model
+  std::string lm = "transformer";        // the language model: transformer or mamba
+  int64_t dim = 128, depth = 4, heads = 4, mlp_hidden = 512;  // its width and depth (heads, mlp: transformer's)
+  int64_t d_state = 16;                   // mamba's state size (expand 2, d_conv 4: Mamba's defaults)
 };
 
 // One example's text, for the loss: the question and the answer (datasets/vqa.h).
@@ -78,6 +83,11 @@ class VisionLanguageModel : public nn::Module {
   Tensor loss(const Tensor& cells, const std::vector<int64_t>& cells_per_example, const std::vector<VlmText>& texts,
               double* answer_accuracy = nullptr);
 
+  // The language model's pieces, whichever it is: token embedding (B, L) → (B, L, D); logits of
+  // embedded positions (B, L, D) → (B, L, V).
+  Tensor embed_text(const Tensor& ids);
+  Tensor language_logits(const Tensor& embedded);
+
   // The greedy answer to `question` about one scene's cells (n, C, H, W), at most max_new bytes;
   // on_byte, when given, sees each byte as it is decided (streaming). Stops at the end token.
   std::string generate(const Tensor& cells, const std::string& question, int64_t max_new = 32,
@@ -86,7 +96,11 @@ class VisionLanguageModel : public nn::Module {
   VlmConfig config;
   std::shared_ptr<VisionTransformer> vision_tower;  // frozen
   std::shared_ptr<nn::Module> mm_projector;
-  std::shared_ptr<CausalTransformer> language_model;
+  std::shared_ptr<nn::Module> language_model;  // registered once; one of the two below is it
+
+ private:
+  std::shared_ptr<CausalTransformer> transformer_;
+  std::shared_ptr<MambaModel> mamba_;
 };
 
 }  // namespace sieve::models

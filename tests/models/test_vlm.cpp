@@ -19,8 +19,11 @@ using namespace sieve::models;
 
 namespace {
 
-VlmConfig tiny(const std::string& projector = "mlp", const std::string& visual_tokens = "shuffle") {
+VlmConfig tiny(const std::string& projector = "mlp", const std::string& visual_tokens = "shuffle",
+              const std::string& lm = "transformer") {
   VlmConfig c;
+  c.lm = lm;
+  c.d_state = 4;
   c.vision = {.in_channels = 1, .image_size = 8, .patch = 2, .dim = 8, .depth = 2, .heads = 2, .mlp_hidden = 16,
               .num_classes = 8};
   c.projector = projector;
@@ -76,7 +79,7 @@ TEST_CASE("vlm: the loss is the cross-entropy of the answer's tokens only, and p
   CHECK(t.answer_start == 15);
   const Tensor visual = model->mm_projector->forward(model->vision_features(x));  // (1, 4, 16)
   const Tensor ids = from_vector<int64_t>(t.ids, {1, static_cast<int64_t>(t.ids.size())});
-  const Tensor logits = model->language_model->forward_embeddings(cat({visual, model->language_model->embed->forward(ids)}, 1));
+  const Tensor logits = model->language_logits(cat({visual, model->embed_text(ids)}, 1));
   const Tensor picked = logits.select(0, 0).narrow(0, 4 + t.answer_start - 1, 2);  // the positions before '7' and end
   const double want = cross_entropy(picked, from_vector<int64_t>({'7', kTextEnd}, {2})).item();
   CHECK(loss == doctest::Approx(want).epsilon(1e-6));
@@ -110,14 +113,16 @@ TEST_CASE("vlm: training moves the projector and the language model, never the f
   CHECK(test::max_abs(dynamic_cast<LoraProjector&>(*model->mm_projector).lora_B - projector_before) > 0);
 }
 
-TEST_CASE("vlm: a tiny model learns to name four patterns, and generates its answers with the cache") {
+TEST_CASE("vlm: a tiny model learns to name four patterns, and generates its answers with the cache (both LMs)") {
+  for (const std::string lm : {"transformer", "mamba"}) {
+  INFO(lm);
   // Four classes, each a fixed 8×8 pattern plus a little noise; the answer is the class's word.
   const std::vector<std::string> words = {"ring", "bar", "dot", "cross"};
   const Tensor patterns = test::randn_leaf({4, 1, 8, 8}, 40, false, DType::f32);
   auto scene = [&](int64_t c, uint64_t seed) {
     return patterns.narrow(0, c, 1) + 0.1 * test::randn_leaf({1, 1, 8, 8}, seed, false, DType::f32);
   };
-  auto model = build(tiny("mlp"), 4);
+  auto model = build(tiny("mlp", "shuffle", lm), 4);
   std::vector<Tensor> trainable;
   for (const Tensor& p : model->parameters())
     if (p.requires_grad()) trainable.push_back(p);
@@ -154,7 +159,7 @@ TEST_CASE("vlm: a tiny model learns to name four patterns, and generates its ans
     std::string recomputed;
     for (int i = 0; i < 8; ++i) {
       const Tensor t = from_vector<int64_t>(ids, {1, static_cast<int64_t>(ids.size())});
-      const Tensor logits = model->language_model->forward_embeddings(cat({visual, model->language_model->embed->forward(t)}, 1));
+      const Tensor logits = model->language_logits(cat({visual, model->embed_text(t)}, 1));
       const int64_t next = argmax(logits.select(1, logits.size(1) - 1), -1).data<int64_t>()[0];
       if (next >= 256) break;
       recomputed.push_back(static_cast<char>(next));
@@ -163,11 +168,13 @@ TEST_CASE("vlm: a tiny model learns to name four patterns, and generates its ans
     CHECK(recomputed == answer);
   }
   CHECK(right == 4);
+  }
 }
 
 TEST_CASE("vlm: bad configurations and texts are one line") {
   CHECK(test::contains(test::error_of([] { build(tiny("conv")); }), "unknown projector 'conv'"));
   CHECK(test::contains(test::error_of([] { build(tiny("mlp", "half")); }), "--visual_tokens 'half': want all or shuffle"));
+  CHECK(test::contains(test::error_of([] { build(tiny("mlp", "all", "rnn")); }), "--lm 'rnn': want transformer or mamba"));
   CHECK(test::contains(test::error_of([] { vlm_prompt(std::string(600, 'a')); }), "more than the 512 allowed"));
   auto model = build();
   CHECK(test::contains(test::error_of([&] { model->loss(cells(3, 1), {1, 1}, {{"q?", "a"}, {"q?", "b"}}); }),

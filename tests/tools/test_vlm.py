@@ -6,7 +6,8 @@ On the tiny mnist and fashion-mnist of test_clip.py (row and column bands), trai
 few steps (the tower only has to exist), then a tiny VLM on it through both stages, and checks: the
 run's lines, metrics.csv and answers.csv (exact match per question kind), the tower's keys taken from
 the CLIP checkpoint, `sieve eval` answering every kind, `sieve chat` answering one question and
-questions read from standard input about a 28×28 image and a 56×56 grid; and one-line errors for a
+questions read from standard input about a 28×28 image and a 56×56 grid, the same with a Mamba
+language model; and one-line errors for a
 missing or wrong --vision, a tower key that contradicts it, an unknown projector, pixel shuffle on
 an odd grid, --resume and --dataset, chat's wrong image size, empty or overlong question and
 non-VLM checkpoint, and infer and profile, which a VLM does not take. Learning itself is tested in tests/models/test_vlm.cpp (a tiny model answers
@@ -76,6 +77,16 @@ def check_eval_and_chat(tmp, data, ckpt):
     return image
 
 
+def check_mamba_lm(tmp, data, clip, image):
+    out = os.path.join(tmp, "vlm-mamba")
+    code, text, err = run("--threads", "2", "train", "vlm", "--vision", clip, "--data-dir", data, "--out", out,
+                          *TINY_VLM, "--lm", "mamba", "--d_state", "4", "--epochs", "1", "--batch-size", "16", "--quiet")
+    expect(code == 0 and "test exact match:" in text, "--lm mamba trains the same way", text + err)
+    ckpt = os.path.join(out, "checkpoint.safetensors")
+    code, text, err = run("chat", ckpt, "--image", image, "is the digit even?")
+    expect(code == 0 and len(text.splitlines()) == 1, "chat with a mamba language model (its cached state)", text + err)
+
+
 def check_errors(tmp, data, clip, ckpt, image):
     base = ["train", "vlm", "--data-dir", data, *TINY_VLM, "--epochs", "1", "--batch-size", "16"]
     one_line_error([*base, "--out", os.path.join(tmp, "e1")], ["--vision", "CLIP checkpoint"], "no --vision")
@@ -88,6 +99,8 @@ def check_errors(tmp, data, clip, ckpt, image):
                    ["--vision_dim 32", "from --vision"], "a tower key contradicting the clip checkpoint")
     one_line_error([*base, "--vision", clip, "--projector", "conv", "--out", os.path.join(tmp, "e5")],
                    ["--projector", "conv", "linear, lowrank, mlp, gated, lora"], "an unknown projector")
+    one_line_error([*base, "--vision", clip, "--lm", "rnn", "--out", os.path.join(tmp, "e7")],
+                   ["--lm", "rnn", "transformer or mamba"], "an unknown language model")
     one_line_error(["train", "vlm", "--data-dir", data, "--vision", clip, "--visual_tokens", "shuffle", "--out",
                     os.path.join(tmp, "e6")], ["--visual_tokens shuffle", "7×7"], "pixel shuffle on a 7×7 grid")
     one_line_error([*base, "--vision", clip, "--resume", ckpt], ["--resume", "do not resume"], "--resume")
@@ -111,6 +124,7 @@ def main():
         clip = train_clip(tmp, data)
         ckpt = check_train(tmp, data, clip)
         image = check_eval_and_chat(tmp, data, ckpt)
+        check_mamba_lm(tmp, data, clip, image)
         check_errors(tmp, data, clip, ckpt, image)
     return test_cli.report("vlm")
 
