@@ -8,7 +8,7 @@ of chance; the tiny model runs at patch 4, 49 tokens, to stay quick), the epoch 
 is zero-shot over that dataset's 10 classes, `sieve eval --probe` trains a linear probe on the frozen
 image features, `sieve infer --labels` classifies an image into free
 labels with probabilities that sum to 1, `--reduce` prunes or merges tokens in eval, infer and
-training, and a caption longer than the text context, a classifier's checkpoint evaluated on a
+training, --augment never mirrors digits (mnist+fashion-mnist included), and a caption longer than the text context, a classifier's checkpoint evaluated on a
 dataset with other classes, bad labels and bad reductions are one-line errors; `sieve bench clip`
 writes its rows (and has PyTorch's parameter count where /usr/bin/python3 has torch).
 `sieve experiment vtp` is tested apart (test_vtp.py, the meson test 'vtp'), on the same tiny data.
@@ -154,6 +154,15 @@ def read_csv(path):
         return list(csv.DictReader(f))
 
 
+def check_augment_never_mirrors_digits(tmp, data):
+    """--augment on the sets with digits crops but never flips (a mirrored 2 is no digit); the run says so."""
+    for dataset in ("mnist+fashion-mnist", "mnist"):
+        code, text, err = run("train", "clip", "--dataset", dataset, "--data-dir", data, "--augment", "--out",
+                              os.path.join(tmp, "aug-" + dataset), *TINY_CLIP, "--max-steps", "1", "--threads", "2")
+        expect(code == 0 and "augmented: random crop (pad 2), no flip" in text,
+               f"--augment on {dataset}: random crop and no flip, said in the run's data line", text + err)
+
+
 def check_errors(tmp, data):
     code, _, err = run("train", "clip", "--dataset", "mnist", "--data-dir", data, "--out", os.path.join(tmp, "short"),
                        *TINY_CLIP, "--context", "12", "--max-steps", "1", "--threads", "2")
@@ -194,6 +203,7 @@ def main():
         ckpt = check_train_and_eval(tmp, data)
         check_labels_and_reduce(tmp, data, ckpt)
         check_bench(tmp)
+        check_augment_never_mirrors_digits(tmp, data)
         check_errors(tmp, data)
     return test_cli.report("clip")
 

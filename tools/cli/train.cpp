@@ -255,7 +255,7 @@ void add_train_command(CLI::App& app, Runner* run) {
           ->check(run_option_check("clip")));
   add(train_cmd->add_option("--seed", o.seed, "seed of initialisation, shuffling, augmentation and dropout")
           ->capture_default_str());
-  add(image(train_cmd->add_flag("--augment", o.augment, "random crop (pad 2; plus horizontal flip, except on digits)")));
+  add(image(train_cmd->add_flag("--augment", o.augment, "random crop (pad 2); plus horizontal flip but on the MNIST sets (digits must not be mirrored)")));
   add(train_cmd->add_option("--max-steps", o.max_steps, "stop after this many steps in all (0: run every epoch)")
           ->capture_default_str()->check(run_option_check("max_steps")), true);
   add(train_cmd->add_option("--checkpoint-every", o.checkpoint_every, "also checkpoint every N steps (0: epoch ends)")

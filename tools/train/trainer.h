@@ -40,7 +40,7 @@ struct RunOptions {
   int64_t warmup_steps = 100;
   double clip = 1.0;            // max gradient norm; 0: no clipping
   uint64_t seed = 0;
-  bool augment = false;         // random crop (pad 2) and, but for digits, horizontal flip
+  bool augment = false;         // random crop (pad 2) and, but on the MNIST sets, horizontal flip
   int64_t max_steps = 0;        // stop (and checkpoint) after this many steps in total; 0: all
   int64_t checkpoint_every = 0; // also checkpoint every N steps; 0: at epoch ends only
   int64_t eval_batch_size = 1000;
