@@ -277,7 +277,9 @@ const std::vector<ModelSpec>& model_specs() {
               {"heads", 4, "language model (transformer): attention heads (dim must be a multiple)", 1, kMaxWidth},
               {"mlp_hidden", 512, "language model (transformer): hidden width of each block's MLP", 1, kMaxHidden},
               {"d_state", 16, "language model (mamba): SSM state size per channel", 1, 4096},
-              {"stage1_steps", 300, "stage 1: steps training the projector alone on captions", 0, 1e7},
+              {"stage1_steps", 300, "stage 1: steps on captions", 0, 1e7},
+              {"stage1_trains", "projector", "stage 1 trains the projector alone (LLaVA's recipe, made for a "
+                                             "pretrained language model) or all (projector and language model)"},
               {"train_examples", 24000, "stage 2: question-answer examples per epoch (fresh each epoch)", 1, 1e9},
               {"test_examples", 200, "evaluation: held-out questions per kind", 1, 1e6},
               {"in_channels", 1, "tower (from --vision): image channels", 1, 4},

@@ -17,8 +17,9 @@
 // positions start at 0 as they do when it is decoded alone.
 //
 // Each cell goes through the tower alone, as the tower was trained on single 28×28 images. The
-// tower is frozen: it runs under NoGradGuard and its parameters do not require gradients, so
-// no optimizer touches them (a test checks they stay bit for bit).
+// tower is frozen: it runs under NoGradGuard, its parameters do not require gradients, so no
+// optimizer touches them (a test checks they stay bit for bit), and it is built without dropout,
+// so its features are the same in training and inference.
 // generate() answers greedily with the language model's cache (the Transformer's keys and values,
 // models/transformer.h; Mamba's constant-size state, models/mamba.h): the prompt is one prefill,
 // each new byte one position.

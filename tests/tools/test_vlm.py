@@ -80,8 +80,10 @@ def check_eval_and_chat(tmp, data, ckpt):
 def check_mamba_lm(tmp, data, clip, image):
     out = os.path.join(tmp, "vlm-mamba")
     code, text, err = run("--threads", "2", "train", "vlm", "--vision", clip, "--data-dir", data, "--out", out,
-                          *TINY_VLM, "--lm", "mamba", "--d_state", "4", "--epochs", "1", "--batch-size", "16", "--quiet")
-    expect(code == 0 and "test exact match:" in text, "--lm mamba trains the same way", text + err)
+                          *TINY_VLM, "--lm", "mamba", "--d_state", "4", "--stage1_trains", "all", "--epochs", "1",
+                          "--batch-size", "16", "--quiet")
+    expect(code == 0 and "test exact match:" in text, "--lm mamba (and stage 1 training all) trains the same way",
+           text + err)
     ckpt = os.path.join(out, "checkpoint.safetensors")
     code, text, err = run("chat", ckpt, "--image", image, "is the digit even?")
     expect(code == 0 and len(text.splitlines()) == 1, "chat with a mamba language model (its cached state)", text + err)
@@ -101,6 +103,8 @@ def check_errors(tmp, data, clip, ckpt, image):
                    ["--projector", "conv", "linear, lowrank, mlp, gated, lora"], "an unknown projector")
     one_line_error([*base, "--vision", clip, "--lm", "rnn", "--out", os.path.join(tmp, "e7")],
                    ["--lm", "rnn", "transformer or mamba"], "an unknown language model")
+    one_line_error([*base, "--vision", clip, "--stage1_trains", "lm", "--out", os.path.join(tmp, "e8")],
+                   ["--stage1_trains", "projector or all"], "an unknown stage-1 choice")
     one_line_error(["train", "vlm", "--data-dir", data, "--vision", clip, "--visual_tokens", "shuffle", "--out",
                     os.path.join(tmp, "e6")], ["--visual_tokens shuffle", "7×7"], "pixel shuffle on a 7×7 grid")
     one_line_error([*base, "--vision", clip, "--resume", ckpt], ["--resume", "do not resume"], "--resume")

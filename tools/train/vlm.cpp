@@ -75,7 +75,8 @@ struct Stage {
   nn::WarmupCosine schedule;
 };
 
-// Steps [begin, end) of a stage: batches of `kinds` in turn, example i = index_base + step·B + j.
+// Steps [begin, end) of a stage: batch `step` holds examples step·B … step·B + B − 1 of `seed`'s
+// stream, asking `kinds` in turn. Stops early at --max-steps (counted over both stages).
 double run_steps(models::VisionLanguageModel& model, Stage& stage, const Scenes& train,
                  const std::vector<std::string>& kinds, uint64_t seed, int64_t begin, int64_t end,
                  const RunOptions& options, const std::string& title, bool quiet, int64_t& global_step,
@@ -126,7 +127,12 @@ void write_answers_csv(const std::string& path, const std::vector<std::vector<do
 }  // namespace
 
 const std::vector<std::string>& vlm_question_kinds() {
-  static const std::vector<std::string> kinds = {"what", "even", "corner", "count", "sum", "bag"};
+  static const std::vector<std::string> kinds = [] {
+    std::vector<std::string> questions;
+    for (const std::string& kind : kVqaKinds)
+      if (kind != "caption") questions.push_back(kind);
+    return questions;
+  }();
   return kinds;
 }
 
@@ -176,6 +182,10 @@ VlmEvalResult evaluate_vlm(models::VisionLanguageModel& model, const Tensor& ima
 
 TrainResult train_vlm(const models::ModelSpec& spec, models::ModelConfig config, const RunOptions& options,
                       const std::string& out_dir, bool quiet, Device device) {
+  const bool stage1_all = config.get_string("stage1_trains") == "all";
+  SIEVE_CHECK(stage1_all || config.get_string("stage1_trains") == "projector",
+              "--stage1_trains '{}': want projector or all", config.get_string("stage1_trains"));
+
   // 1. The tower: a CLIP checkpoint trained on mnist+fashion-mnist (the scenes' 20 classes).
   const std::string vision = config.get_string("vision");
   SIEVE_CHECK(!vision.empty(), "--vision: give the CLIP checkpoint whose image tower the VLM uses "
@@ -236,16 +246,17 @@ TrainResult train_vlm(const models::ModelSpec& spec, models::ModelConfig config,
     saved_at = global_step;
   };
 
-  // 3. Stage 1: the projector alone, on captions.
+  // 3. Stage 1 on captions: the projector alone (LLaVA's recipe, whose language model comes
+  //    pretrained), or with the language model (`stage1_trains all`: ours starts from scratch).
   TrainResult result;
   model.train();
   if (stage1_steps > 0) {
-    model.language_model->requires_grad_(false);
+    model.language_model->requires_grad_(stage1_all);
     Stage stage{nn::AdamW(nn::weight_decay_groups(model, options.weight_decay),
                           {.lr = options.lr, .weight_decay = options.weight_decay}),
                 nn::WarmupCosine(options.lr, std::min(options.warmup_steps, stage1_steps - 1), stage1_steps)};
     const double loss = run_steps(model, stage, train, {"caption"}, 2 * options.seed, 0, stage1_steps, options,
-                                  "stage 1 (projector)", quiet, global_step, nullptr);
+                                  stage1_all ? "stage 1 (all)" : "stage 1 (projector)", quiet, global_step, nullptr);
     if (!quiet) std::printf("stage 1: %lld steps, caption loss %.4f\n", static_cast<long long>(global_step), loss);
     std::fflush(stdout);
     model.language_model->requires_grad_(true);

@@ -3,7 +3,9 @@
 // exact-match accuracy per question kind.
 //
 //   stage 1  the projector alone (language model and tower frozen) learns to caption scenes:
-//            `stage1_steps` steps of --batch-size captions, lr --lr (LLaVA: 1e-3)
+//            `stage1_steps` steps of --batch-size captions, lr --lr (LLaVA: 1e-3). LLaVA's language
+//            model comes pretrained; ours starts from scratch, so `stage1_trains all` trains it
+//            here too (with the projector alone a random language model barely learns captions)
 //   stage 2  projector and language model on the six question kinds in turn, --epochs epochs of
 //            `train_examples` fresh examples each (the tower stays frozen throughout)
 // Both stages: AdamW (no decay on biases and norms), --warmup-steps then cosine decay, clipping
