@@ -151,26 +151,50 @@ Tensor VisionLanguageModel::loss(const Tensor& cells, const std::vector<int64_t>
   return cross_entropy(logits, from_vector<int64_t>(targets, {B * longest}, visual.device()));
 }
 
-std::string VisionLanguageModel::generate(const Tensor& cells, const std::string& question, int64_t max_new,
-                                          const std::function<void(char)>& on_byte) {
+Tensor VisionLanguageModel::prefill_logits(const Tensor& cells, int64_t scenes, const std::string& question) {
+  const nn::ModuleScope scope(this);
+  SIEVE_CHECK(scenes > 0 && cells.size(0) % scenes == 0, "vlm: {} cells do not split into {} scenes", cells.size(0),
+              scenes);
+  const Tensor visual = mm_projector->forward(vision_features(cells)).reshape({scenes, -1, config.dim});
+  const std::vector<int64_t> prompt = vlm_prompt(question);
+  const Tensor ids = from_vector<int64_t>(prompt, {1, std::ssize(prompt)}, visual.device()).expand({scenes, std::ssize(prompt)});
+  return language_logits(cat({visual, embed_text(ids.contiguous())}, 1));
+}
+
+Tensor VisionLanguageModel::begin_answer(Decoding& state, const Tensor& cells, const std::string& question) {
   const nn::ModuleScope scope(this);
   NoGradGuard no_grad;
   const Tensor visual = mm_projector->forward(vision_features(cells));  // (n, Tv, D)
   const std::vector<int64_t> prompt = vlm_prompt(question);
   const Tensor prompt_ids = from_vector<int64_t>(prompt, {1, std::ssize(prompt)}, visual.device());
-  const Tensor start = cat({visual.reshape({1, -1, config.dim}), embed_text(prompt_ids)}, 1);
-  std::vector<nn::KVCache> kv;       // the Transformer's
-  std::vector<MambaCache> states;    // or Mamba's
-  const auto decode = [&](const Tensor& x) { return transformer_ ? transformer_->decode(x, kv) : mamba_->decode(x, states); };
-  Tensor logits = decode(start);  // one prefill of the image and the question
+  state = Decoding{};
+  return decode(state, cat({visual.reshape({1, -1, config.dim}), embed_text(prompt_ids)}, 1)).select(1, -1);
+}
+
+Tensor VisionLanguageModel::continue_answer(Decoding& state, int64_t token) {
+  const nn::ModuleScope scope(this);
+  NoGradGuard no_grad;
+  const Tensor id = from_vector<int64_t>({token}, {1, 1}, language_model->device());
+  return decode(state, embed_text(id)).select(1, -1);
+}
+
+Tensor VisionLanguageModel::decode(Decoding& state, const Tensor& x) {
+  return transformer_ ? transformer_->decode(x, state.kv) : mamba_->decode(x, state.ssm);
+}
+
+std::string VisionLanguageModel::generate(const Tensor& cells, const std::string& question, int64_t max_new,
+                                          const std::function<void(char)>& on_byte, bool stop_at_end) {
+  Decoding state;
+  Tensor logits = begin_answer(state, cells, question);  // one prefill of the image and the question
   std::string answer;
   for (int64_t i = 0; i < max_new; ++i) {
-    const Tensor next = argmax(logits.select(1, logits.size(1) - 1), -1);  // (1,)
-    const int64_t token = next.to(kCPU).data<int64_t>()[0];
-    if (token >= 256) break;  // the end token (or another special: nothing more to say)
-    answer.push_back(static_cast<char>(token));
-    if (on_byte) on_byte(static_cast<char>(token));
-    logits = decode(embed_text(next.view({1, 1})));
+    const int64_t token = argmax(logits, -1).to(kCPU).data<int64_t>()[0];
+    if (token >= 256 && stop_at_end) break;  // the end token (or another special: nothing more to say)
+    if (token < 256) {
+      answer.push_back(static_cast<char>(token));
+      if (on_byte) on_byte(static_cast<char>(token));
+    }
+    if (i + 1 < max_new) logits = continue_answer(state, token);
   }
   return answer;
 }

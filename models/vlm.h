@@ -90,9 +90,25 @@ class VisionLanguageModel : public nn::Module {
   Tensor language_logits(const Tensor& embedded);
 
   // The greedy answer to `question` about one scene's cells (n, C, H, W), at most max_new bytes;
-  // on_byte, when given, sees each byte as it is decided (streaming). Stops at the end token.
+  // on_byte, when given, sees each byte as it is decided (streaming). Stops at the end token,
+  // unless !stop_at_end (then exactly max_new positions are decided; specials are fed back as they
+  // come and left out of the answer).
   std::string generate(const Tensor& cells, const std::string& question, int64_t max_new = 32,
-                       const std::function<void(char)>& on_byte = {});
+                       const std::function<void(char)>& on_byte = {}, bool stop_at_end = true);
+
+  // Generation a position at a time, what generate() is made of: begin_answer reads one scene's
+  // cells and the question (one prefill) and returns the logits for the first answer byte, (1, V);
+  // continue_answer feeds a chosen token and returns the next logits. `state` holds the cache.
+  struct Decoding {
+    std::vector<nn::KVCache> kv;  // the Transformer's keys and values
+    std::vector<MambaCache> ssm;  // or Mamba's conv inputs and states
+  };
+  Tensor begin_answer(Decoding& state, const Tensor& cells, const std::string& question);
+  Tensor continue_answer(Decoding& state, int64_t token);
+
+  // The prompt's logits without a cache, for `sieve bench vlm` and tests: cells of n scenes of
+  // equal size (n·k, C, H, W), the same question for each → (n, L, V).
+  Tensor prefill_logits(const Tensor& cells, int64_t scenes, const std::string& question);
 
   VlmConfig config;
   std::shared_ptr<VisionTransformer> vision_tower;  // frozen
@@ -100,6 +116,7 @@ class VisionLanguageModel : public nn::Module {
   std::shared_ptr<nn::Module> language_model;  // registered once; one of the two below is it
 
  private:
+  Tensor decode(Decoding& state, const Tensor& x);  // the language model's cached positions
   std::shared_ptr<CausalTransformer> transformer_;
   std::shared_ptr<MambaModel> mamba_;
 };

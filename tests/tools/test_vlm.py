@@ -7,7 +7,8 @@ few steps (the tower only has to exist), then a tiny VLM on it through both stag
 run's lines, metrics.csv and answers.csv (exact match per question kind), the tower's keys taken from
 the CLIP checkpoint, `sieve eval` answering every kind, `sieve chat` answering one question and
 questions read from standard input about a 28×28 image and a 56×56 grid, the same with a Mamba
-language model; and one-line errors for a
+language model, `sieve bench vlm`'s rows (and PyTorch's parameter count where torch is); and
+one-line errors for a
 missing or wrong --vision, a tower key that contradicts it, an unknown projector, pixel shuffle on
 an odd grid, --resume and --dataset, chat's wrong image size, empty or overlong question and
 non-VLM checkpoint, and infer and profile, which a VLM does not take. Learning itself is tested in tests/models/test_vlm.cpp (a tiny model answers
@@ -19,6 +20,7 @@ import os
 import sys
 import tempfile
 
+import test_bench_mamba
 import test_cli
 import test_clip
 import test_train
@@ -89,6 +91,28 @@ def check_mamba_lm(tmp, data, clip, image):
     expect(code == 0 and len(text.splitlines()) == 1, "chat with a mamba language model (its cached state)", text + err)
 
 
+def check_bench(tmp):
+    """bench vlm's rows without PyTorch (cached bytes cheaper than recomputing); with /usr/bin/python3's
+    torch, the same parameter count and the target line."""
+    path = os.path.join(tmp, "vlm-bench.csv")
+    code, out, err = run("bench", "vlm", "--quick", "--batch", "2", "--csv", path, "--threads", "2",
+                         env={"SIEVE_PYTHON": "none"})
+    expect(code == 0 and "parameters: sieve 1060483" in out and "projector" in out,
+           "bench vlm --quick exits 0, counts parameters and splits the prefill", out + err)
+    rows = {r["bench"]: r for r in csv.DictReader(open(path))} if os.path.exists(path) else {}
+    names = ["vlm_prefill_b1", "vlm_prefill_b2", "vlm_decode_n1", "vlm_decode_n8", "vlm_decode_n32"]
+    expect(sorted(rows) == sorted(names) and all(float(rows[n]["figure"]) > 0 for n in names),
+           "bench vlm writes its five rows", str(rows))
+    if rows.get("vlm_decode_n32"):
+        expect(float(rows["vlm_decode_n32"]["reference_figure"]) > float(rows["vlm_decode_n32"]["figure"]),
+               "a cached byte costs less than recomputing the sequence for it", str(rows["vlm_decode_n32"]))
+    if test_bench_mamba.torch_importable():
+        code, out, err = run("bench", "vlm", "--quick", "--batch", "2", "--threads", "2",
+                             env={"SIEVE_PYTHON": "/usr/bin/python3"})
+        expect(code == 0 and "parameters: sieve 1060483, PyTorch 1060483" in out and "target ≤ 0.4×" in out,
+               "bench vlm beside PyTorch: the same parameter count, and the target line", out + err)
+
+
 def check_errors(tmp, data, clip, ckpt, image):
     base = ["train", "vlm", "--data-dir", data, *TINY_VLM, "--epochs", "1", "--batch-size", "16"]
     one_line_error([*base, "--out", os.path.join(tmp, "e1")], ["--vision", "CLIP checkpoint"], "no --vision")
@@ -129,6 +153,7 @@ def main():
         ckpt = check_train(tmp, data, clip)
         image = check_eval_and_chat(tmp, data, ckpt)
         check_mamba_lm(tmp, data, clip, image)
+        check_bench(tmp)
         check_errors(tmp, data, clip, ckpt, image)
     return test_cli.report("vlm")
 

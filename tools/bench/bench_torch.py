@@ -477,7 +477,7 @@ def main():
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--reps", type=int, default=15)
-    parser.add_argument("--mode", choices=("ops", "vit", "clip", "mamba", "vmamba"), default="ops")
+    parser.add_argument("--mode", choices=("ops", "vit", "clip", "mamba", "vmamba", "vlm"), default="ops")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="vit: where the model runs (cuda: TF32 off, as sieve's default)")
     parser.add_argument("--serve", action="store_true",
@@ -502,6 +502,10 @@ def main():
     vmamba.add_argument("--depths", default="2,2", help="VSS blocks per stage")
     for flag, default in (("ssm-ratio", 2), ("routes", 4), ("mlp-ratio", 0)):
         vmamba.add_argument("--" + flag, type=int, default=default)
+    vlm = parser.add_argument_group("vlm mode only (with the vit flags for the image tower; torch_vlm.py)")
+    for flag, default in (("lm-dim", 128), ("lm-depth", 4), ("lm-heads", 4), ("lm-mlp-hidden", 512),
+                          ("question-bytes", 30)):
+        vlm.add_argument("--" + flag, type=int, default=default)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -517,11 +521,14 @@ def main():
         # Products of decays reach float32's denormal range, where x86 arithmetic slows ~100×;
         # flushing them to zero changes nothing visible (< 1.2e-38) and only helps PyTorch's side.
         torch.set_flush_denormal(True)
-    if args.mode in ("vit", "clip", "mamba", "vmamba"):
+    if args.mode in ("vit", "clip", "mamba", "vmamba", "vlm"):
         if args.mode == "vmamba":
             from torch_vmamba import vmamba_steps  # noqa: E402 (its models use this file's scan)
+        if args.mode == "vlm":
+            from torch_vlm import vlm_steps  # noqa: E402 (its models use this file's blocks)
         make_steps = {"vit": vit_steps, "clip": clip_steps, "mamba": mamba_steps,
-                      "vmamba": vmamba_steps if args.mode == "vmamba" else None}[args.mode]
+                      "vmamba": vmamba_steps if args.mode == "vmamba" else None,
+                      "vlm": vlm_steps if args.mode == "vlm" else None}[args.mode]
         result["params"], steps = make_steps(args)
         if args.mode == "mamba":
             result["chunk"] = args.chunk

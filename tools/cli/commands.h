@@ -71,12 +71,14 @@ void add_ckpt_command(CLI::App& app, Runner* run);
 // it calls add_bench_vit_command for `sieve bench vit [--csv FILE] [--quick] [--batch B]` (tools/bench/vit.cpp)
 // add_bench_clip_command for `sieve bench clip [--csv FILE] [--quick]` (tools/bench/clip.cpp)
 // add_bench_mamba_command for `sieve bench mamba [--csv FILE] [--quick]` (tools/bench/mamba.cpp)
-// and add_bench_vmamba_command for `sieve bench vmamba [--csv FILE] [--quick]` (tools/bench/vmamba.cpp).
+// add_bench_vmamba_command for `sieve bench vmamba [--csv FILE] [--quick]` (tools/bench/vmamba.cpp)
+// and add_bench_vlm_command for `sieve bench vlm [--csv FILE] [--quick] [--lm L]` (tools/bench/vlm.cpp).
 void add_bench_command(CLI::App& app, Runner* run);
 void add_bench_vit_command(CLI::App* bench, Runner* run);
 void add_bench_clip_command(CLI::App* bench, Runner* run);
 void add_bench_mamba_command(CLI::App* bench, Runner* run);
 void add_bench_vmamba_command(CLI::App* bench, Runner* run);
+void add_bench_vlm_command(CLI::App* bench, Runner* run);
 // `sieve profile MODEL [--mode train|infer] [--batch-size B] [--csv FILE]`, or --checkpoint FILE
 void add_profile_command(CLI::App& app, Runner* run);
 // `sieve experiment NAME [options]`: the studies (tools/experiments/<name>.cpp)
