@@ -11,9 +11,10 @@ Every case is one run of the binary, judged by what a user would see:
   message  a failure that is not one line "sieve: ..." (exit 1, or 2 for a bad command line), or
            one that begins with the name of a library function rather than the file, flag or key
   silent   exit 0 where the input must be refused (a broken file, NaN weights, a flag out of range)
-The cases are generated from three small runs it trains itself (an MLP and a ViT on a generated
-MNIST, a Transformer on a synthetic task) and from the flags each command's --help lists (so a new
-flag is tried without editing this file); the hostile values are fixed, the sampling is seeded.
+The cases are generated from four small runs it trains itself (an MLP and a ViT on a generated
+MNIST, a Transformer on a synthetic task, a VLM on a tiny CLIP's tower, whose checkpoints also go
+through `sieve chat`) and from the flags each command's --help lists (so a new flag is tried
+without editing this file); the hostile values are fixed, the sampling is seeded.
 It prints how many cases it tried and how many of each kind went wrong; any is a failure.
 
 Extend: a new kind of hostile input is a generator yielding Case(...) (see checkpoint_cases), added
@@ -208,9 +209,12 @@ def checkpoint_cases(runs, tmp, rng):
                    "infer": (["infer", "FILE", image], {"file", "weights", "metadata"}),
                    "resume": (["train", runs_model(tag), "--resume", "FILE"],
                               {"file", "weights", "optimizer", "metadata"})}
+        if tag == "vlm":  # a vlm is talked to; infer refuses it whatever the file holds
+            readers["chat"] = (["chat", "FILE", "--image", image, "what is this?"], {"file", "weights", "metadata"})
+            readers["infer"] = (["infer", "FILE", image], {"file", "weights", "metadata", "optimizer"})
         for what, bad, kind in structural_mutations(ckpt, tmp, tag, rng):
             # A damaged file fails in the one safetensors reader they all share: ckpt info and one other.
-            chosen = ["ckpt", rng.choice(["eval", "infer", "resume"])] if kind == "file" else list(readers)
+            chosen = ["ckpt", rng.choice(sorted(set(readers) - {"ckpt"}))] if kind == "file" else list(readers)
             for reader in chosen:
                 args, refuses = readers[reader]
                 yield Case(f"{tag}: {what}: {reader}", [bad if a == "FILE" else a for a in args],
@@ -232,7 +236,7 @@ def checkpoint_cases(runs, tmp, rng):
 
 
 def runs_model(tag):
-    return {"mlp": "mlp", "vit": "vit", "seq": "transformer"}[tag]
+    return {"mlp": "mlp", "vit": "vit", "seq": "transformer", "vlm": "vlm"}[tag]
 
 
 def input_cases(runs, tmp):
@@ -410,7 +414,8 @@ def check_messages_name_the_cause(runs, data, work):
 # --- main ------------------------------------------------------------------------------------------
 
 def train_runs(tmp, data):
-    """Three small checkpoints: (path, eval's extra args, an input infer accepts)."""
+    """Four small checkpoints: (path, eval's extra args, an input infer — or, for the vlm, chat —
+    accepts); the vlm's tower comes from a tiny clip trained on the same data."""
     def go(out, *args):
         code, _, err = test_cli.run("--threads", "2", "train", *args, "--out", out, "--quiet", "--epochs", "1",
                                     "--max-steps", "4", "--warmup-steps", "1")
@@ -419,7 +424,16 @@ def train_runs(tmp, data):
     image = os.path.join(data, "mnist", "t10k-images-idx3-ubyte")
     tokens = test_cli.write(os.path.join(tmp, "tokens.safetensors"), test_cli.safetensors_bytes(
         {"tokens": ("I64", [2, 16], struct.pack("<32q", *([1] * 32)))}))
+    clip = go(os.path.join(tmp, "clip"), "clip", "--dataset", "mnist+fashion-mnist", "--data-dir", data, "--patch", "4",
+              "--dim", "16", "--depth", "1", "--heads", "2", "--mlp_hidden", "16", "--text_dim", "16", "--text_depth",
+              "1", "--text_heads", "2", "--text_mlp_hidden", "16", "--embed_dim", "16")
+    cell = os.path.join(tmp, "cell.bmp")
+    test_train.write_bmp(cell, [[(7 * r + 3 * c) % 256 for c in range(28)] for r in range(28)], scale=1)
     return {
+        "vlm": (go(os.path.join(tmp, "vlm"), "vlm", "--vision", clip, "--data-dir", data, "--visual_tokens", "all",
+                   "--dim", "16", "--depth", "1", "--heads", "2", "--mlp_hidden", "16", "--stage1_steps", "2",
+                   "--train_examples", "32", "--test_examples", "2", "--batch-size", "8"),
+                ["--data-dir", data, "--test-size", "1"], cell),
         "mlp": (go(os.path.join(tmp, "mlp"), "mlp", "--data-dir", data, "--hidden", "16"), ["--data-dir", data], image),
         "vit": (go(os.path.join(tmp, "vit"), "vit", "--data-dir", data, "--dim", "16", "--depth", "2", "--heads", "2",
                    "--patch", "7", "--mlp_hidden", "16"), ["--data-dir", data], image),
@@ -437,6 +451,7 @@ def main():
     start = time.time()
     with tempfile.TemporaryDirectory(prefix="sieve-misuse-") as tmp:
         data = test_train.make_mnist(os.path.join(tmp, "data"), n_train=128, n_test=64)
+        test_train.make_mnist(data, n_train=128, n_test=64, seed=1, name="fashion-mnist", columns=True)
         runs = train_runs(tmp, data)
         work = os.path.join(tmp, "work")
         os.makedirs(work)
