@@ -244,7 +244,7 @@ Merged tome_merge(const Tensor& x, const Tensor& key_mean, const Tensor& sizes, 
   const int64_t T2 = T - r, unmerged = Na - r;
   std::vector<std::vector<int64_t>> rows(static_cast<size_t>(B));
   std::vector<double> size_out(static_cast<size_t>(B * T2));
-  std::vector<int64_t> moved, into;  // flat rows of x: merged A tokens, then their partners; rows of the output
+  std::vector<int64_t> moved, partners, into;  // flat rows of x: merged A tokens, their partners; rows of the output
   std::vector<int64_t> order(static_cast<size_t>(Na - 1));
   for (int64_t b = 0; b < B; ++b) {
     const double* s = best.data() + b * Na;
@@ -260,12 +260,12 @@ Merged tome_merge(const Tensor& x, const Tensor& key_mean, const Tensor& sizes, 
     for (int64_t i = 0; i < r; ++i) {
       const int64_t a = order[static_cast<size_t>(i)], j = partner[static_cast<size_t>(b * Na + a)];
       moved.push_back(b * T + 2 * a);
+      partners.push_back(b * T + 2 * j + 1);
       into.push_back(b * T2 + unmerged + j);
       size_out[static_cast<size_t>(b * T2 + unmerged + j)] += size_in[static_cast<size_t>(b * T + 2 * a)];
     }
   }
-  for (int64_t b = 0; b < B; ++b)  // the partners' rows in x, after the merged tokens' rows
-    for (int64_t i = 0; i < r; ++i) moved.push_back(b * T + 1 + 2 * (into[static_cast<size_t>(b * r + i)] - b * T2 - unmerged));
+  moved.insert(moved.end(), partners.begin(), partners.end());  // one gather reads both: A rows, then their partners
 
   // The size-weighted average of a B token d and the A tokens i merged into it, written as a
   // correction of d: (s_d·x_d + Σ s_i·x_i) / S = x_d + Σ (s_i / S)·(x_i − x_d), S = s_d + Σ s_i.
