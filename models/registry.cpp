@@ -269,7 +269,8 @@ const std::vector<ModelSpec>& model_specs() {
                              "is used, frozen; its keys below are taken from it"},
               {"projector", "mlp", "linear, lowrank, mlp (LLaVA-1.5's mlp2x_gelu), gated or lora (models/projectors.h)"},
               {"rank", 8, "rank of the lowrank and lora projectors", 1, kMaxWidth},
-              {"visual_tokens", "shuffle", "visual tokens per cell: all (196) or shuffle (2×2 pixel shuffle: 49)"},
+              {"visual_tokens", "shuffle", "visual tokens per cell: all (196), prune (EViT's rule: the 98 the tower's CLS "
+                                          "attends to most) or shuffle (2×2 pixel shuffle: 49)"},
               {"lm", "transformer", "language model: transformer (causal, key/value-cached decoding) or mamba "
                                     "(constant-time decoding)"},
               {"dim", 128, "language model: token width", 1, kMaxWidth},

@@ -12,6 +12,7 @@
 #include "ops/loss.h"
 #include "ops/reduce.h"
 #include "ops/shape.h"
+#include "models/token_reduction.h"
 
 namespace sieve::models {
 
@@ -44,12 +45,15 @@ VlmTokens vlm_tokens(const VlmText& text, int64_t max_tokens) {
 }
 
 VisionLanguageModel::VisionLanguageModel(const VlmConfig& c, Generator* gen) : Module("VisionLanguageModel"), config(c) {
-  SIEVE_CHECK(c.visual_tokens == "all" || c.visual_tokens == "shuffle",
-              "vlm: --visual_tokens '{}': want all or shuffle", c.visual_tokens);
+  SIEVE_CHECK(c.visual_tokens == "all" || c.visual_tokens == "shuffle" || c.visual_tokens == "prune",
+              "vlm: --visual_tokens '{}': want all, prune or shuffle", c.visual_tokens);
   vision_tower = register_module("vision_tower", std::make_shared<VisionTransformer>(c.vision, gen));
   vision_tower->requires_grad_(false);
   const int64_t side = c.vision.image_size / c.vision.patch;
-  SIEVE_CHECK(c.visual_tokens == "all" || side % 2 == 0,
+  SIEVE_CHECK(c.visual_tokens != "prune" || c.vision.depth >= 2,
+              "--visual_tokens prune: the tokens are scored by the penultimate block's attention; the tower has "
+              "{} block", c.vision.depth);
+  SIEVE_CHECK(c.visual_tokens != "shuffle" || side % 2 == 0,
               "--visual_tokens shuffle: 2×2 pixel shuffle needs an even grid of patches, the tower has {}×{} "
               "(use --visual_tokens all)", side, side);
   const int64_t feature = c.visual_tokens == "shuffle" ? 4 * c.vision.dim : c.vision.dim;
@@ -78,6 +82,7 @@ Tensor VisionLanguageModel::language_logits(const Tensor& embedded) {
 
 int64_t VisionLanguageModel::visual_tokens_per_cell() const {
   const int64_t side = config.vision.image_size / config.vision.patch;
+  if (config.visual_tokens == "prune") return (side * side + 1) / 2;  // ⌈N/2⌉, as keep_top_tokens' keep 0.5
   return config.visual_tokens == "shuffle" ? side * side / 4 : side * side;
 }
 
@@ -86,8 +91,20 @@ Tensor VisionLanguageModel::vision_features(const Tensor& cells) {
   const nn::ModuleScope scope(vision_tower.get());
   Tensor x = vision_tower->embed(cells);
   // LLaVA reads hidden_states[-2]: the tokens after the penultimate block.
-  for (size_t i = 0; i + 1 < vision_tower->blocks->size(); ++i) x = vision_tower->blocks->at<nn::TransformerBlock>(i)->forward(x);
+  const size_t last = vision_tower->blocks->size() - 1;
+  for (size_t i = 0; i < last; ++i) {
+    nn::TransformerBlock& block = *vision_tower->blocks->at<nn::TransformerBlock>(i);
+    // prune: the penultimate block also hands back its CLS row's attention (EViT's token score).
+    x = block.forward(x, AttentionOptions{.want_cls_probs = config.visual_tokens == "prune" && i + 1 == last});
+  }
   const int64_t N = x.size(0), P = x.size(1) - 1, Dv = x.size(2);
+  if (config.visual_tokens == "prune") {
+    // EViT's rule, once: keep the half of the patch tokens CLS attends to most, in grid order.
+    const Tensor& probs = vision_tower->blocks->at<nn::TransformerBlock>(last - 1)->attn->last_cls_probs;
+    const Tensor kept = keep_top_tokens(x, probs.narrow(1, 1, P).to(DType::f64).to_vector<double>(),
+                                        visual_tokens_per_cell(), Dropped::discard);
+    return kept.narrow(1, 1, kept.size(1) - 1);  // CLS dropped
+  }
   Tensor patches = x.narrow(1, 1, P);  // CLS dropped
   if (config.visual_tokens == "all") return patches;
   // 2×2 pixel shuffle: each 2×2 block of the grid becomes one token of its four tokens' features.

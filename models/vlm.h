@@ -7,7 +7,9 @@
 //
 //   cells (n, 1, 28, 28) → vision_tower: the CLIP ViT's patch tokens after its penultimate block,
 //     CLS dropped (LLaVA's choice) → (n, 196, Dv); "shuffle": 2×2 pixel-shuffle (nanoVLM) →
-//     (n, 49, 4·Dv), a quarter of the tokens for the language model to read
+//     (n, 49, 4·Dv), a quarter of the tokens for the language model to read; "prune": EViT's rule
+//     once (models/token_reduction.h), the 98 patch tokens the penultimate block's CLS row attends
+//     to most, in grid order → (n, 98, Dv)
 //   → mm_projector (models/projectors.h) → (n, Tv, D), the cells' tokens in reading order
 //   → language_model, a CausalTransformer (or a Mamba: `lm`) over [visual tokens][start, question
 //     bytes, '\n', answer bytes, end] → next-token logits (L, V)
@@ -48,7 +50,7 @@ struct VlmConfig {
   VitConfig vision;                      // the CLIP image tower's (num_classes: its embedding size)
   std::string projector = "mlp";         // models/projectors.h kProjectorNames
   int64_t rank = 8;                      // lowrank and lora
-  std::string visual_tokens = "shuffle";  // all (196 per cell) or shuffle (49 per cell)
+  std::string visual_tokens = "shuffle";  // all (196 per cell), prune (98) or shuffle (49)
   std::string lm = "transformer";        // the language model: transformer or mamba
   int64_t dim = 128, depth = 4, heads = 4, mlp_hidden = 512;  // its width and depth (heads, mlp: transformer's)
   int64_t d_state = 16;                   // mamba's state size (expand 2, d_conv 4: Mamba's defaults)

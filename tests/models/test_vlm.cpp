@@ -1,9 +1,12 @@
 // tests/models/test_vlm.cpp — the small LLaVA of models/vlm.h on tiny sizes (8×8 cells, a 2-block
-// tower, a 2-block language model): visual tokens (all, pixel-shuffled), the loss against a
+// tower, a 2-block language model): visual tokens (all, pixel-shuffled, pruned by CLS attention), the loss against a
 // hand-built sequence (answer tokens only), right padding that changes nothing, the frozen tower
 // bit for bit through training, a tiny training whose loss falls, cached generation against
 // recomputing the whole sequence, and one-line errors.
 #include <doctest/doctest.h>
+
+#include <algorithm>
+#include <numeric>
 
 #include "autograd/grad_mode.h"
 #include "datasets/captions.h"
@@ -171,9 +174,38 @@ TEST_CASE("vlm: a tiny model learns to name four patterns, and generates its ans
   }
 }
 
+TEST_CASE("vlm: prune keeps the half of the patch tokens the penultimate block's CLS attends to most, in order") {
+  auto all = build(tiny("mlp", "all"));
+  auto pruned = build(tiny("mlp", "prune"));
+  pruned->vision_tower->load_state_dict(all->vision_tower->state_dict());
+  CHECK(pruned->visual_tokens_per_cell() == 8);
+  const Tensor x = cells(3, 4);
+  const Tensor a = all->vision_features(x), p = pruned->vision_features(x);
+  REQUIRE(p.shape() == Shape{3, 8, 8});
+  // The CLS row's attention in the penultimate block (block 0 of 2), head mean, by hand.
+  NoGradGuard no_grad;
+  nn::TransformerBlock& block = *all->vision_tower->blocks->at<nn::TransformerBlock>(0);
+  block.forward(all->vision_tower->embed(x), AttentionOptions{.want_cls_probs = true});
+  const std::vector<double> cls = block.attn->last_cls_probs.to(DType::f64).to_vector<double>();  // (3, 17)
+  for (int64_t b = 0; b < 3; ++b) {
+    std::vector<int64_t> order(16);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t i, int64_t j) {
+      return cls[static_cast<size_t>(b * 17 + 1 + i)] > cls[static_cast<size_t>(b * 17 + 1 + j)];
+    });
+    order.resize(8);
+    std::sort(order.begin(), order.end());  // grid order
+    for (int64_t k = 0; k < 8; ++k)
+      CHECK_CLOSE(p.select(0, b).select(0, k), a.select(0, b).select(0, order[static_cast<size_t>(k)]), 0.0, 0.0);
+  }
+}
+
 TEST_CASE("vlm: bad configurations and texts are one line") {
   CHECK(test::contains(test::error_of([] { build(tiny("conv")); }), "unknown projector 'conv'"));
-  CHECK(test::contains(test::error_of([] { build(tiny("mlp", "half")); }), "--visual_tokens 'half': want all or shuffle"));
+  CHECK(test::contains(test::error_of([] { build(tiny("mlp", "half")); }), "--visual_tokens 'half': want all, prune or shuffle"));
+  VlmConfig shallow = tiny("mlp", "prune");
+  shallow.vision.depth = 1;
+  CHECK(test::contains(test::error_of([&] { build(shallow); }), "--visual_tokens prune: the tokens are scored by"));
   CHECK(test::contains(test::error_of([] { build(tiny("mlp", "all", "rnn")); }), "--lm 'rnn': want transformer or mamba"));
   CHECK(test::contains(test::error_of([] { vlm_prompt(std::string(600, 'a')); }), "more than the 512 allowed"));
   auto model = build();
