@@ -31,10 +31,11 @@ TINY_VLM = ["--dim", "16", "--depth", "1", "--heads", "2", "--mlp_hidden", "32",
             "--train_examples", "64", "--test_examples", "3", "--visual_tokens", "all"]
 
 
-def train_clip(tmp, data, dataset="mnist+fashion-mnist", name="clip"):
+def train_clip(tmp, data, dataset="mnist+fashion-mnist", name="clip", depth=1):
     out = os.path.join(tmp, name)
+    tiny = [str(depth) if i and test_clip.TINY_CLIP[i - 1] == "--depth" else a for i, a in enumerate(test_clip.TINY_CLIP)]
     code, _, err = run("--threads", "2", "train", "clip", "--dataset", dataset, "--data-dir", data, "--out", out,
-                       *test_clip.TINY_CLIP, "--max-steps", "4", "--batch-size", "32", "--quiet")
+                       *tiny, "--max-steps", "4", "--batch-size", "32", "--quiet")
     expect(code == 0, f"a tiny clip on {dataset} trains", err)
     return os.path.join(out, "checkpoint.safetensors")
 

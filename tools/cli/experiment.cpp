@@ -21,6 +21,7 @@ void add_experiment_command(CLI::App& app, Runner* run) {
   add_mrss_study(experiment, run);
   add_vtp_study(experiment, run);
   add_vmamba_study(experiment, run);
+  add_projectors_study(experiment, run);
 }
 
 }  // namespace sieve::tools

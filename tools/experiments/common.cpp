@@ -14,17 +14,22 @@
 
 namespace sieve::tools {
 
+void check_same_run(const nn::Checkpoint& previous, const models::ModelSpec& spec, const nlohmann::json& config,
+                    const RunOptions& options, const std::string& path) {
+  bool same = previous.model == spec.name && previous.has_training_state() &&
+              previous.training.value("options", nlohmann::json()) == options.to_json();
+  for (const auto& [key, value] : config.items()) same = same && previous.config.value(key, nlohmann::json()) == value;
+  SIEVE_CHECK(same, "{}: holds a run with other settings than this experiment's; pass --retrain to replace it, or "
+              "--out for another directory", path);
+}
+
 nn::Checkpoint train_or_reuse(const models::ModelSpec& spec, const nlohmann::json& config, const RunOptions& options,
                               const std::string& dir, bool retrain, bool quiet, const nn::Checkpoint* init) {
   const std::string path = (std::filesystem::path(dir) / "checkpoint.safetensors").string();
   std::unique_ptr<nn::Checkpoint> previous;
   if (std::filesystem::exists(path) && !retrain) {
     previous = std::make_unique<nn::Checkpoint>(nn::load_checkpoint(path));
-    bool same = previous->model == spec.name && previous->has_training_state() &&
-                previous->training.value("options", nlohmann::json()) == options.to_json();
-    for (const auto& [key, value] : config.items()) same = same && previous->config.value(key, nlohmann::json()) == value;
-    SIEVE_CHECK(same, "{}: holds a run with other settings than this experiment's; pass --retrain to replace it, or "
-                "--out for another directory", path);
+    check_same_run(*previous, spec, config, options, path);
     // A finished run stands at the start of the epoch after its last (the trainer's checkpoint rule).
     if (previous->training.value("epoch", int64_t{-1}) >= options.epochs && previous->training.value("batch", 1) == 0) {
       std::printf("%s: reusing the finished run in %s\n", spec.name.c_str(), dir.c_str());

@@ -34,6 +34,11 @@ namespace sieve::tools {
 nn::Checkpoint train_or_reuse(const models::ModelSpec& spec, const nlohmann::json& config, const RunOptions& options,
                               const std::string& dir, bool retrain, bool quiet, const nn::Checkpoint* init = nullptr);
 
+// The check train_or_reuse makes of a run found in the way: `previous` (read from path) holds a run
+// of spec with every key of config as given and the same run options; else an error naming path.
+void check_same_run(const nn::Checkpoint& previous, const models::ModelSpec& spec, const nlohmann::json& config,
+                    const RunOptions& options, const std::string& path);
+
 // The same in two stages when warmup_len > 0: first warmup_epochs at sequence length warmup_len
 // (DIR/stage1, trained or reused alike), then `options` into DIR starting from those weights —
 // how the sequence studies get a model past chance at lengths where it would not learn from scratch.
@@ -97,5 +102,6 @@ void add_selective_copy_study(CLI::App* experiment, Runner* run);  // `sieve exp
 void add_mrss_study(CLI::App* experiment, Runner* run);            // `sieve experiment mrss`
 void add_vtp_study(CLI::App* experiment, Runner* run);             // `sieve experiment vtp`
 void add_vmamba_study(CLI::App* experiment, Runner* run);          // `sieve experiment vmamba`
+void add_projectors_study(CLI::App* experiment, Runner* run);      // `sieve experiment projectors`
 
 }  // namespace sieve::tools

@@ -1,6 +1,7 @@
 // tools/train/vlm.cpp — the small LLaVA's two-stage training and exact-match evaluation (see vlm.h).
 #include "tools/train/vlm.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +15,8 @@
 #include "nn/optim.h"
 #include "nn/schedule.h"
 #include "ops/index.h"
+#include "ops/profile.h"
+#include "ops/shape.h"
 #include "tools/train/metrics.h"
 #include "tools/train/progress.h"
 
@@ -180,6 +183,45 @@ VlmEvalResult evaluate_vlm(models::VisionLanguageModel& model, const Tensor& ima
   return r;
 }
 
+PrefillSplit measure_prefill(models::VisionLanguageModel& model, const Tensor& cells, const std::string& question,
+                             int reps) {
+  NoGradGuard no_grad;
+  const bool was_training = model.is_training();
+  model.eval();
+  const Tensor features = model.vision_features(cells);
+  const Tensor visual = model.mm_projector->forward(features).reshape({1, -1, model.config.dim});
+  const std::vector<int64_t> prompt = models::vlm_prompt(question);
+  const Tensor embedded =
+      cat({visual, model.embed_text(from_vector<int64_t>(prompt, {1, std::ssize(prompt)}, visual.device()))}, 1);
+  const auto flops_of = [](const auto& body) {
+    profile::Profiler profiler;
+    body();
+    return profiler.total_flops();
+  };
+  const auto median_ms = [reps](const auto& body) {
+    body();  // warm-up
+    std::vector<double> ms;
+    for (int i = 0; i < std::max(reps, 1); ++i) {
+      const auto start = profile::Clock::now();
+      body();
+      ms.push_back(profile::seconds_since(start) * 1e3);
+    }
+    std::nth_element(ms.begin(), ms.begin() + static_cast<std::ptrdiff_t>(ms.size() / 2), ms.end());
+    return ms[ms.size() / 2];
+  };
+  const auto tower = [&] { model.vision_features(cells); };
+  const auto projector = [&] { model.mm_projector->forward(features); };
+  const auto language = [&] { model.language_logits(embedded); };
+  PrefillSplit split{.tower_flops = flops_of(tower), .projector_flops = flops_of(projector),
+                     .lm_flops = flops_of(language)};
+  split.tower_ms = median_ms(tower);
+  split.projector_ms = median_ms(projector);
+  split.lm_ms = median_ms(language);
+  split.prefill_ms = median_ms([&] { model.prefill_logits(cells, 1, question); });
+  model.train(was_training);
+  return split;
+}
+
 TrainResult train_vlm(const models::ModelSpec& spec, models::ModelConfig config, const RunOptions& options,
                       const std::string& out_dir, bool quiet, Device device) {
   const bool stage1_all = config.get_string("stage1_trains") == "all";
@@ -239,11 +281,14 @@ TrainResult train_vlm(const models::ModelSpec& spec, models::ModelConfig config,
   for (const auto& [module, text] : model.named_constants()) checkpoint.constants[module] = text;
   checkpoint.data = data.to_json();
   const std::string checkpoint_path = (std::filesystem::path(out_dir) / "checkpoint.safetensors").string();
-  int64_t saved_at = -1;  // the step of the last checkpoint written
+  nlohmann::json exact_match = nlohmann::json::object();  // the last evaluation's, per kind and "all"
+  int64_t epochs_done = 0;
+  bool finished = false;  // true in the last save: every epoch ran, or --max-steps stopped the run
   auto save = [&] {
     checkpoint.weights = model.state_dict();
+    checkpoint.training = {{"options", options.to_json()}, {"step", global_step}, {"epoch", epochs_done},
+                           {"finished", finished}, {"exact_match", exact_match}};
     nn::save_checkpoint(checkpoint_path, checkpoint);
-    saved_at = global_step;
   };
 
   // 3. Stage 1 on captions: the projector alone (LLaVA's recipe, whose language model comes
@@ -294,6 +339,9 @@ TrainResult train_vlm(const models::ModelSpec& spec, models::ModelConfig config,
     }
     row.push_back(eval.accuracy());
     answer_rows.push_back(row);
+    for (size_t k = 0; k < vlm_question_kinds().size(); ++k) exact_match[vlm_question_kinds()[k]] = row[k + 1];
+    exact_match["all"] = eval.accuracy();
+    epochs_done = epoch + 1;
     write_answers_csv((std::filesystem::path(out_dir) / "answers.csv").string(), answer_rows);
     plot_curves(metrics.path(), (std::filesystem::path(out_dir) / "curves.png").string(), "vlm");
     if (!quiet)
@@ -305,7 +353,8 @@ TrainResult train_vlm(const models::ModelSpec& spec, models::ModelConfig config,
                    .samples = per_kind * std::ssize(vlm_question_kinds()), .seconds = eval.seconds};
     result.test_epoch = epoch + 1;
   }
-  if (saved_at != global_step) save();  // stopped by --max-steps before an epoch's end
+  finished = true;
+  save();  // the weights again (stopped by --max-steps they are newer), marked finished
   result.steps = global_step;
   result.checkpoint = checkpoint_path;
   return result;

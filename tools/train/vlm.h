@@ -18,7 +18,9 @@
 // option `vision`; its tower's keys (vision_dim, ...) are filled from that file (a different value
 // given on the command line is refused). After every stage-2 epoch: metrics.csv (test_acc: exact
 // match over all kinds; test_loss: the answers' cross-entropy), answers.csv (exact match per kind),
-// curves.png, and checkpoint.safetensors (weights, config and the data's normalisation).
+// curves.png, and checkpoint.safetensors (weights, config, the data's normalisation, and as its
+// "training" the run's options, steps, epochs done, the last exact match per kind and whether the
+// run finished: what `sieve experiment projectors` reuses a run by).
 //
 // What it is not: resumable yet (a vlm run is short; --resume is refused in one line), or batched
 // generation. Extend: a new question kind is datasets/vqa.h's; a new stage is a call of run_stage.
@@ -49,6 +51,18 @@ struct VlmEvalResult {
 // (normalised (N, C, H, W)) with their labels (0–19), drawn from `seed`; answered greedily.
 VlmEvalResult evaluate_vlm(models::VisionLanguageModel& model, const Tensor& images, const Tensor& labels,
                            int64_t per_kind, uint64_t seed, bool quiet);
+
+// One scene's prefill taken apart (`sieve bench vlm`, `sieve experiment projectors`): the FLOPs the
+// profiler counts and the median milliseconds (of `reps`, after one warm-up) of the tower on the
+// scene's cells (n, C, H, W), the projector on their features, the language model over the visual
+// tokens and the question's bytes, and the whole prefill (prefill_logits) in one go. No gradients.
+struct PrefillSplit {
+  int64_t tower_flops = 0, projector_flops = 0, lm_flops = 0;
+  double tower_ms = 0, projector_ms = 0, lm_ms = 0, prefill_ms = 0;
+  int64_t flops() const { return tower_flops + projector_flops + lm_flops; }
+};
+PrefillSplit measure_prefill(models::VisionLanguageModel& model, const Tensor& cells, const std::string& question,
+                             int reps);
 
 // The question kinds stage 2 trains on and evaluation asks (datasets/vqa.h's, caption excepted).
 const std::vector<std::string>& vlm_question_kinds();
