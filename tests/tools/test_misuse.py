@@ -354,7 +354,8 @@ def command_line_cases(runs, data, rng, per_command):
                 yield Case(f"{' '.join(command)} {flag} {value!r}", [*args, flag, value], must_refuse=True)
     # The numeric flags of the long-running commands (studies, benches) and of eval on a sequence
     # checkpoint: refused before anything runs.
-    poison_only = [("experiment", study) for study in ("vtp", "ddvit", "mrss", "induction", "selective-copy", "vmamba")]
+    poison_only = [("experiment", study) for study in ("vtp", "ddvit", "mrss", "induction", "selective-copy", "vmamba",
+                                                       "projectors")]
     poison_only += [("bench", b) for b in ("ops", "loader", "vit", "clip", "mamba", "vmamba")]
     for command in poison_only:
         flags = flags_of(*command)

@@ -283,10 +283,11 @@ int run_projectors_study(ProjectorFlags f) {
     config["vision"] = out + "/clip/checkpoint.safetensors";
   }
   const std::string vision = config["vision"].get<std::string>();
+  const nn::Checkpoint clip = nn::load_checkpoint(vision);
+  SIEVE_CHECK(clip.model == "clip", "--vision {}: a clip checkpoint is needed, this one holds a '{}'", vision, clip.model);
   std::printf("sieve experiment projectors — tower %s, results in %s\n", vision.c_str(), out.c_str());
 
   // 2. The images: the tower's data, normalised as its training was (the proxy's pairs, the timed scene).
-  const nn::Checkpoint clip = nn::load_checkpoint(vision);
   const DatasetInfo data = DatasetInfo::from_json(clip.data, vision);
   const LoadedData loaded = load_dataset(data.name, f.data_dir, 28, 1);
   const Images images{
