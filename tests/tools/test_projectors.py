@@ -8,7 +8,7 @@ skipped on the odd 7×7 grid); the projectors' parameter counts by their formula
 language model in every row; the same tower FLOPs in every row and fewer language-model FLOPs
 with fewer visual tokens; a finite proxy MSE; exact-match columns that are shares and whose single
 and grid columns average the right kinds; the verdict and ranking lines; the table rendered for
-RESULTS.md; a second run reusing every VLM; and one-line errors for flags the study sets itself
+RESULTS.md; a second run reusing every VLM, and an interrupted one finished to the bit; and one-line errors for flags the study sets itself
 or does not know. Never asserts on timing or on accuracy. Standard-library Python only.
 """
 import math
@@ -18,6 +18,7 @@ import tempfile
 
 import test_cli
 import test_clip
+import test_train
 import test_vlm
 from test_cli import expect, run
 
@@ -80,6 +81,7 @@ def check_study(tmp, data, clip):
     code, text, err = run(*args)
     expect(code == 0 and text.count("reusing the finished run") == 6 and ": training" not in text,
            "a second run reuses every VLM", text + err)
+    check_interrupted_run_resumes(tmp, data, clip, out, args)
     for extra_args, message in ((("--projector", "mlp"), "--projector: the study sets each row's projector"),
                                 (("--projectors", "linear,conv"), "--projectors: unknown projector 'conv'"),
                                 ((), "holds a run with other settings than this experiment's")):
@@ -87,6 +89,29 @@ def check_study(tmp, data, clip):
             [("4" if i and args[i - 1] == "--stage1_steps" else a) for i, a in enumerate(args)]
         code, _, err = run(*changed)
         expect(code == 1 and err.count("\n") == 1 and message in err, f"{message!r}: one line, exit 1", err)
+
+
+def check_interrupted_run_resumes(tmp, data, clip, out, args):
+    """The linear row's run, replaced by one stopped after 4 of its 6 steps (what a killed study leaves):
+    the study finishes it, and it ends equal to the bit to the run that never stopped."""
+    linear = os.path.join(out, "linear", "checkpoint.safetensors")
+    straight = test_train.tensors_of(linear)
+    partial = os.path.join(tmp, "partial")
+    code, _, err = run("train", "vlm", "--vision", clip, "--data-dir", data, "--out", partial, *TINY_VLM,
+                       "--projector", "linear", "--epochs", "1", "--batch-size", "8", "--max-steps", "4",
+                       "--warmup-steps", "2", "--quiet", "--threads", "2")
+    expect(code == 0, "a linear vlm stopped after 4 steps", err)
+
+    def as_interrupted(training):
+        training["options"]["max_steps"] = 6  # the study's run, not yet finished
+        training["finished"] = False
+    test_train.rewritten(os.path.join(partial, "checkpoint.safetensors"), linear, edit_training=as_interrupted)
+    code, text, err = run(*args)
+    expect(code == 0 and f"{os.path.join(out, 'linear')}: finishing the interrupted run" in text
+           and text.count("reusing the finished run") == 5, "the study finishes the interrupted run", text + err)
+    resumed = test_train.tensors_of(linear)
+    expect(set(resumed) == set(straight) and all(resumed[k] == straight[k] for k in straight),
+           "the finished run equals the one that never stopped, to the bit")
 
 
 def main():

@@ -6,11 +6,12 @@ On the tiny mnist and fashion-mnist of test_clip.py (row and column bands), trai
 few steps (the tower only has to exist), then a tiny VLM on it through both stages, and checks: the
 run's lines, metrics.csv and answers.csv (exact match per question kind), the tower's keys taken from
 the CLIP checkpoint, `sieve eval` answering every kind, `sieve chat` answering one question and
-questions read from standard input about a 28×28 image and a 56×56 grid, the same with a Mamba
+questions read from standard input about a 28×28 image and a 56×56 grid, a run stopped three times by
+--max-steps and resumed equal to the bit to one that never stopped, the same with a Mamba
 language model, `sieve bench vlm`'s rows (and PyTorch's parameter count where torch is); and
 one-line errors for a
 missing or wrong --vision, a tower key that contradicts it, an unknown projector, pixel shuffle on
-an odd grid, --resume and --dataset, chat's wrong image size, empty or overlong question and
+an odd grid, --init, --resume of a clip or with a changed --lr, --dataset, chat's wrong image size, empty or overlong question and
 non-VLM checkpoint, and infer and profile, which a VLM does not take. Learning itself is tested in tests/models/test_vlm.cpp (a tiny model answers
 4/4). Standard-library Python only; timings are never asserted.
 """
@@ -59,6 +60,43 @@ def check_train(tmp, data, clip):
     expect(meta.get("model") == "vlm" and config.get("vision_dim") == 16 and config.get("vision_patch") == 4,
            "the checkpoint is a vlm whose tower keys come from the clip checkpoint", str(config))
     return ckpt
+
+
+def check_resume(tmp, data, clip):
+    """A run stopped by --max-steps (in stage 1, at a stage-2 epoch's end, inside the next) and resumed equals, to the bit,
+    the run that never stopped: weights, optimizer state, answers.csv and metrics.csv's epoch rows."""
+    common = ("train", "vlm", "--vision", clip, "--data-dir", data, *TINY_VLM, "--epochs", "2", "--batch-size", "16",
+              "--warmup-steps", "2", "--threads", "2", "--quiet")
+    straight, stopped = os.path.join(tmp, "vlm-straight"), os.path.join(tmp, "vlm-stopped")
+    code, _, err = run(*common, "--out", straight)
+    expect(code == 0, "a 2-epoch run straight (5 + 2·4 steps)", err)
+    ckpt = os.path.join(stopped, "checkpoint.safetensors")
+    code, _, err = run(*common, "--out", stopped, "--max-steps", "3")
+    expect(code == 0 and test_train.metadata_of(ckpt) and
+           json.loads(test_train.metadata_of(ckpt)["training"])["finished"] is True,
+           "stopped inside stage 1 by --max-steps 3 (its invocation finished)", err)
+    code, _, err = run("train", "vlm", "--resume", ckpt, "--max-steps", "9", "--threads", "2", "--quiet")
+    expect(code == 0, "resumed to step 9: through stage 1's end to the end of stage 2's first epoch", err)
+    code, _, err = run("train", "vlm", "--resume", ckpt, "--max-steps", "11", "--threads", "2", "--quiet")
+    expect(code == 0, "resumed from that epoch boundary to step 11, inside the second epoch", err)
+    training = json.loads(test_train.metadata_of(ckpt).get("training", "{}"))
+    expect(training.get("step") == 11 and training.get("summed") == 2,
+           "the checkpoint stands at step 11, two steps into epoch 2", str(training))
+    code, text, err = run("train", "vlm", "--resume", ckpt, "--threads", "2")
+    expect(code == 0 and "resumed at step 11" in text, "resumed again without --max-steps: runs to the end", text + err)
+    broken = test_train.rewritten(ckpt, os.path.join(tmp, "vlm-broken", "checkpoint.safetensors"),
+                                  drop=lambda name: name.startswith("optimizer."))
+    one_line_error(["train", "vlm", "--resume", broken], ["--resume", "should hold its stage's optimizer state"],
+                   "--resume of a run inside stage 2 without its optimizer state")
+    a, b = test_train.tensors_of(os.path.join(straight, "checkpoint.safetensors")), test_train.tensors_of(ckpt)
+    differ = [name for name in a if a[name] != b.get(name)]
+    expect(set(a) == set(b) and not differ, "stopped and resumed: the same weights and optimizer state to the bit",
+           f"differ: {differ}")
+    for name in ("answers.csv", "metrics.csv"):
+        rows = [list(csv.reader(open(os.path.join(d, name)))) for d in (straight, stopped)]
+        keep = (lambda r: r) if name == "answers.csv" else (lambda r: r[:7])  # seconds and samples/s differ
+        expect([keep(r) for r in rows[0]] == [keep(r) for r in rows[1]] and len(rows[0]) == 3,
+               f"{name}: the same epoch rows as the run that never stopped", str(rows))
 
 
 def check_eval_and_chat(tmp, data, ckpt):
@@ -132,7 +170,10 @@ def check_errors(tmp, data, clip, ckpt, image):
                    ["--stage1_trains", "projector or all"], "an unknown stage-1 choice")
     one_line_error(["train", "vlm", "--data-dir", data, "--vision", clip, "--visual_tokens", "shuffle", "--out",
                     os.path.join(tmp, "e6")], ["--visual_tokens shuffle", "7×7"], "pixel shuffle on a 7×7 grid")
-    one_line_error([*base, "--vision", clip, "--resume", ckpt], ["--resume", "do not resume"], "--resume")
+    one_line_error([*base, "--init", ckpt], ["--init", "--vision tower"], "--init")
+    one_line_error(["train", "vlm", "--resume", ckpt, "--lr", "0.5"], ["--resume", "--lr cannot change"],
+                   "--resume with a changed --lr")
+    one_line_error(["train", "vlm", "--resume", clip], ["--resume", "'clip'", "not of 'vlm'"], "--resume of a clip")
     one_line_error([*base, "--vision", clip, "--dataset", "mnist"], ["--dataset", "mnist+fashion-mnist"], "--dataset")
     small = os.path.join(tmp, "small.bmp")
     test_train.write_bmp(small, [[0] * 15 for _ in range(15)], scale=2)
@@ -152,6 +193,7 @@ def main():
         data = test_clip.make_data(tmp)
         clip = train_clip(tmp, data)
         ckpt = check_train(tmp, data, clip)
+        check_resume(tmp, data, clip)
         image = check_eval_and_chat(tmp, data, ckpt)
         check_mamba_lm(tmp, data, clip, image)
         check_bench(tmp)

@@ -117,8 +117,7 @@ int run_train(const models::ModelSpec& spec, TrainFlags& flags, const ModelFlagT
   SIEVE_CHECK(flags.resume.empty() || flags.init.empty(), "--resume and --init exclude each other");
 
   if (spec.name == "vlm") {  // its own two-stage loop (tools/train/vlm.h)
-    SIEVE_CHECK(flags.resume.empty() && flags.init.empty(), "--{}: vlm runs start afresh (stage 1, then stage 2); "
-                "they do not resume yet", flags.resume.empty() ? "init" : "resume");
+    SIEVE_CHECK(flags.init.empty(), "--init: a vlm starts from its --vision tower (or --resume a vlm run)");
     for (CLI::Option* flag : flags.image_flags)
       SIEVE_CHECK(flag->count() == 0, "{}: vlm's scenes are mnist+fashion-mnist images, the tower's data (--vision)",
                   flag->get_name());
@@ -180,7 +179,7 @@ int run_train(const models::ModelSpec& spec, TrainFlags& flags, const ModelFlagT
 
   models::ModelConfig config = models::complete_config(spec, given);
   if (spec.name == "vlm") {
-    const TrainResult r = train_vlm(spec, config, options, flags.out, flags.quiet, device);
+    const TrainResult r = train_vlm(spec, config, options, flags.out, flags.quiet, device, resume.get());
     if (r.test.samples > 0)
       std::printf("test exact match: %.2f%% (%lld held-out questions) after epoch %lld\n", 100.0 * r.test.accuracy,
                   static_cast<long long>(r.test.samples), static_cast<long long>(r.test_epoch));

@@ -29,8 +29,7 @@
 // by the proxy and by answers.
 //
 // Runs live in OUT/<row>/ (sieve train vlm's files); a finished one with the same settings is reused,
-// an unfinished one is trained again (vlm runs do not resume), other settings are refused unless
-// --retrain. Without --vision the tower is a CLIP trained (or reused) in OUT/clip.
+// an interrupted one resumed (to the bit), other settings are refused unless --retrain. Without --vision the tower is a CLIP trained (or reused) in OUT/clip.
 //
 // What it is not: the VLM's training (tools/train/vlm.cpp) or its bench (`sieve bench vlm`, which
 // sets the prefill beside PyTorch). Extend: a new column is a field of Result, filled in measure_row.
@@ -140,10 +139,13 @@ nn::Checkpoint train_or_reuse_vlm(const models::ModelSpec& spec, const nlohmann:
     const nn::Checkpoint previous = nn::load_checkpoint(path);
     check_same_run(previous, spec, config, options, path);
     if (previous.training.value("finished", false)) {
-      std::printf("%s: reusing the finished run in %s\n", dir.c_str(), dir.c_str());
+      std::printf("%s: reusing the finished run\n", dir.c_str());
       return previous;
     }
-    std::printf("%s: the run there did not finish; training it again (vlm runs do not resume)\n", dir.c_str());
+    std::printf("%s: finishing the interrupted run\n", dir.c_str());
+    std::fflush(stdout);
+    train_vlm(spec, models::complete_config(spec, previous.config), options, dir, f.quiet, kCPU, &previous);
+    return nn::load_checkpoint(path);
   } else {
     std::printf("%s: training\n", dir.c_str());
   }

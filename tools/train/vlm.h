@@ -18,12 +18,17 @@
 // option `vision`; its tower's keys (vision_dim, ...) are filled from that file (a different value
 // given on the command line is refused). After every stage-2 epoch: metrics.csv (test_acc: exact
 // match over all kinds; test_loss: the answers' cross-entropy), answers.csv (exact match per kind),
-// curves.png, and checkpoint.safetensors (weights, config, the data's normalisation, and as its
-// "training" the run's options, steps, epochs done, the last exact match per kind and whether the
-// run finished: what `sieve experiment projectors` reuses a run by).
+// curves.png, and checkpoint.safetensors (weights, config, the data's normalisation, the optimizer
+// state of a stage stopped inside, and as its "training" the run's options, its step, the sums of
+// the epoch under way, answers.csv's rows, the last exact match per kind and whether it finished:
+// every step ran, or --max-steps stopped it). Also at stage 1's end, every --checkpoint-every
+// steps and where --max-steps stops. `sieve train vlm --resume CKPT` continues such a run to the
+// bit (the data stream is a function of the step, the model has no dropout); `sieve experiment
+// projectors` reuses or resumes its runs by the same record.
 //
-// What it is not: resumable yet (a vlm run is short; --resume is refused in one line), or batched
-// generation. Extend: a new question kind is datasets/vqa.h's; a new stage is a call of run_stage.
+// What it is not: batched generation, or the image trainer (trainer.h; the VLM's data and two
+// stages are its own). Extend: a new question kind is datasets/vqa.h's; a new stage is a
+// run_steps call between the two, with its step range in the position.
 #pragma once
 
 #include <map>
@@ -37,8 +42,10 @@
 
 namespace sieve::tools {
 
+// resume: a checkpoint of an unfinished vlm run (its weights, tower included, optimizer state and
+// position; `options` are its stored ones, with what `sieve train --resume` lets change).
 TrainResult train_vlm(const models::ModelSpec& spec, models::ModelConfig config, const RunOptions& options,
-                      const std::string& out_dir, bool quiet, Device device);
+                      const std::string& out_dir, bool quiet, Device device, const nn::Checkpoint* resume = nullptr);
 
 struct VlmEvalResult {
   std::map<std::string, std::pair<int64_t, int64_t>> per_kind;  // kind → (right, asked)
