@@ -24,6 +24,10 @@ struct GlobalOptions {
 
 using Runner = std::function<int()>;  // returns the process exit code
 
+// The command line main() was given (argv, program first): what `sieve train --nproc` hands to mpirun.
+void set_command_line(int argc, char** argv);
+const std::vector<std::string>& command_line();
+
 // Sets OpenMP's and OpenBLAS's thread counts (one pool: OpenBLAS is the OpenMP build).
 void set_threads(int threads);
 int current_threads();

@@ -9,6 +9,7 @@
 #include <cblas.h>
 #include <unistd.h>
 #include <cctype>
+#include <chrono>
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
@@ -23,6 +24,7 @@
 
 #include "core/error.h"
 #include "cuda/backend.h"
+#include "dist/dist.h"
 #include "ops/cpu/threads.h"
 #include "tools/cli/commands.h"
 #include "tools/train/trainer.h"
@@ -66,6 +68,13 @@ void exec_with_short_spin(char** argv) {
 }  // namespace
 
 namespace sieve::tools {
+
+namespace {
+std::vector<std::string> the_command_line;
+}  // namespace
+
+void set_command_line(int argc, char** argv) { the_command_line.assign(argv, argv + argc); }
+const std::vector<std::string>& command_line() { return the_command_line; }
 
 void set_threads(int threads) { cpu::set_thread_ceiling(threads); }
 
@@ -244,6 +253,7 @@ int main(int argc, char** argv) {
   app.fallthrough();
   app.footer("Run `sieve COMMAND --help` for a command's options.");
 
+  set_command_line(argc, argv);
   GlobalOptions global;
   // At most 4 threads per core: more only time-slice, and OpenBLAS, asked for 1024 threads with a
   // limited address space, spins forever allocating their buffers.
@@ -297,17 +307,37 @@ int main(int argc, char** argv) {
     return 2;
   }
   exec_with_short_spin(argv);
+  std::string who = "sieve";  // "sieve (rank 1 of 2)" in a job of several processes
+  std::string message;        // why it failed, one line
   try {
-    if (global.threads > 0) set_threads(global.threads);
-    return run();
+    sieve::dist::init(&argc, &argv);  // a job mpirun started: join it (dist/dist.h)
+    if (sieve::dist::size() > 1) who = fmt::format("sieve (rank {} of {})", sieve::dist::rank(), sieve::dist::size());
+    if (global.threads > 0) {
+      set_threads(global.threads);
+    } else if (sieve::dist::local_size() > 1 && std::getenv("OMP_NUM_THREADS") == nullptr) {
+      // The machine's cores shared among the ranks on it, not each rank taking them all.
+      const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+      set_threads(std::max(1, cores / sieve::dist::local_size()));
+    }
+    const int code = run();
+    sieve::dist::finalize();
+    return code;
   } catch (const sieve::Error& e) {
-    std::fprintf(stderr, "sieve: %s\n", one_line(e.what()).c_str());
+    message = one_line(e.what());
   } catch (const std::filesystem::filesystem_error& e) {  // a path the OS refused: name it and why
     const std::string path = e.path1().empty() ? std::string("a path") : e.path1().string();
-    std::fprintf(stderr, "sieve: %s: %s\n", one_line(sieve::printable(path, 300)).c_str(),
-                 one_line(e.code().message()).c_str());
+    message = one_line(sieve::printable(path, 300)) + ": " + one_line(e.code().message());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "sieve: unexpected error: %s\n", one_line(e.what()).c_str());
+    message = "unexpected error: " + one_line(e.what());
+  }
+  // In a job of several processes a failing rank ends the job (the others would wait for it in
+  // their next collective). The other ranks wait a moment first: when every rank fails alike (a bad
+  // flag), rank 0's abort ends them before they print, and the job reports one line, not N.
+  if (sieve::dist::size() > 1 && sieve::dist::rank() != 0) std::this_thread::sleep_for(std::chrono::seconds(1));
+  std::fprintf(stderr, "%s: %s\n", who.c_str(), message.c_str());
+  if (sieve::dist::size() > 1) {
+    std::fflush(stderr);
+    sieve::dist::abort(1);
   }
   return 1;
 }

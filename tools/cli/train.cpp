@@ -16,14 +16,23 @@
 // --max-steps, --checkpoint-every, --data-dir and --out may change then, anything else is refused (it would
 // silently make the run a different one). --init takes the architecture from a (stripped)
 // checkpoint and the run options from the flags.
+// Data parallel (dist/): `sieve train --nproc 2 vit ...` or `mpirun -np 2 sieve train vit ...` —
+// every rank trains on its slice of each global batch (--batch-size stays the global batch), rank 0
+// writes the files; a checkpoint resumes on any number of processes.
 //
 // What it is not: the loop itself (tools/train/trainer.cpp).
 // Extend: a new run flag goes in add_train_command and RunOptions; a new model needs nothing here.
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 
 #include "core/error.h"
+#include "dist/dist.h"
 #include "nn/checkpoint.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/model_flags.h"
@@ -50,6 +59,7 @@ struct TrainFlags {
   RunOptions run;
   std::string out, resume, init, device = "cpu";
   bool quiet = false, overwrite = false;
+  int nproc = 1;                              // processes of a data-parallel job (mpirun -np)
   std::vector<CLI::Option*> run_flags;        // every run option, to find what was given
   std::vector<CLI::Option*> resumable_flags;  // those a resumed run may change
   std::vector<CLI::Option*> image_flags;      // image models only: --dataset, --augment, --image-size, --channels
@@ -110,13 +120,67 @@ void refuse_to_replace_a_later_checkpoint(const TrainFlags& flags, const nn::Che
               "that one, choose another --out, or pass --overwrite", flags.resume, from, target, there_step);
 }
 
+// `sieve train --nproc N ...` runs `mpirun -np N sieve train ...` (this same command line, less
+// --nproc) and exits as it does: mpirun starts the N processes, each of which joins the job
+// (dist/dist.h).
+[[noreturn]] void run_under_mpirun(int nproc) {
+  SIEVE_CHECK(dist::built_with_mpi(), "--nproc {}: this sieve was built without MPI (apt-get install "
+              "libopenmpi-dev, then rebuild: meson setup --reconfigure build)", nproc);
+  // --oversubscribe: more ranks than cores is allowed (2 ranks on a 2-core CI machine whose slots
+  // mpirun may count as 1); --bind-to none: each rank's threads move freely; shared-memory messages
+  // without cross-process copies (CMA), which containers often forbid and which print noise when a
+  // peer dies.
+  std::vector<std::string> args = {"mpirun", "-np", std::to_string(nproc), "--oversubscribe", "--bind-to", "none",
+                                   "--quiet", "--mca", "btl_vader_single_copy_mechanism", "none"};
+  if (geteuid() == 0) args.emplace_back("--allow-run-as-root");  // mpirun refuses root unless told
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  args.push_back(ec ? command_line().at(0) : self.string());
+  const std::vector<std::string>& given = command_line();
+  for (size_t i = 1; i < given.size(); ++i) {
+    if (given[i] == "--nproc") {
+      ++i;  // and its value
+      continue;
+    }
+    if (given[i].starts_with("--nproc=")) continue;
+    args.push_back(given[i]);
+  }
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::fflush(nullptr);
+  const pid_t child = fork();
+  SIEVE_CHECK(child >= 0, "--nproc {}: cannot start mpirun ({})", nproc, std::strerror(errno));
+  if (child == 0) {
+    execvp("mpirun", argv.data());
+    std::fprintf(stderr, "sieve: --nproc %d: cannot start mpirun (%s); apt-get install openmpi-bin\n", nproc,
+                 std::strerror(errno));
+    _exit(127);
+  }
+  // mpirun ends the job when a rank fails; a rank that fails says why itself (one line), but one
+  // that was killed cannot, so that is said here.
+  int status = 0;
+  while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (code > 128)
+    std::fprintf(stderr, "sieve: a process of the %d-process job was killed (signal %d); the job stopped\n", nproc,
+                 code - 128);
+  std::exit(code);
+}
+
 int run_train(const models::ModelSpec& spec, TrainFlags& flags, const ModelFlagTexts& model_flags) {
+  if (flags.nproc > 1 && !dist::launched_by_mpirun()) run_under_mpirun(flags.nproc);
+  SIEVE_CHECK(flags.nproc == 1 || flags.nproc == dist::size(), "--nproc {}: this job already has {} processes "
+              "(mpirun -np); give one or the other", flags.nproc, dist::size());
   const Device device = parse_device(flags.device);
   RunOptions options = flags.run;
   json given = parse_model_flags(spec, model_flags);
   SIEVE_CHECK(flags.resume.empty() || flags.init.empty(), "--resume and --init exclude each other");
 
   if (spec.name == "vlm") {  // its own two-stage loop (tools/train/vlm.h)
+    SIEVE_CHECK(dist::size() == 1, "vlm: its two-stage training runs in one process (data parallel is for the "
+                "image and sequence trainer)");
     SIEVE_CHECK(flags.init.empty(), "--init: a vlm starts from its --vision tower (or --resume a vlm run)");
     for (CLI::Option* flag : flags.image_flags)
       SIEVE_CHECK(flag->count() == 0, "{}: vlm's scenes are mnist+fashion-mnist images, the tower's data (--vision)",
@@ -188,6 +252,7 @@ int run_train(const models::ModelSpec& spec, TrainFlags& flags, const ModelFlagT
     return 0;
   }
   const TrainResult r = train(spec, config, options, flags.out, resume.get(), init.get(), flags.quiet, device);
+  if (!dist::is_root()) return 0;  // rank 0 reports for the job
   if (r.test.samples > 0)
     std::printf("test accuracy: %.2f%% (loss %.4f, %lld %s) after epoch %lld\n", 100.0 * r.test.accuracy,
                 r.test.loss, static_cast<long long>(r.test.samples), options.task.empty() ? "images" : "targets",
@@ -268,6 +333,9 @@ void add_train_command(CLI::App& app, Runner* run) {
   train_cmd->add_option("--init", flags->init, "start from a checkpoint's weights (a stripped head is re-initialised)");
   train_cmd->add_option("--device", flags->device, "cpu or cuda")->capture_default_str();
   train_cmd->add_flag("--quiet", flags->quiet, "no progress bar or per-epoch lines");
+  train_cmd->add_option("--nproc", flags->nproc, "data-parallel processes on this machine: runs `mpirun -np N` "
+                                                 "with this command (same as starting it under mpirun yourself)")
+      ->capture_default_str()->check(CLI::Range(1, 1024));
 
   for (const models::ModelSpec& spec : models::model_specs()) {
     CLI::App* model_cmd = train_cmd->add_subcommand(spec.name, spec.summary);

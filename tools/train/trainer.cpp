@@ -13,8 +13,10 @@
 #include "core/random.h"
 #include "datasets/captions.h"
 #include "datasets/loader.h"
+#include "dist/dist.h"
 #include "nn/optim.h"
 #include "nn/schedule.h"
+#include "ops/elementwise.h"
 #include "ops/loss.h"
 #include "ops/reduce.h"
 #include "ops/shape.h"
@@ -163,13 +165,15 @@ models::StepOutput training_loss(nn::Module& model, const Tensor& inputs, const 
   return {cross_entropy(logits.reshape({-1, logits.size(-1)}), targets.reshape({-1})), logits};
 }
 
-double apply_gradients(const Tensor& loss, nn::Module& model, nn::Optimizer& optimizer, double clip, int64_t step) {
+double apply_gradients(const Tensor& loss, nn::Module& model, nn::Optimizer& optimizer, double clip, int64_t step,
+                       dist::DataParallel* ddp) {
   const std::string at = step >= 0 ? fmt::format("step {}: ", step + 1) : "";
   auto shown = [](double v) { return std::isnan(v) ? std::string("NaN") : fmt::format("{}", v); };
   const double value = loss.item();
   SIEVE_CHECK(std::isfinite(value), "{}the training loss is {}: the run diverged and stops before the weights "
               "change (lower --lr, raise --warmup-steps, or keep --clip on)", at, shown(value));
   loss.backward();
+  if (ddp != nullptr) ddp->average_gradients();  // every rank then takes the same step
   // The norm is measured even without clipping (an infinite bound never scales), to stop on it.
   const double norm =
       nn::clip_grad_norm(model.parameters(), clip > 0 ? clip : std::numeric_limits<double>::infinity());
@@ -428,6 +432,9 @@ EvalResult evaluate_test_split(nn::Module& model, const RunData& d, const RunOpt
 
 // Everything one run holds while it trains.
 // (The objects live in train(); a Run only points at them.)
+// Rank r's dropout seed is rank 0's + r·kRankStream (an odd constant: streams far apart).
+constexpr uint64_t kRankStream = 0x9E3779B97F4A7C15ull;
+
 struct Run {
   const RunOptions& options;
   nn::Module& model;
@@ -436,6 +443,7 @@ struct Run {
   const nn::WarmupCosine& schedule;
   int64_t per_epoch = 0, stop_step = 0;
   Position pos;
+  dist::DataParallel* ddp = nullptr;  // a job of several processes: each trains on its slice
 };
 
 // A resumed position must lie inside the run, and AdamW's state must be there once a step was
@@ -457,13 +465,32 @@ void check_resumed_position(const Run& r, bool no_optimizer_state) {
 // One training step on one batch: loss, gradients, update, and the epoch's running figures.
 void train_step(Run& r, const Batch& batch, Device device, double lr) {
   r.optimizer.set_lr(lr);
-  const Tensor inputs = batch.inputs.to(device), targets = batch.targets.to(device);
+  Tensor inputs = batch.inputs, targets = batch.targets;
+  if (r.ddp != nullptr) {  // this rank's rows of the global batch
+    const auto [begin, end] = dist::DataParallel::slice(inputs.size(0));
+    inputs = inputs.narrow(0, begin, end - begin), targets = targets.narrow(0, begin, end - begin);
+  }
+  inputs = inputs.to(device), targets = targets.to(device);
   auto [loss, logits] = training_loss(r.model, inputs, targets);
-  const double loss_value = apply_gradients(loss, r.model, r.optimizer, r.options.clip, r.pos.step);
   int64_t n = 0;
-  r.pos.correct += count_correct(logits, targets, &n);
-  r.pos.loss_sum += loss_value * static_cast<double>(n);
-  r.pos.seen += n;
+  const int64_t correct = count_correct(logits, targets, &n);
+  if (r.ddp == nullptr) {
+    const double loss_value = apply_gradients(loss, r.model, r.optimizer, r.options.clip, r.pos.step);
+    r.pos.correct += correct;
+    r.pos.loss_sum += loss_value * static_cast<double>(n);
+    r.pos.seen += n;
+  } else {
+    // The loss is a mean over this rank's n terms; weighted by n·N / (all ranks' terms) its gradient,
+    // averaged over the ranks, is the gradient of the mean over the global batch.
+    const double local = loss.item();
+    double totals[3] = {static_cast<double>(n), static_cast<double>(correct), local * static_cast<double>(n)};
+    dist::allreduce_sum(totals, 3);
+    const double weight = static_cast<double>(n) * static_cast<double>(dist::size()) / std::max(totals[0], 1.0);
+    apply_gradients(loss * weight, r.model, r.optimizer, r.options.clip, r.pos.step, r.ddp);
+    r.pos.correct += static_cast<int64_t>(totals[1]);
+    r.pos.loss_sum += totals[2];
+    r.pos.seen += static_cast<int64_t>(totals[0]);
+  }
   ++r.pos.step;
   r.pos.batch = batch.index + 1;
 }
@@ -496,12 +523,13 @@ void run_epoch(Run& r, Device device, bool quiet, const std::function<void()>& s
 }
 
 // After a finished epoch: its metrics row and summary line.
-void log_epoch(const Run& r, const EvalResult& test, MetricsLog& metrics, bool quiet) {
+void log_epoch(const Run& r, const EvalResult& test, MetricsLog* metrics, bool quiet) {
   const Position& p = r.pos;
   const double seen = static_cast<double>(std::max<int64_t>(p.seen, 1));
-  metrics.append({static_cast<double>(p.epoch + 1), static_cast<double>(p.step), r.schedule.lr(p.step - 1),
-                  p.loss_sum / seen, static_cast<double>(p.correct) / seen, test.loss, test.accuracy, p.seconds,
-                  static_cast<double>(p.seen) / p.seconds});
+  if (metrics != nullptr)
+    metrics->append({static_cast<double>(p.epoch + 1), static_cast<double>(p.step), r.schedule.lr(p.step - 1),
+                     p.loss_sum / seen, static_cast<double>(p.correct) / seen, test.loss, test.accuracy, p.seconds,
+                     static_cast<double>(p.seen) / p.seconds});
   if (quiet) return;
   std::string figures;
   for (const auto& [name, value] : model_figures(r.model)) figures += fmt::format("  {} {}", name, value);
@@ -530,6 +558,7 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
                   Device device) {
   SIEVE_CHECK(options.epochs >= 1 && options.batch_size >= 1 && options.eval_batch_size >= 1,
               "--epochs, --batch-size and --eval-batch-size must be at least 1");
+  quiet = quiet || !dist::is_root();  // rank 0 speaks for a job of several processes
   const bool sequence = !options.task.empty();
   if (sequence)
     SIEVE_CHECK(spec.is_sequence(), "--task: '{}' is an image model; train it on a --dataset", spec.name);
@@ -598,6 +627,20 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
     nn::check_constants(*init, r.model, init->path);
     load_init_weights(r.model, *init, spec.head_prefix);
   }
+  // A job of several processes (dist/): rank 0's weights everywhere, each rank its own dropout
+  // stream (rank 0's is the one a single process would use, and the one checkpoints record).
+  std::optional<dist::DataParallel> ddp;
+  if (dist::size() > 1) {
+    SIEVE_CHECK(device == kCPU, "--device cuda: data-parallel training runs on CPUs for now (NCCL is not wired yet)");
+    SIEVE_CHECK(dynamic_cast<models::HasTextClasses*>(&r.model) == nullptr, "{}: its contrastive loss couples the "
+                "whole batch, which data-parallel training does not gather yet; train it in one process", spec.name);
+    SIEVE_CHECK(options.batch_size >= dist::size(), "--batch-size {}: fewer rows than the job's {} processes",
+                options.batch_size, dist::size());
+    ddp.emplace(r.model);
+    ddp->broadcast_state();
+    r.ddp = &*ddp;
+    default_generator().seed += static_cast<uint64_t>(dist::rank()) * kRankStream;
+  }
 
   nn::Checkpoint checkpoint;
   checkpoint.model = spec.name;
@@ -607,6 +650,7 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
   checkpoint.data = data.to_json();
   const std::string checkpoint_path = (std::filesystem::path(out_dir) / "checkpoint.safetensors").string();
   auto save = [&] {
+    if (!dist::is_root()) return;  // rank 0 writes for the job (every rank holds the same state)
     checkpoint.weights = r.model.state_dict();
     checkpoint.optimizer = r.optimizer.state_tensors();
     checkpoint.training = position_json(r.pos, options);
@@ -615,7 +659,8 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
 
   // 4. The epochs. The CSV counts epochs from 1: the epoch being resumed (pos.epoch from 0) is row
   //    pos.epoch + 1. After each: evaluate, log, plot, start the next epoch's position, checkpoint.
-  MetricsLog metrics((std::filesystem::path(out_dir) / "metrics.csv").string(), r.pos.epoch + 1);
+  std::optional<MetricsLog> metrics;  // rank 0's alone
+  if (dist::is_root()) metrics.emplace((std::filesystem::path(out_dir) / "metrics.csv").string(), r.pos.epoch + 1);
   const std::string png = (std::filesystem::path(out_dir) / "curves.png").string();
   TrainResult result;
   bool plot_note_shown = false;
@@ -630,8 +675,8 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
            r.pos.step + 1, options.batch_size, options.eval_batch_size, e.what());
     }
     result.test_epoch = r.pos.epoch + 1;
-    log_epoch(r, result.test, metrics, quiet);
-    const std::string why = plot_curves(metrics.path(), png, spec.name + " on " + data.name);
+    log_epoch(r, result.test, metrics ? &*metrics : nullptr, quiet);
+    const std::string why = metrics ? plot_curves(metrics->path(), png, spec.name + " on " + data.name) : "";
     if (!why.empty() && !plot_note_shown && !quiet) {
       std::printf("note: no %s: %s\n", png.c_str(), why.c_str());
       plot_note_shown = true;

@@ -21,6 +21,7 @@
 #include <string>
 
 #include "models/registry.h"
+#include "dist/data_parallel.h"
 #include "nn/checkpoint.h"
 #include "nn/optim.h"
 #include "tools/train/data.h"
@@ -104,8 +105,10 @@ models::StepOutput training_loss(nn::Module& model, const Tensor& inputs, const 
 // error naming `step` (when ≥ 0) and the value, so a diverged run never writes NaN weights and its
 // last checkpoint keeps the weights from before.
 // Returns the loss's value (read once: on a GPU each read waits for the device).
+// ddp: in a job of several processes, the gradients are averaged over the ranks after backward
+// (dist/data_parallel.h), so every rank takes the same step.
 double apply_gradients(const Tensor& loss, nn::Module& model, nn::Optimizer& optimizer, double clip,
-                       int64_t step = -1);
+                       int64_t step = -1, dist::DataParallel* ddp = nullptr);
 
 // For a model whose classes are texts (models::HasTextClasses, CLIP): each class's training and
 // held-out captions for `data`'s classes (datasets/captions.h). Other models: nothing.

@@ -1,0 +1,56 @@
+// dist/dist.h — the processes of one training job and what they say to each other: data-parallel
+// training's transport, on MPI (llm.c's design: MPI launches and talks; nothing home-made).
+//
+// A job is N processes ("ranks") started by `mpirun -np N sieve ...` (or `sieve train --nproc N`,
+// which runs that mpirun). Without mpirun a process is a world of one and every call below is
+// trivial. A build without MPI (meson option mpi=disabled, or no OpenMPI found) has the same API:
+// a world of one, and a process started by mpirun with N > 1 is refused in one line at init().
+//
+//   init / finalize           MPI_Init_thread (funneled: only the main thread talks) / MPI_Finalize
+//   rank, size, local_size    this process's index, the job's processes, those on this machine
+//   broadcast(data, root)     root's bytes to every rank (the same initial weights everywhere)
+//   allreduce_sum(x, n)       x ← Σ over ranks, elementwise, the same bits on every rank and in every
+//                             run: a fixed order, not MPI's reduction (whose order the standard
+//                             leaves open). Written as MPI_Alltoall, which only moves bytes, then a
+//                             sum in rank order 0, 1, …, N−1 of each rank's share of the vector, then
+//                             MPI_Allgather: a reduce-scatter and an all-gather, 2(N−1)/N × n
+//                             elements sent per rank, as a ring's
+//   abort(code)               ends every rank (MPI_Abort); a failing rank calls it so no other
+//                             waits for it forever
+//
+// What it is not: the data-parallel step (dist/data_parallel.h: broadcast the weights, average the
+// gradients), NCCL (GPU transport; later), or a launcher. Extend: a new collective is a function
+// here with its body in mpi.cpp and its world-of-one case in none.cpp.
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+
+namespace sieve::dist {
+
+// Joins the job mpirun started (its environment says so), or makes a world of one. Call once,
+// first thing in main; a second call does nothing.
+void init(int* argc, char*** argv);
+void finalize();
+
+int rank();
+int size();
+int local_size();  // ranks on this machine (to share its cores out)
+inline bool is_root() { return rank() == 0; }
+
+// Whether this process was started by mpirun (its environment says so; usable before init).
+inline bool launched_by_mpirun() {
+  return std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr || std::getenv("PMIX_RANK") != nullptr ||
+         std::getenv("PMI_SIZE") != nullptr;
+}
+// Whether this build can run a job of more than one process.
+bool built_with_mpi();
+
+void broadcast(void* data, int64_t bytes, int root = 0);
+void allreduce_sum(float* data, int64_t n);
+void allreduce_sum(double* data, int64_t n);
+
+[[noreturn]] void abort(int code);
+
+}  // namespace sieve::dist
