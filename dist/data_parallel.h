@@ -20,25 +20,51 @@
 // CPU tensors only for now: a GPU's gradients would go through NCCL (not yet).
 //
 // What it is not: the transport (dist.h), the training loop (tools/train/trainer.cpp calls these), or
-// overlap of communication with backward (the buckets are reduced after backward). Extend: overlap
+// overlap of communication with backward (the buckets are reduced after backward). ZeRO-1 moves
+// whole vectors, not buckets. Extend: overlap
 // starts a bucket's reduction from a gradient hook as soon as its last gradient is written.
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "core/tensor.h"
 #include "nn/module.h"
+#include "nn/optim.h"
 
 namespace sieve::dist {
 
 class DataParallel {
  public:
-  explicit DataParallel(nn::Module& model, int64_t bucket_bytes = int64_t{25} << 20);
+  // zero1: shard the optimizer state (below).
+  explicit DataParallel(nn::Module& model, bool zero1 = false, int64_t bucket_bytes = int64_t{25} << 20);
 
   void broadcast_state();
   void average_gradients();
+
+  // The step's three calls, plain or ZeRO-1, as tools/train/trainer.cpp's apply_gradients makes
+  // them: after backward, reduce_gradients (plain: average_gradients); instead of
+  // nn::clip_grad_norm, clip_grad_norm (the same norm and scaling, to the bit); after the
+  // optimizer's step, after_step.
+  void reduce_gradients();
+  double clip_grad_norm(double max_norm);
+  void after_step();
+
+  // ZeRO-1 (llm.c's -z 1): every trained parameter has one owner rank (the largest first, each to
+  // the rank with the fewest bytes so far). reduce_gradients is a reduce-scatter: the owner gets
+  // the mean gradient of its parameters (summed in rank order: the bits plain data parallel
+  // gives), the others drop theirs, so the optimizer keeps and updates state for its own
+  // parameters alone; clip_grad_norm adds the owners' squared norms in parameter order; after_step
+  // all-gathers every parameter from its owner. The weights equal plain data parallel's to the bit.
+  bool zero1() const { return zero1_; }
+  // A checkpoint's optimizer state: under ZeRO-1 every owner's entries, merged on rank 0 (a
+  // collective: every rank calls it; the others get an empty map); plain: the optimizer's own.
+  std::map<std::string, Tensor> optimizer_state(const nn::Optimizer& optimizer) const;
+  // A checkpoint's optimizer state as this rank keeps it: under ZeRO-1 its own parameters' entries.
+  std::map<std::string, Tensor> own_state(const nn::Optimizer& optimizer, const std::map<std::string, Tensor>& state) const;
 
   static std::pair<int64_t, int64_t> slice(int64_t n);
   static double loss_weight(int64_t rows, int64_t n);
@@ -50,6 +76,9 @@ class DataParallel {
   nn::Module& model_;
   std::vector<Tensor> params_;  // those that require a gradient, in the module's order
   std::vector<std::vector<size_t>> buckets_;
+  bool zero1_ = false;
+  std::vector<std::vector<size_t>> owned_;  // ZeRO-1: rank → its parameters (ascending)
+  std::vector<int64_t> segment_floats_;     // ZeRO-1: rank → its parameters' elements
 };
 
 }  // namespace sieve::dist

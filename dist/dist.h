@@ -15,17 +15,19 @@
 //                             sum in rank order 0, 1, …, N−1 of each rank's share of the vector, then
 //                             MPI_Allgather: a reduce-scatter and an all-gather, 2(N−1)/N × n
 //                             elements sent per rank, as a ring's
+//   reduce_scatter_sum, allgather, gather_bytes   ZeRO-1's (below)
 //   abort(code)               ends every rank (MPI_Abort); a failing rank calls it so no other
 //                             waits for it forever
 //
 // What it is not: the data-parallel step (dist/data_parallel.h: broadcast the weights, average the
-// gradients), NCCL (GPU transport; later), or a launcher. Extend: a new collective is a function
+// gradients, ZeRO-1), NCCL (GPU transport; later), or a launcher. Extend: a new collective is a function
 // here with its body in mpi.cpp and its world-of-one case in none.cpp.
 #pragma once
 
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 namespace sieve::dist {
 
@@ -50,6 +52,15 @@ bool built_with_mpi();
 void broadcast(void* data, int64_t bytes, int root = 0);
 void allreduce_sum(float* data, int64_t n);
 void allreduce_sum(double* data, int64_t n);
+
+// ZeRO-1's pair (dist/data_parallel.h). `data` is N segments, segment d of counts[d] floats (the
+// same counts on every rank): reduce_scatter_sum writes into `out` (counts[rank()] floats) the sum
+// over ranks of their segment rank(), in rank order — the sums allreduce_sum gives, to the bit;
+// allgather concatenates every rank's `mine` (counts[rank] floats each) into `out` (Σ counts).
+void reduce_scatter_sum(const float* data, const std::vector<int64_t>& counts, float* out);
+void allgather(const float* mine, const std::vector<int64_t>& counts, float* out);
+// Every rank's bytes, concatenated in rank order on `root` (empty elsewhere).
+std::vector<char> gather_bytes(const std::vector<char>& mine, int root = 0);
 
 [[noreturn]] void abort(int code);
 

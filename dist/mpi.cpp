@@ -80,6 +80,71 @@ void broadcast(void* data, int64_t bytes, int root) {
   }
 }
 
+namespace {
+
+// MPI's counts and displacements are ints: segments past 2^31 elements are refused in one line.
+std::vector<int> int_counts(const std::vector<int64_t>& counts, const char* what) {
+  std::vector<int> out;
+  int64_t total = 0;
+  for (int64_t c : counts) {
+    total += c;
+    SIEVE_CHECK(c >= 0 && total <= INT_MAX, "{}: {} elements are too many for one call", what, total);
+    out.push_back(static_cast<int>(c));
+  }
+  SIEVE_CHECK(std::ssize(out) == world_size, "{}: {} segments for {} ranks", what, out.size(), world_size);
+  return out;
+}
+
+std::vector<int> offsets_of(const std::vector<int>& counts) {
+  std::vector<int> at(counts.size(), 0);
+  for (size_t i = 1; i < counts.size(); ++i) at[i] = at[i - 1] + counts[i - 1];
+  return at;
+}
+
+}  // namespace
+
+void reduce_scatter_sum(const float* data, const std::vector<int64_t>& counts, float* out) {
+  const std::vector<int> send = int_counts(counts, "reduce_scatter");
+  const int mine = send[static_cast<size_t>(world_rank)];
+  if (world_size == 1) {
+    std::copy(data, data + mine, out);
+    return;
+  }
+  const std::vector<int> recv(static_cast<size_t>(world_size), mine);  // every rank's copy of my segment
+  std::vector<float> copies(static_cast<size_t>(mine) * static_cast<size_t>(world_size));
+  MPI_Alltoallv(data, send.data(), offsets_of(send).data(), MPI_FLOAT, copies.data(), recv.data(),
+                offsets_of(recv).data(), MPI_FLOAT, MPI_COMM_WORLD);
+  std::copy(copies.begin(), copies.begin() + mine, out);  // rank 0's, then + rank 1's, ...
+  for (int r = 1; r < world_size; ++r)
+    for (int j = 0; j < mine; ++j) out[j] += copies[static_cast<size_t>(r) * static_cast<size_t>(mine) + static_cast<size_t>(j)];
+}
+
+void allgather(const float* mine, const std::vector<int64_t>& counts, float* out) {
+  const std::vector<int> recv = int_counts(counts, "allgather");
+  if (world_size == 1) {
+    std::copy(mine, mine + recv[0], out);
+    return;
+  }
+  MPI_Allgatherv(mine, recv[static_cast<size_t>(world_rank)], MPI_FLOAT, out, recv.data(), offsets_of(recv).data(),
+                 MPI_FLOAT, MPI_COMM_WORLD);
+}
+
+std::vector<char> gather_bytes(const std::vector<char>& mine, int root) {
+  if (world_size == 1) return mine;
+  SIEVE_CHECK(mine.size() <= INT_MAX, "gather_bytes: {} bytes are too many for one call", mine.size());
+  int n = static_cast<int>(mine.size());
+  std::vector<int> sizes(static_cast<size_t>(world_size));
+  MPI_Gather(&n, 1, MPI_INT, sizes.data(), 1, MPI_INT, root, MPI_COMM_WORLD);
+  std::vector<char> all;
+  std::vector<int> at;
+  if (world_rank == root) {
+    at = offsets_of(sizes);
+    all.resize(static_cast<size_t>(at.back()) + static_cast<size_t>(sizes.back()));
+  }
+  MPI_Gatherv(mine.data(), n, MPI_BYTE, all.data(), sizes.data(), at.data(), MPI_BYTE, root, MPI_COMM_WORLD);
+  return all;
+}
+
 void allreduce_sum(float* data, int64_t n) { fixed_order_sum(data, n); }
 void allreduce_sum(double* data, int64_t n) { fixed_order_sum(data, n); }
 

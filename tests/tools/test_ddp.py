@@ -7,7 +7,8 @@ by 2 ranks end within the stated bound of the same run in one process (the sums 
 products run over other rows, so rounding differs: after 10 steps no weight or AdamW moment differs
 by more than 1e-3 of its tensor's largest value; seen: up to 8e-5, the ViT's key bias); two 2-rank runs (mpirun and --nproc) give the
 same bits; ranks that start from other weights are overwritten by rank 0's (the same bits again);
-rank 0 alone writes (one metrics row, one report); a checkpoint resumes on the other number of
+rank 0 alone writes (one metrics row, one report); ZeRO-1 gives the same bits as plain data
+parallel, and its checkpoint resumes with or without it; a checkpoint resumes on the other number of
 ranks (within the bound) and on the same number to the bit; a rank killed mid-run ends the job with
 one line in bounded time; and the one-line refusals (clip's batch-coupled loss, a vlm, fewer rows
 than ranks, --nproc against mpirun's -np). A sieve built without MPI refuses --nproc in one line
@@ -123,6 +124,25 @@ def check_resume_across_ranks(tmp, data):
             expect(worst <= BOUND, f"{first} rank(s), resumed on {then}: within {BOUND} of {then} straight ({worst:.2e})")
 
 
+def check_zero1(tmp, data):
+    """ZeRO-1 (AdamW's state sharded over the ranks) gives plain data parallel's weights and optimizer
+    state to the bit, and its checkpoint (the state gathered on rank 0) resumes with or without it."""
+    common = ["--threads", "1", "train", "vit", "--dataset", "mnist", "--data-dir", data, *TINY_VIT, "--batch-size",
+              "32", "--seed", "5", "--quiet", "--nproc", "2"]
+    plain, zero = os.path.join(tmp, "z-plain"), os.path.join(tmp, "z-zero")
+    run(*common, "--max-steps", "10", "--out", plain)
+    code, _, err = run(*common, "--max-steps", "10", "--zero", "1", "--out", zero)
+    expect(code == 0 and same_bits(ckpt(plain), ckpt(zero)), "--zero 1: plain data parallel's weights and AdamW "
+           "state, to the bit", err)
+    for then in (["--zero", "1"], []):
+        d = os.path.join(tmp, f"z-resume{len(then)}")
+        run(*common, "--max-steps", "5", "--zero", "1", "--out", d)
+        code, _, err = run("--threads", "1", "train", "vit", "--resume", ckpt(d), "--max-steps", "10", "--nproc", "2",
+                           *then, "--quiet")
+        expect(code == 0 and same_bits(ckpt(d), ckpt(plain)),
+               f"a ZeRO-1 checkpoint resumed {'with' if then else 'without'} --zero 1: the same bits", err)
+
+
 def check_killed_rank(tmp, data):
     """A rank killed mid-run: the job ends, non-zero, with one line saying so, in bounded time."""
     args = [test_cli.SIEVE, "--threads", "1", "train", "mlp", "--dataset", "mnist", "--data-dir", data, "--epochs",
@@ -187,6 +207,7 @@ def main():
         check_models(tmp, data)
         check_broadcast_and_writes(tmp, data)
         check_resume_across_ranks(tmp, data)
+        check_zero1(tmp, data)
         check_killed_rank(tmp, data)
         check_refusals(tmp, data)
     return test_cli.report("ddp")

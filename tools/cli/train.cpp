@@ -60,6 +60,7 @@ struct TrainFlags {
   std::string out, resume, init, device = "cpu";
   bool quiet = false, overwrite = false;
   int nproc = 1;                              // processes of a data-parallel job (mpirun -np)
+  int zero = 0;                               // 1: ZeRO-1, the optimizer state sharded over them
   std::vector<CLI::Option*> run_flags;        // every run option, to find what was given
   std::vector<CLI::Option*> resumable_flags;  // those a resumed run may change
   std::vector<CLI::Option*> image_flags;      // image models only: --dataset, --augment, --image-size, --channels
@@ -251,7 +252,8 @@ int run_train(const models::ModelSpec& spec, TrainFlags& flags, const ModelFlagT
                 r.checkpoint.c_str());
     return 0;
   }
-  const TrainResult r = train(spec, config, options, flags.out, resume.get(), init.get(), flags.quiet, device);
+  const TrainResult r =
+      train(spec, config, options, flags.out, resume.get(), init.get(), flags.quiet, device, flags.zero == 1);
   if (!dist::is_root()) return 0;  // rank 0 reports for the job
   if (r.test.samples > 0)
     std::printf("test accuracy: %.2f%% (loss %.4f, %lld %s) after epoch %lld\n", 100.0 * r.test.accuracy,
@@ -336,6 +338,9 @@ void add_train_command(CLI::App& app, Runner* run) {
   train_cmd->add_option("--nproc", flags->nproc, "data-parallel processes on this machine: runs `mpirun -np N` "
                                                  "with this command (same as starting it under mpirun yourself)")
       ->capture_default_str()->check(CLI::Range(1, 1024));
+  train_cmd->add_option("--zero", flags->zero, "1: with several processes, shard AdamW's state over them (ZeRO-1; "
+                                               "the same weights as without)")
+      ->capture_default_str()->check(CLI::Range(0, 1));
 
   for (const models::ModelSpec& spec : models::model_specs()) {
     CLI::App* model_cmd = train_cmd->add_subcommand(spec.name, spec.summary);

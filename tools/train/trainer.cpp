@@ -173,13 +173,14 @@ double apply_gradients(const Tensor& loss, nn::Module& model, nn::Optimizer& opt
   SIEVE_CHECK(std::isfinite(value), "{}the training loss is {}: the run diverged and stops before the weights "
               "change (lower --lr, raise --warmup-steps, or keep --clip on)", at, shown(value));
   loss.backward();
-  if (ddp != nullptr) ddp->average_gradients();  // every rank then takes the same step
+  if (ddp != nullptr) ddp->reduce_gradients();  // every rank then takes the same step
   // The norm is measured even without clipping (an infinite bound never scales), to stop on it.
-  const double norm =
-      nn::clip_grad_norm(model.parameters(), clip > 0 ? clip : std::numeric_limits<double>::infinity());
+  const double bound = clip > 0 ? clip : std::numeric_limits<double>::infinity();
+  const double norm = ddp != nullptr ? ddp->clip_grad_norm(bound) : nn::clip_grad_norm(model.parameters(), bound);
   SIEVE_CHECK(std::isfinite(norm), "{}the gradient norm is {}: the run diverged and stops before the weights "
               "change (lower --lr, raise --warmup-steps, or keep --clip on)", at, shown(norm));
   optimizer.step();
+  if (ddp != nullptr) ddp->after_step();  // ZeRO-1: every parameter from its owner
   if (auto* hooks = dynamic_cast<models::HasStepHooks*>(&model)) hooks->after_step();
   optimizer.zero_grad();
   return value;
@@ -555,7 +556,7 @@ std::string model_flags_given(const models::ModelSpec& spec, const models::Model
 
 TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, RunOptions options,
                   const std::string& out_dir, const nn::Checkpoint* resume, const nn::Checkpoint* init, bool quiet,
-                  Device device) {
+                  Device device, bool zero1) {
   SIEVE_CHECK(options.epochs >= 1 && options.batch_size >= 1 && options.eval_batch_size >= 1,
               "--epochs, --batch-size and --eval-batch-size must be at least 1");
   quiet = quiet || !dist::is_root();  // rank 0 speaks for a job of several processes
@@ -617,12 +618,10 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
     nn::check_constants(*resume, r.model, resume->path);
     try {  // the layer or optimizer names the tensor; the user needs the file too
       r.model.load_state_dict(resume->weights);
-      r.optimizer.load_state_tensors(resume->optimizer);
     } catch (const Error& e) {
       fail("--resume {}: does not fit the model it describes: {}", resume->path, e.what());
     }
     r.pos = position_from_json(resume->training);
-    check_resumed_position(r, resume->optimizer.empty());
   } else if (init != nullptr) {
     nn::check_constants(*init, r.model, init->path);
     load_init_weights(r.model, *init, spec.head_prefix);
@@ -636,10 +635,18 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
                 "whole batch, which data-parallel training does not gather yet; train it in one process", spec.name);
     SIEVE_CHECK(options.batch_size >= dist::size(), "--batch-size {}: fewer rows than the job's {} processes",
                 options.batch_size, dist::size());
-    ddp.emplace(r.model);
+    ddp.emplace(r.model, zero1);
     ddp->broadcast_state();
     r.ddp = &*ddp;
     default_generator().seed += static_cast<uint64_t>(dist::rank()) * kRankStream;
+  }
+  if (resume != nullptr) {  // the optimizer's state (under ZeRO-1, this rank's share of it)
+    try {
+      r.optimizer.load_state_tensors(ddp ? ddp->own_state(r.optimizer, resume->optimizer) : resume->optimizer);
+    } catch (const Error& e) {
+      fail("--resume {}: does not fit the model it describes: {}", resume->path, e.what());
+    }
+    check_resumed_position(r, resume->optimizer.empty());
   }
 
   nn::Checkpoint checkpoint;
@@ -650,9 +657,13 @@ TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, Run
   checkpoint.data = data.to_json();
   const std::string checkpoint_path = (std::filesystem::path(out_dir) / "checkpoint.safetensors").string();
   auto save = [&] {
-    if (!dist::is_root()) return;  // rank 0 writes for the job (every rank holds the same state)
+    // Under ZeRO-1 the optimizer's state is spread over the ranks: every rank takes part in
+    // gathering it. Then rank 0 writes for the job (every rank holds the same weights).
+    std::map<std::string, Tensor> optimizer_state =
+        ddp ? ddp->optimizer_state(r.optimizer) : r.optimizer.state_tensors();
+    if (!dist::is_root()) return;
     checkpoint.weights = r.model.state_dict();
-    checkpoint.optimizer = r.optimizer.state_tensors();
+    checkpoint.optimizer = std::move(optimizer_state);
     checkpoint.training = position_json(r.pos, options);
     nn::save_checkpoint(checkpoint_path, checkpoint);
   };

@@ -89,10 +89,12 @@ struct TrainResult {
 // stripped checkpoint: everything but the head). Writes to out_dir (created when missing).
 // device: where the model, its optimizer state and each batch live; the model is initialised on
 // the CPU and moved, so a run's initial weights are the same on either device. The device is not
-// part of the run: a run may be resumed on another.
+// part of the run: a run may be resumed on another. In a job of several processes (dist/dist.h)
+// it trains data-parallel; zero1 shards the optimizer state over the ranks (ZeRO-1, the same
+// weights to the bit). Neither is part of the run: a checkpoint resumes either way.
 TrainResult train(const models::ModelSpec& spec, models::ModelConfig config, RunOptions options,
                   const std::string& out_dir, const nn::Checkpoint* resume, const nn::Checkpoint* init, bool quiet,
-                  Device device = kCPU);
+                  Device device = kCPU, bool zero1 = false);
 
 // One training step's loss and logits: the model's own (models::HasTrainingLoss) or
 // cross_entropy(model.forward(inputs), targets).
