@@ -82,36 +82,48 @@ double DataParallel::loss_weight(int64_t rows, int64_t n) {
   return static_cast<double>(rows) * static_cast<double>(size()) / static_cast<double>(n);
 }
 
+// Appends the gradients of `which` (zeros where a parameter has none), then a flag per parameter:
+// 1 if it had one. Summed over ranks, a flag says whether any rank had a gradient.
+void DataParallel::pack_gradients(const std::vector<size_t>& which, std::vector<float>& out) const {
+  for (size_t i : which) {
+    const Tensor g = params_[i].grad();
+    if (g.defined()) {
+      check_cpu_float(g, "gradient");
+      const std::vector<float> values = g.to_vector<float>();
+      out.insert(out.end(), values.begin(), values.end());
+    } else {
+      out.insert(out.end(), static_cast<size_t>(params_[i].numel()), 0.0f);
+    }
+  }
+  for (size_t i : which) out.push_back(params_[i].grad().defined() ? 1.0f : 0.0f);
+}
+
+// The sums pack_gradients' layout holds, over all ranks, become the gradients of `which`: their
+// mean over ranks, or none where no rank had one.
+void DataParallel::unpack_means(const std::vector<size_t>& which, const float* sums) {
+  const float inverse = 1.0f / static_cast<float>(size());
+  int64_t total = 0;
+  for (size_t i : which) total += params_[i].numel();
+  const float* flag = sums + total;
+  for (size_t i : which) {
+    Tensor& p = params_[i];
+    if (*flag++ > 0) {
+      std::vector<float> mean(sums, sums + p.numel());
+      for (float& v : mean) v *= inverse;
+      p.set_grad(from_vector<float>(mean, p.shape()));
+    }
+    sums += p.numel();
+  }
+}
+
 void DataParallel::average_gradients() {
   if (size() == 1) return;
-  const float inverse = 1.0f / static_cast<float>(size());
   std::vector<float> flat;
   for (const std::vector<size_t>& bucket : buckets_) {
     flat.clear();
-    for (size_t i : bucket) {
-      const Tensor g = params_[i].grad();
-      if (g.defined()) {
-        check_cpu_float(g, "gradient");
-        const std::vector<float> values = g.to_vector<float>();
-        flat.insert(flat.end(), values.begin(), values.end());
-      } else {
-        flat.insert(flat.end(), static_cast<size_t>(params_[i].numel()), 0.0f);
-      }
-    }
-    for (size_t i : bucket) flat.push_back(params_[i].grad().defined() ? 1.0f : 0.0f);  // who had one
+    pack_gradients(bucket, flat);
     allreduce_sum(flat.data(), std::ssize(flat));
-    size_t at = 0, flag = flat.size() - bucket.size();
-    for (size_t i : bucket) {
-      Tensor& p = params_[i];
-      const int64_t n = p.numel();
-      if (flat[flag++] > 0) {
-        std::vector<float> mean(flat.begin() + static_cast<std::ptrdiff_t>(at),
-                                flat.begin() + static_cast<std::ptrdiff_t>(at + static_cast<size_t>(n)));
-        for (float& v : mean) v *= inverse;
-        p.set_grad(from_vector<float>(mean, p.shape()));
-      }
-      at += static_cast<size_t>(n);
-    }
+    unpack_means(bucket, flat.data());
   }
 }
 
@@ -121,40 +133,18 @@ void DataParallel::reduce_gradients() {
     average_gradients();
     return;
   }
-  // Segment d: the gradients of d's parameters (zeros where none), then one "had one" flag each.
+  // Segment d: d's parameters as pack_gradients lays them out; d receives its segment summed.
   std::vector<float> data;
   std::vector<int64_t> counts;
-  for (const std::vector<size_t>& mine : owned_) {
-    for (size_t i : mine) {
-      const Tensor g = params_[i].grad();
-      if (g.defined()) {
-        check_cpu_float(g, "gradient");
-        const std::vector<float> values = g.to_vector<float>();
-        data.insert(data.end(), values.begin(), values.end());
-      } else {
-        data.insert(data.end(), static_cast<size_t>(params_[i].numel()), 0.0f);
-      }
-    }
-    for (size_t i : mine) data.push_back(params_[i].grad().defined() ? 1.0f : 0.0f);
-    counts.push_back(segment_floats_[counts.size()] + std::ssize(mine));
+  for (const std::vector<size_t>& theirs : owned_) {
+    const size_t before = data.size();
+    pack_gradients(theirs, data);
+    counts.push_back(static_cast<int64_t>(data.size() - before));
   }
-  const std::vector<size_t>& mine = owned_[static_cast<size_t>(rank())];
-  std::vector<float> sum(static_cast<size_t>(counts[static_cast<size_t>(rank())]));
-  reduce_scatter_sum(data.data(), counts, sum.data());
+  std::vector<float> sums(static_cast<size_t>(counts[static_cast<size_t>(rank())]));
+  reduce_scatter_sum(data.data(), counts, sums.data());
   for (Tensor& p : params_) p.zero_grad();  // another rank's parameter: its owner steps it
-  const float inverse = 1.0f / static_cast<float>(size());
-  size_t at = 0, flag = sum.size() - mine.size();
-  for (size_t i : mine) {
-    Tensor& p = params_[i];
-    const int64_t n = p.numel();
-    if (sum[flag++] > 0) {
-      std::vector<float> mean(sum.begin() + static_cast<std::ptrdiff_t>(at),
-                              sum.begin() + static_cast<std::ptrdiff_t>(at + static_cast<size_t>(n)));
-      for (float& v : mean) v *= inverse;
-      p.set_grad(from_vector<float>(mean, p.shape()));
-    }
-    at += static_cast<size_t>(n);
-  }
+  unpack_means(owned_[static_cast<size_t>(rank())], sums.data());
 }
 
 double DataParallel::clip_grad_norm(double max_norm) {

@@ -41,6 +41,7 @@ class DataParallel {
  public:
   // zero1: shard the optimizer state (below).
   explicit DataParallel(nn::Module& model, bool zero1 = false, int64_t bucket_bytes = int64_t{25} << 20);
+  DataParallel(nn::Module& model, int64_t bucket_bytes) = delete;  // a size where zero1 belongs
 
   void broadcast_state();
   void average_gradients();
@@ -73,6 +74,8 @@ class DataParallel {
   const std::vector<std::vector<size_t>>& buckets() const { return buckets_; }
 
  private:
+  void pack_gradients(const std::vector<size_t>& which, std::vector<float>& out) const;
+  void unpack_means(const std::vector<size_t>& which, const float* sums);
   nn::Module& model_;
   std::vector<Tensor> params_;  // those that require a gradient, in the module's order
   std::vector<std::vector<size_t>> buckets_;

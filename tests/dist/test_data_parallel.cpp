@@ -29,7 +29,7 @@ TEST_CASE("dist: buckets hold the parameters in reverse order, each closed once 
   const std::vector<Tensor> params = model.parameters();
   REQUIRE(params.size() == 4);
   const int64_t bucket_bytes = 1000;  // 250 floats: each weight closes a bucket, a bias rides along
-  dist::DataParallel ddp(model, bucket_bytes);
+  dist::DataParallel ddp(model, /*zero1=*/false, bucket_bytes);
   std::vector<size_t> order;
   for (const std::vector<size_t>& bucket : ddp.buckets()) {
     int64_t bytes = 0;
