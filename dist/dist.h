@@ -62,6 +62,11 @@ void allgather(const float* mine, const std::vector<int64_t>& counts, float* out
 // Every rank's bytes, concatenated in rank order on `root` (empty elsewhere).
 std::vector<char> gather_bytes(const std::vector<char>& mine, int root = 0);
 
+// For `sieve bench ddp`: MPI's own MPI_Allreduce (its summation order is MPI's), the reference
+// allreduce_sum is measured against; and a barrier, so both sides start timed calls together.
+void mpi_allreduce_sum(float* data, int64_t n);
+void barrier();
+
 [[noreturn]] void abort(int code);
 
 }  // namespace sieve::dist

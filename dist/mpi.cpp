@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdlib>
+#include <memory>
 #include <vector>
 
 #include "core/error.h"
@@ -31,16 +32,24 @@ void fixed_order_sum(T* data, int64_t n) {
   if (world_size == 1 || n == 0) return;
   const int64_t N = world_size, chunk = (n + N - 1) / N;
   SIEVE_CHECK(chunk <= INT_MAX, "allreduce: {} elements are too many for one call", n);
-  std::vector<T> send(static_cast<size_t>(N * chunk), T(0)), mine(static_cast<size_t>(N * chunk));
-  std::copy(data, data + n, send.begin());
-  MPI_Alltoall(send.data(), static_cast<int>(chunk), mpi_type<T>(), mine.data(), static_cast<int>(chunk), mpi_type<T>(),
+  // Straight from and back into `data` when N divides n; through a padded copy otherwise.
+  std::unique_ptr<T[]> padded;
+  T* vec = data;
+  if (n % N != 0) {
+    padded = std::make_unique_for_overwrite<T[]>(static_cast<size_t>(N * chunk));
+    std::copy(data, data + n, padded.get());
+    std::fill(padded.get() + n, padded.get() + N * chunk, T(0));
+    vec = padded.get();
+  }
+  const auto copies = std::make_unique_for_overwrite<T[]>(static_cast<size_t>(N * chunk));  // of my share
+  MPI_Alltoall(vec, static_cast<int>(chunk), mpi_type<T>(), copies.get(), static_cast<int>(chunk), mpi_type<T>(),
                MPI_COMM_WORLD);
-  std::vector<T> sum(mine.begin(), mine.begin() + chunk);  // rank 0's copy of my share
+  T* sum = copies.get();  // rank 0's copy, then + rank 1's, ...
   for (int64_t r = 1; r < N; ++r)
-    for (int64_t j = 0; j < chunk; ++j) sum[static_cast<size_t>(j)] += mine[static_cast<size_t>(r * chunk + j)];
-  MPI_Allgather(sum.data(), static_cast<int>(chunk), mpi_type<T>(), send.data(), static_cast<int>(chunk), mpi_type<T>(),
+    for (int64_t j = 0; j < chunk; ++j) sum[j] += copies[static_cast<size_t>(r * chunk + j)];
+  MPI_Allgather(sum, static_cast<int>(chunk), mpi_type<T>(), vec, static_cast<int>(chunk), mpi_type<T>(),
                 MPI_COMM_WORLD);
-  std::copy(send.begin(), send.begin() + n, data);
+  if (padded) std::copy(padded.get(), padded.get() + n, data);
 }
 
 }  // namespace
@@ -143,6 +152,19 @@ std::vector<char> gather_bytes(const std::vector<char>& mine, int root) {
   }
   MPI_Gatherv(mine.data(), n, MPI_BYTE, all.data(), sizes.data(), at.data(), MPI_BYTE, root, MPI_COMM_WORLD);
   return all;
+}
+
+void mpi_allreduce_sum(float* data, int64_t n) {
+  if (world_size == 1) return;
+  for (int64_t done = 0; done < n;) {
+    const int piece = static_cast<int>(std::min<int64_t>(n - done, INT_MAX));
+    MPI_Allreduce(MPI_IN_PLACE, data + done, piece, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+    done += piece;
+  }
+}
+
+void barrier() {
+  if (world_size > 1) MPI_Barrier(MPI_COMM_WORLD);
 }
 
 void allreduce_sum(float* data, int64_t n) { fixed_order_sum(data, n); }

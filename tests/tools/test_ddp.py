@@ -11,7 +11,7 @@ rank 0 alone writes (one metrics row, one report); ZeRO-1 gives the same bits as
 parallel, and its checkpoint resumes with or without it; a checkpoint resumes on the other number of
 ranks (within the bound) and on the same number to the bit; a rank killed mid-run ends the job with
 one line in bounded time; and the one-line refusals (clip's batch-coupled loss, a vlm, fewer rows
-than ranks, --nproc against mpirun's -np). A sieve built without MPI refuses --nproc in one line
+than ranks, --nproc against mpirun's -np); and `bench ddp --quick`'s rows. A sieve built without MPI refuses --nproc in one line
 (the only check then). Never asserts on timing. Standard-library Python only.
 """
 import array
@@ -177,6 +177,19 @@ def check_killed_rank(tmp, data):
            f"a killed rank ends the job with one line (after {time.monotonic() - start:.1f} s)", err)
 
 
+def check_bench(tmp):
+    """bench ddp --quick: its rows (figures only, never their values) and the cost model's models."""
+    path = os.path.join(tmp, "ddp.csv")
+    code, out, err = run("bench", "ddp", "--quick", "--batch", "16", "--csv", path)
+    rows = [line.split(",") for line in open(path).read().splitlines()[1:]] if os.path.exists(path) else []
+    expect(code == 0 and [r[0] for r in rows] == ["ddp_allreduce_1MB", "ddp_allreduce_8MB", "vit_step_b16_2x1"]
+           and all(float(r[1]) > 0 and float(r[4]) > 0 for r in rows),
+           "bench ddp writes its rows: all-reduce beside MPI_Allreduce, the 2-rank step beside one process",
+           out + err + str(rows))
+    expect("vit_step_comm_share:" in out and "ring all-reduce" in out and all(m in out for m in ("vit", "mamba")),
+           "bench ddp prints the gradient-reduction share and each model's ring all-reduce cost", out)
+
+
 def check_refusals(tmp, data):
     tiny = os.path.join(tmp, "refused")
     for args, words, what in (
@@ -210,6 +223,7 @@ def main():
         check_zero1(tmp, data)
         check_killed_rank(tmp, data)
         check_refusals(tmp, data)
+        check_bench(tmp)
     return test_cli.report("ddp")
 
 

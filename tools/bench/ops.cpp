@@ -405,6 +405,7 @@ void add_bench_command(CLI::App& app, Runner* run) {
   add_bench_mamba_command(bench, run);
   add_bench_vmamba_command(bench, run);
   add_bench_vlm_command(bench, run);
+  add_bench_ddp_command(bench, run);
 }
 
 }  // namespace sieve::tools

@@ -83,6 +83,7 @@ void add_bench_clip_command(CLI::App* bench, Runner* run);
 void add_bench_mamba_command(CLI::App* bench, Runner* run);
 void add_bench_vmamba_command(CLI::App* bench, Runner* run);
 void add_bench_vlm_command(CLI::App* bench, Runner* run);
+void add_bench_ddp_command(CLI::App* bench, Runner* run);
 // `sieve profile MODEL [--mode train|infer] [--batch-size B] [--csv FILE]`, or --checkpoint FILE
 void add_profile_command(CLI::App& app, Runner* run);
 // `sieve experiment NAME [options]`: the studies (tools/experiments/<name>.cpp)
