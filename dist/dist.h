@@ -17,7 +17,9 @@
 //                             elements sent per rank, as a ring's
 //   reduce_scatter_sum, allgather, gather_bytes   ZeRO-1's (below)
 //   abort(code)               ends every rank (MPI_Abort); a failing rank calls it so no other
-//                             waits for it forever
+//                             waits for it forever. A rank that hangs cannot: a watchdog thread
+//                             ends any rank that waits in one collective longer than
+//                             SIEVE_DDP_TIMEOUT seconds (default 600), with one line
 //
 // What it is not: the data-parallel step (dist/data_parallel.h: broadcast the weights, average the
 // gradients, ZeRO-1), NCCL (GPU transport; later), or a launcher. Extend: a new collective is a function

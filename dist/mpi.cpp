@@ -2,6 +2,11 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <thread>
 #include <climits>
 #include <cstdlib>
 #include <memory>
@@ -17,6 +22,56 @@ namespace {
 bool initialized = false;
 int world_rank = 0, world_size = 1, machine_size = 1;
 
+// The watchdog: a rank that waits in one collective longer than SIEVE_DDP_TIMEOUT seconds (default
+// 600: a checkpoint written by rank 0 while the others wait is well within it) says so and exits,
+// and mpirun ends the job — a hung or stopped rank cannot leave the others waiting forever. It
+// exits rather than calling MPI_Abort, which only the main thread may call (MPI_THREAD_FUNNELED).
+using Clock = std::chrono::steady_clock;
+std::atomic<int64_t> waiting_since_ms{0};  // when the collective under way began; 0: none
+std::atomic<const char*> waiting_in{""};
+double timeout_seconds = 600;
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
+}
+
+struct Waiting {  // marks a collective under way for the watchdog
+  explicit Waiting(const char* what) {
+    waiting_in = what;
+    waiting_since_ms = now_ms();
+  }
+  ~Waiting() { waiting_since_ms = 0; }
+  Waiting(const Waiting&) = delete;
+  Waiting& operator=(const Waiting&) = delete;
+};
+
+void start_watchdog() {
+  if (const char* text = std::getenv("SIEVE_DDP_TIMEOUT"); text != nullptr) {
+    char* end = nullptr;
+    const double v = std::strtod(text, &end);
+    SIEVE_CHECK(end != text && *end == '\0' && std::isfinite(v) && v > 0, "SIEVE_DDP_TIMEOUT: want seconds > 0, "
+                "got '{}'", text);
+    timeout_seconds = v;
+  }
+  // Time is counted in the watchdog's own ticks, not read off the clock: a rank that was itself
+  // stopped (SIGSTOP) and is woken only to be ended does not count its stop as waiting.
+  std::thread([] {
+    int64_t watched = 0, ticks = 0;
+    for (;;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      const int64_t since = waiting_since_ms.load();
+      ticks = since != 0 && since == watched ? ticks + 1 : 0;
+      watched = since;
+      if (since == 0 || static_cast<double>(ticks) * 0.1 < timeout_seconds) continue;
+      std::fprintf(stderr, "sieve (rank %d of %d): waited %.0f s in %s for the other ranks (one has hung or died; "
+                   "SIEVE_DDP_TIMEOUT sets the limit); stopping the job\n", world_rank, world_size,
+                   timeout_seconds, waiting_in.load());
+      std::fflush(stderr);
+      std::_Exit(1);
+    }
+  }).detach();
+}
+
 template <typename T>
 MPI_Datatype mpi_type();
 template <>
@@ -30,6 +85,7 @@ MPI_Datatype mpi_type<double>() { return MPI_DOUBLE; }
 template <typename T>
 void fixed_order_sum(T* data, int64_t n) {
   if (world_size == 1 || n == 0) return;
+  const Waiting waiting("an all-reduce");
   const int64_t N = world_size, chunk = (n + N - 1) / N;
   SIEVE_CHECK(chunk <= INT_MAX, "allreduce: {} elements are too many for one call", n);
   // Straight from and back into `data` when N divides n; through a padded copy otherwise.
@@ -67,6 +123,7 @@ void init(int* argc, char*** argv) {
   MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, world_rank, MPI_INFO_NULL, &machine);
   MPI_Comm_size(machine, &machine_size);
   MPI_Comm_free(&machine);
+  if (world_size > 1) start_watchdog();
 }
 
 void finalize() {
@@ -81,6 +138,7 @@ int local_size() { return machine_size; }
 
 void broadcast(void* data, int64_t bytes, int root) {
   if (world_size == 1) return;
+  const Waiting waiting("a broadcast");
   auto* p = static_cast<char*>(data);
   for (int64_t done = 0; done < bytes;) {  // MPI counts are ints
     const int piece = static_cast<int>(std::min<int64_t>(bytes - done, INT_MAX));
@@ -119,6 +177,7 @@ void reduce_scatter_sum(const float* data, const std::vector<int64_t>& counts, f
     std::copy(data, data + mine, out);
     return;
   }
+  const Waiting waiting("a reduce-scatter");
   const std::vector<int> recv(static_cast<size_t>(world_size), mine);  // every rank's copy of my segment
   std::vector<float> copies(static_cast<size_t>(mine) * static_cast<size_t>(world_size));
   MPI_Alltoallv(data, send.data(), offsets_of(send).data(), MPI_FLOAT, copies.data(), recv.data(),
@@ -134,6 +193,7 @@ void allgather(const float* mine, const std::vector<int64_t>& counts, float* out
     std::copy(mine, mine + recv[0], out);
     return;
   }
+  const Waiting waiting("an all-gather");
   MPI_Allgatherv(mine, recv[static_cast<size_t>(world_rank)], MPI_FLOAT, out, recv.data(), offsets_of(recv).data(),
                  MPI_FLOAT, MPI_COMM_WORLD);
 }
@@ -141,6 +201,7 @@ void allgather(const float* mine, const std::vector<int64_t>& counts, float* out
 std::vector<char> gather_bytes(const std::vector<char>& mine, int root) {
   if (world_size == 1) return mine;
   SIEVE_CHECK(mine.size() <= INT_MAX, "gather_bytes: {} bytes are too many for one call", mine.size());
+  const Waiting waiting("a gather");
   int n = static_cast<int>(mine.size());
   std::vector<int> sizes(static_cast<size_t>(world_size));
   MPI_Gather(&n, 1, MPI_INT, sizes.data(), 1, MPI_INT, root, MPI_COMM_WORLD);
@@ -156,6 +217,7 @@ std::vector<char> gather_bytes(const std::vector<char>& mine, int root) {
 
 void mpi_allreduce_sum(float* data, int64_t n) {
   if (world_size == 1) return;
+  const Waiting waiting("MPI_Allreduce");
   for (int64_t done = 0; done < n;) {
     const int piece = static_cast<int>(std::min<int64_t>(n - done, INT_MAX));
     MPI_Allreduce(MPI_IN_PLACE, data + done, piece, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
@@ -164,7 +226,9 @@ void mpi_allreduce_sum(float* data, int64_t n) {
 }
 
 void barrier() {
-  if (world_size > 1) MPI_Barrier(MPI_COMM_WORLD);
+  if (world_size == 1) return;
+  const Waiting waiting("a barrier");
+  MPI_Barrier(MPI_COMM_WORLD);
 }
 
 void allreduce_sum(float* data, int64_t n) { fixed_order_sum(data, n); }
