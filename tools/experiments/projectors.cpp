@@ -59,7 +59,7 @@ namespace sieve::tools {
 namespace {
 
 struct ProjectorFlags {
-  std::string data_dir = "data", out;
+  std::string data_dir = "data", out, device = "cpu";
   std::vector<std::string> projectors, token_rows;
   int64_t epochs = 0, batch_size = 32, warmup_steps = 0, max_steps = -1, clip_epochs = 12;
   int64_t proxy_steps = 0, proxy_images = 0, timing_reps = 0;
@@ -144,13 +144,14 @@ nn::Checkpoint train_or_reuse_vlm(const models::ModelSpec& spec, const nlohmann:
     }
     std::printf("%s: finishing the interrupted run\n", dir.c_str());
     std::fflush(stdout);
-    train_vlm(spec, models::complete_config(spec, previous.config), options, dir, f.quiet, kCPU, &previous);
+    train_vlm(spec, models::complete_config(spec, previous.config), options, dir, f.quiet, parse_device(f.device),
+              &previous);
     return nn::load_checkpoint(path);
   } else {
     std::printf("%s: training\n", dir.c_str());
   }
   std::fflush(stdout);
-  train_vlm(spec, models::complete_config(spec, config), options, dir, f.quiet, kCPU);
+  train_vlm(spec, models::complete_config(spec, config), options, dir, f.quiet, parse_device(f.device));
   return nn::load_checkpoint(path);
 }
 
@@ -263,6 +264,7 @@ plot '{0}' using ($22*100):xtic(1) title 'single image', \
 
 int run_projectors_study(ProjectorFlags f) {
   resolve_defaults(f);
+  parse_device(f.device);  // a GPU asked for and missing: refused before anything is trained
   const std::string out = !f.out.empty() ? f.out : std::string("runs/experiment-projectors") + (f.quick ? "-quick" : "");
   make_study_dir(out);
   const models::ModelSpec& spec = models::find_model("vlm");
@@ -386,6 +388,9 @@ void add_projectors_study(CLI::App* experiment, Runner* run) {
   cmd->add_option("--timing-reps", f->timing_reps, "timed prefills per part (default 20; 3 with --quick)")
       ->check(CLI::Range(int64_t{1}, int64_t{10000}));
   cmd->add_option("--seed", f->seed, "seed of every run and of the proxies")->capture_default_str();
+  cmd->add_option("--device", f->device, "where the VLMs train: cpu or cuda (the table's times and proxies are "
+                                         "measured on the CPU either way)")->capture_default_str()
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_flag("--retrain", f->retrain, "train again even where --out holds runs of this experiment");
   cmd->add_flag("--quiet", f->quiet, "no progress bars");
   add_model_flags(cmd, models::find_model("vlm"), f->model_flags);
