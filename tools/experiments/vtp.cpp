@@ -11,7 +11,7 @@
 // token; the study's l2 variant and svtr at the same keeps; tome at the r whose mean tokens per
 // block come closest to svtr's at that keep (once per r). Each is measured "off the shelf" (the baseline's
 // weights) and after pruning-aware fine-tuning (--finetune-epochs from the baseline, the reduction
-// on, lr 2e-4: EViT's recipe, shortened), on the MNIST and Fashion-MNIST test splits separately,
+// on, --finetune-lr 2e-4: EViT's recipe, shortened), on the MNIST and Fashion-MNIST test splits separately,
 // each zero-shot over its own 10 classes from held-out captions. Columns:
 //   tokens         what each block's attention sees, then what the head reads (tokens_per_block)
 //   gflops         per image, counted by the profiler as executed over --timing-images images
@@ -54,6 +54,7 @@ namespace {
 struct VtpFlags {
   std::string data_dir = "data", out, baseline;
   int64_t epochs = 0, finetune_epochs = 0, test_images = 0, timing_images = 0, latency_images = 0;
+  double finetune_lr = 2e-4;
   std::vector<double> keeps;
   std::vector<std::string> finetune_methods;  // empty: every method
   bool quick = false, retrain = false, quiet = false, no_finetune = false;
@@ -304,7 +305,7 @@ int run_vtp_study(VtpFlags f) {
   std::vector<Tensor> base_embeddings;
   RunOptions tune = run;
   tune.epochs = f.finetune_epochs;
-  tune.lr = 2e-4;
+  tune.lr = f.finetune_lr;
   tune.warmup_steps = 50;
   tune.max_steps = f.quick ? 30 : 0;
   for (Row& row : rows) {
@@ -381,6 +382,8 @@ void add_vtp_study(CLI::App* experiment, Runner* run) {
       ->check(CLI::Range(int64_t{1}, int64_t{1000}));
   cmd->add_option("--finetune-epochs", f->finetune_epochs, "pruning-aware fine-tuning epochs per row (default 1)")
       ->check(CLI::Range(int64_t{1}, int64_t{1000}));
+  cmd->add_option("--finetune-lr", f->finetune_lr, "peak learning rate of the fine-tunes (50 warm-up steps, then "
+                  "cosine)")->capture_default_str()->check(kPositive);
   cmd->add_flag("--no-finetune", f->no_finetune, "off-the-shelf rows only");
   cmd->add_option("--finetune", f->finetune_methods,
                   fmt::format("fine-tune only these methods' rows (default all: {})", fmt::join(kMethods, ",")))
