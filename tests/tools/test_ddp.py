@@ -100,6 +100,12 @@ def check_broadcast_and_writes(tmp, data):
         expect(same_bits(ckpt(plain), ckpt(skewed)), "rank 0's weights reach every rank: the same bits either way")
     rows = open(os.path.join(plain, "metrics.csv")).read().splitlines() if os.path.exists(plain) else []
     expect(len(rows) == 2, "metrics.csv: the header and one epoch row, written by rank 0 alone", str(rows))
+    # The test split was evaluated in halves, one per rank, and summed: one process's figure.
+    reported = text.split("test accuracy: ")[1].split("%")[0] if "test accuracy: " in text else "?"
+    loss = text.split("(loss ")[1].split(",")[0] if "(loss " in text else "?"
+    code, out, err = run("eval", ckpt(plain), "--data-dir", data)
+    expect(code == 0 and f"accuracy {reported}%  loss {loss}" in out,
+           f"the 2-rank evaluation (accuracy {reported}%, loss {loss}) is sieve eval's", text + out + err)
 
 
 def check_resume_across_ranks(tmp, data):
@@ -143,17 +149,18 @@ def check_zero1(tmp, data):
                f"a ZeRO-1 checkpoint resumed {'with' if then else 'without'} --zero 1: the same bits", err)
 
 
-def rank_one_of(job):
-    """The pid of rank 1 of a job started by `sieve train --nproc 2` (found by its environment), or None."""
+def rank_one_of(job, out):
+    """The pid of rank 1 of the job started by `sieve train --nproc 2 ... --out OUT` (found by its
+    environment and its command line, so no other job's ranks), or None."""
     for _ in range(100):
         time.sleep(0.1)
         for pid in os.listdir("/proc"):
             try:
                 env = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
-                exe = os.path.basename(os.readlink(f"/proc/{pid}/exe"))
+                argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
             except (OSError, ValueError):
                 continue
-            if b"OMPI_COMM_WORLD_RANK=1" in env and exe == "sieve":
+            if b"OMPI_COMM_WORLD_RANK=1" in env and out.encode() in argv:
                 return int(pid)
         if job.poll() is not None:
             return None
@@ -165,12 +172,12 @@ def check_faults(tmp, data):
     in bounded time (the hang after SIEVE_DDP_TIMEOUT seconds, 3 here)."""
     for signum, words in ((signal.SIGKILL, ["was killed"]), (signal.SIGSTOP, ["waited", "stopping the job"])):
         name = signal.Signals(signum).name
+        out = os.path.join(tmp, f"fault-{name}")
         args = [test_cli.SIEVE, "--threads", "1", "train", "mlp", "--dataset", "mnist", "--data-dir", data,
-                "--epochs", "1000", "--batch-size", "32", "--quiet", "--nproc", "2", "--out",
-                os.path.join(tmp, f"fault-{name}")]
+                "--epochs", "1000", "--batch-size", "32", "--quiet", "--nproc", "2", "--out", out]
         job = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=dict(os.environ, SIEVE_DDP_TIMEOUT="3"))
-        victim = rank_one_of(job)
+        victim = rank_one_of(job, out)
         expect(victim is not None, f"{name}: rank 1 of the job is found")
         if victim is None:
             job.kill()
@@ -182,7 +189,7 @@ def check_faults(tmp, data):
             _, err = job.communicate(timeout=60)
         except subprocess.TimeoutExpired:
             job.kill()
-            os.kill(victim, signal.SIGKILL)
+            subprocess.run(["pkill", "-KILL", "-f", out])  # whatever is left of it
             expect(False, f"{name}: the job ends within 60 s")
             continue
         expect(job.returncode != 0 and all(w in err for w in words) and err.strip().count("\n") == 0,
