@@ -506,7 +506,7 @@ void train_step(Run& r, const Batch& batch, Device device, double lr) {
     const double local = loss.item();
     double totals[3] = {static_cast<double>(n), static_cast<double>(correct), local * static_cast<double>(n)};
     dist::allreduce_sum(totals, 3);
-    const double weight = static_cast<double>(n) * static_cast<double>(dist::size()) / std::max(totals[0], 1.0);
+    const double weight = dist::DataParallel::loss_weight(n, std::max<int64_t>(static_cast<int64_t>(totals[0]), 1));
     apply_gradients(loss * weight, r.model, r.optimizer, r.options.clip, r.pos.step, r.ddp);
     r.pos.correct += static_cast<int64_t>(totals[1]);
     r.pos.loss_sum += totals[2];
