@@ -11,7 +11,8 @@ rank 0 alone writes (one metrics row, one report); ZeRO-1 gives the same bits as
 parallel, and its checkpoint resumes with or without it; a checkpoint resumes on the other number of
 ranks (within the bound) and on the same number to the bit; a rank killed mid-run, or stopped (a
 hang: SIEVE_DDP_TIMEOUT 3 s), ends the job with one line in bounded time; and the one-line refusals (clip's batch-coupled loss, a vlm, fewer rows
-than ranks, --nproc against mpirun's -np); and `bench ddp --quick`'s rows. A sieve built without MPI refuses --nproc in one line
+than ranks, --nproc against mpirun's -np, a command other than train under mpirun); and `bench ddp
+--quick`'s rows. A sieve built without MPI refuses --nproc in one line
 (the only check then). Never asserts on timing. Standard-library Python only.
 """
 import array
@@ -222,6 +223,9 @@ def check_refusals(tmp, data):
     code, _, err = mpirun("--threads", "1", "train", "--nproc", "3", "mlp", "--dataset", "mnist", "--data-dir", data,
                           "--out", tiny, "--quiet")
     expect(code != 0 and "--nproc 3" in err and err.count("\n") == 1, "--nproc against mpirun's -np: one line", err)
+    code, _, err = mpirun("eval", os.path.join(tmp, "plain", "checkpoint.safetensors"), "--data-dir", data)
+    expect(code != 0 and "only `sieve train` runs as a job" in err and err.count("\n") == 1,
+           "eval under mpirun -np 2: one line, refused", err)
 
 
 def main():

@@ -311,7 +311,17 @@ int main(int argc, char** argv) {
   std::string message;        // why it failed, one line
   try {
     sieve::dist::init(&argc, &argv);  // a job mpirun started: join it (dist/dist.h)
-    if (sieve::dist::size() > 1) who = fmt::format("sieve (rank {} of {})", sieve::dist::rank(), sieve::dist::size());
+    if (sieve::dist::size() > 1) {
+      who = fmt::format("sieve (rank {} of {})", sieve::dist::rank(), sieve::dist::size());
+      // Only training is data parallel; any other command would run N times over, each copy
+      // printing and writing the same (bench ddp's worker half is started so by bench ddp itself).
+      const CLI::App* command = app.get_subcommands().front();
+      const bool ddp_worker = command->get_name() == "bench" && !command->get_subcommands().empty() &&
+                              command->get_subcommands().front()->get_name() == "ddp";
+      SIEVE_CHECK(command->get_name() == "train" || ddp_worker, "{}: only `sieve train` runs as a job of several "
+                  "processes (mpirun -np {}); run `sieve {}` as one process", command->get_name(),
+                  sieve::dist::size(), command->get_name());
+    }
     if (global.threads > 0) {
       set_threads(global.threads);
     } else if (sieve::dist::local_size() > 1 && std::getenv("OMP_NUM_THREADS") == nullptr) {
