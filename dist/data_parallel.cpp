@@ -162,9 +162,7 @@ double DataParallel::clip_grad_norm(double max_norm) {
   double total_sq = 0.0;
   for (double v : squares) total_sq += v;
   const double total = std::sqrt(total_sq);
-  const double coef = max_norm / (total + 1e-6);
-  if (coef < 1.0)
-    for (Tensor& p : mine) p.set_grad(p.grad() * coef);
+  nn::clip_grads_to(mine, total, max_norm);
   return total;
 }
 

@@ -82,6 +82,14 @@ MPI_Datatype mpi_type<double>() { return MPI_DOUBLE; }
 // The fixed-order sum of dist.h: rank r owns elements [r·chunk, (r + 1)·chunk) of the vector
 // (padded to N·chunk); Alltoall hands each owner every rank's copy of its share, the owner sums them
 // in rank order, Allgather hands every rank every share.
+// copies: N consecutive copies of `count` elements, rank 0's first → their sum in copies[0, count),
+// added in rank order: the one order every sum of this file keeps.
+template <typename T>
+void add_in_rank_order(T* copies, int64_t count) {
+  for (int64_t r = 1; r < world_size; ++r)
+    for (int64_t j = 0; j < count; ++j) copies[j] += copies[r * count + j];
+}
+
 template <typename T>
 void fixed_order_sum(T* data, int64_t n) {
   if (world_size == 1 || n == 0) return;
@@ -100,10 +108,8 @@ void fixed_order_sum(T* data, int64_t n) {
   const auto copies = std::make_unique_for_overwrite<T[]>(static_cast<size_t>(N * chunk));  // of my share
   MPI_Alltoall(vec, static_cast<int>(chunk), mpi_type<T>(), copies.get(), static_cast<int>(chunk), mpi_type<T>(),
                MPI_COMM_WORLD);
-  T* sum = copies.get();  // rank 0's copy, then + rank 1's, ...
-  for (int64_t r = 1; r < N; ++r)
-    for (int64_t j = 0; j < chunk; ++j) sum[j] += copies[static_cast<size_t>(r * chunk + j)];
-  MPI_Allgather(sum, static_cast<int>(chunk), mpi_type<T>(), vec, static_cast<int>(chunk), mpi_type<T>(),
+  add_in_rank_order(copies.get(), chunk);
+  MPI_Allgather(copies.get(), static_cast<int>(chunk), mpi_type<T>(), vec, static_cast<int>(chunk), mpi_type<T>(),
                 MPI_COMM_WORLD);
   if (padded) std::copy(padded.get(), padded.get() + n, data);
 }
@@ -182,9 +188,8 @@ void reduce_scatter_sum(const float* data, const std::vector<int64_t>& counts, f
   std::vector<float> copies(static_cast<size_t>(mine) * static_cast<size_t>(world_size));
   MPI_Alltoallv(data, send.data(), offsets_of(send).data(), MPI_FLOAT, copies.data(), recv.data(),
                 offsets_of(recv).data(), MPI_FLOAT, MPI_COMM_WORLD);
-  std::copy(copies.begin(), copies.begin() + mine, out);  // rank 0's, then + rank 1's, ...
-  for (int r = 1; r < world_size; ++r)
-    for (int j = 0; j < mine; ++j) out[j] += copies[static_cast<size_t>(r) * static_cast<size_t>(mine) + static_cast<size_t>(j)];
+  add_in_rank_order(copies.data(), mine);
+  std::copy(copies.begin(), copies.begin() + mine, out);
 }
 
 void allgather(const float* mine, const std::vector<int64_t>& counts, float* out) {

@@ -248,13 +248,18 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
     if (g.defined()) total_sq += sum(g * g).item();
   }
   const double total = std::sqrt(total_sq);
-  const double coef = max_norm / (total + 1e-6);
+  clip_grads_to(params, total, max_norm);
+  return total;
+}
+
+void clip_grads_to(const std::vector<Tensor>& params, double total_norm, double max_norm) {
+  NoGradGuard no_grad;
+  const double coef = max_norm / (total_norm + 1e-6);
   if (coef < 1.0)
     for (const auto& p : params) {
       Tensor g = p.grad();
       if (g.defined()) Tensor(p).set_grad(g * coef);
     }
-  return total;
 }
 
 }  // namespace sieve::nn

@@ -127,5 +127,8 @@ class SGD : public Optimizer {
 // clip_grad_norm_: coefficient max_norm / (norm + 1e-6), applied only when below 1).
 // Returns the total norm before clipping. Parameters without a gradient are ignored.
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm);
+// Its second half: scales the gradients of params as clip_grad_norm would for a total norm already
+// known (ZeRO-1 sums the ranks' squared norms itself: dist/data_parallel.cpp).
+void clip_grads_to(const std::vector<Tensor>& params, double total_norm, double max_norm);
 
 }  // namespace sieve::nn
