@@ -132,12 +132,12 @@ int run_worker(const DdpBenchOptions& o) {
 
 // Runs the worker under mpirun -np 2 and returns its JSON line.
 nlohmann::json run_worker_job(const DdpBenchOptions& o) {
-  std::error_code ec;
-  const std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
-  std::string command = fmt::format(
-      "mpirun -np 2 --oversubscribe --bind-to none --quiet --mca btl_vader_single_copy_mechanism none {} '{}' "
-      "--threads 1 bench ddp --worker --batch {}{}",
-      geteuid() == 0 ? "--allow-run-as-root" : "", ec ? std::string("sieve") : self, o.batch, o.quick ? " --quick" : "");
+  std::vector<std::string> args = mpirun_command(2);
+  for (const char* a : {"--threads", "1", "bench", "ddp", "--worker", "--batch"}) args.emplace_back(a);
+  args.push_back(std::to_string(o.batch));
+  if (o.quick) args.emplace_back("--quick");
+  std::string command;
+  for (const std::string& a : args) command += " '" + a + "'";  // no argument holds a quote
   FILE* pipe = popen(command.c_str(), "r");
   SIEVE_CHECK(pipe != nullptr, "bench ddp: cannot start mpirun");
   std::string text;

@@ -28,6 +28,10 @@ using Runner = std::function<int()>;  // returns the process exit code
 void set_command_line(int argc, char** argv);
 const std::vector<std::string>& command_line();
 
+// mpirun's words for a job of nproc copies of this sieve (the program last; its arguments follow):
+// what `train --nproc` and `bench ddp` start.
+std::vector<std::string> mpirun_command(int nproc);
+
 // Sets OpenMP's and OpenBLAS's thread counts (one pool: OpenBLAS is the OpenMP build).
 void set_threads(int threads);
 int current_threads();

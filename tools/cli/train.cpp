@@ -41,6 +41,20 @@
 
 namespace sieve::tools {
 
+std::vector<std::string> mpirun_command(int nproc) {
+  // --oversubscribe: more ranks than cores is allowed (2 ranks on a 2-core CI machine whose slots
+  // mpirun may count as 1); --bind-to none: each rank's threads move freely; shared-memory messages
+  // without cross-process copies (CMA), which containers often forbid and which print noise when a
+  // peer dies.
+  std::vector<std::string> args = {"mpirun", "-np", std::to_string(nproc), "--oversubscribe", "--bind-to", "none",
+                                   "--quiet", "--mca", "btl_vader_single_copy_mechanism", "none"};
+  if (geteuid() == 0) args.emplace_back("--allow-run-as-root");  // mpirun refuses root unless told
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  args.push_back(ec ? command_line().at(0) : self.string());
+  return args;
+}
+
 namespace {
 
 using nlohmann::json;
@@ -127,16 +141,7 @@ void refuse_to_replace_a_later_checkpoint(const TrainFlags& flags, const nn::Che
 [[noreturn]] void run_under_mpirun(int nproc) {
   SIEVE_CHECK(dist::built_with_mpi(), "--nproc {}: this sieve was built without MPI (apt-get install "
               "libopenmpi-dev, then rebuild: meson setup --reconfigure build)", nproc);
-  // --oversubscribe: more ranks than cores is allowed (2 ranks on a 2-core CI machine whose slots
-  // mpirun may count as 1); --bind-to none: each rank's threads move freely; shared-memory messages
-  // without cross-process copies (CMA), which containers often forbid and which print noise when a
-  // peer dies.
-  std::vector<std::string> args = {"mpirun", "-np", std::to_string(nproc), "--oversubscribe", "--bind-to", "none",
-                                   "--quiet", "--mca", "btl_vader_single_copy_mechanism", "none"};
-  if (geteuid() == 0) args.emplace_back("--allow-run-as-root");  // mpirun refuses root unless told
-  std::error_code ec;
-  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  args.push_back(ec ? command_line().at(0) : self.string());
+  std::vector<std::string> args = mpirun_command(nproc);
   const std::vector<std::string>& given = command_line();
   for (size_t i = 1; i < given.size(); ++i) {
     if (given[i] == "--nproc") {
